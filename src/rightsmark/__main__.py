@@ -1,0 +1,3 @@
+from rightsmark._cli import main
+
+main()

@@ -1,0 +1,178 @@
+"""Consent of the people pictured: the input file, the assertion, and judging it.
+
+The input file (``schemas/consent.schema.json``) is validated before anything is
+signed. The assertion written into the manifest (label :data:`CONSENT_LABEL`,
+``schemas/consent-assertion.schema.json``) carries only pseudonymous references.
+At verification the assertion is judged for one purpose at one time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rightsmark import schemas
+from rightsmark.errors import ConsentError
+from rightsmark.models import ConsentResult, ConsentStatus, Purpose, SubjectConsent, Use
+
+CONSENT_LABEL = "io.rightsmark.consent"
+CONSENT_VERSION = 1
+
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+@dataclass(frozen=True)
+class ConsentDeclaration:
+    """What the signer declares about the people pictured; :meth:`assertion` is what gets signed."""
+
+    identifiable_people: bool
+    subjects: tuple[Mapping[str, Any], ...] = ()
+
+    @classmethod
+    def no_people(cls) -> ConsentDeclaration:
+        return cls(identifiable_people=False)
+
+    def assertion(self) -> dict[str, Any]:
+        return {
+            "version": CONSENT_VERSION,
+            "identifiable_people": self.identifiable_people,
+            "subjects": [dict(s) for s in self.subjects],
+        }
+
+    @property
+    def release_ids(self) -> list[str]:
+        return [str(s["release_id"]) for s in self.subjects]
+
+
+def parse_time(value: str, *, end_of_day: bool = False) -> dt.datetime:
+    """A date or RFC 3339 date-time as an aware UTC datetime.
+
+    A bare date used as an expiry means "through the end of that day (UTC)".
+    """
+    if len(value) == 10:
+        day = dt.date.fromisoformat(value)
+        t = dt.time(23, 59, 59) if end_of_day else dt.time(0, 0, 0)
+        return dt.datetime.combine(day, t, tzinfo=dt.timezone.utc)
+    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed.astimezone(dt.timezone.utc)
+
+
+def _normalise_subject(raw: Mapping[str, Any], index: int, path: Path) -> dict[str, Any]:
+    where = f"subjects/{index}"
+    try:
+        granted = parse_time(raw["granted"])
+        expires = parse_time(raw["expires"], end_of_day=True) if "expires" in raw else None
+    except ValueError as exc:
+        raise ConsentError(f"{where}: not a real date ({exc})", path=path, hint="write dates as YYYY-MM-DD") from None
+    if expires is not None and expires < granted:
+        raise ConsentError(f"{where}: expires before it was granted", path=path, hint="check 'granted' and 'expires'")
+    out: dict[str, Any] = {
+        "ref": raw["ref"],
+        "release_id": raw["release_id"],
+        "purposes": dict(raw["purposes"]),
+        "commercial": bool(raw.get("commercial", False)),
+        "granted": raw["granted"],
+    }
+    sha = raw.get("release_sha256")
+    if sha and _HEX64.match(sha):
+        out["release_sha256"] = sha.lower()
+    for key in ("expires", "jurisdiction", "withdrawal_url", "constraint_info"):
+        if key in raw:
+            out[key] = raw[key]
+    return out
+
+
+def load_consent_file(path: str | Path) -> ConsentDeclaration:
+    """Read and validate a consent input file; every problem is a :class:`ConsentError`."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConsentError("no such consent file", path=p, hint="check --consent") from None
+    except IsADirectoryError:
+        raise ConsentError("is a directory, not a consent file", path=p, hint="name the JSON file itself") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConsentError(f"cannot read consent file: {exc}", path=p) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConsentError(
+            f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
+            path=p,
+            hint="see schemas/consent.schema.json for the format",
+        ) from None
+    problems = schemas.errors(schemas.CONSENT_INPUT, data)
+    if problems:
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ConsentError(
+            f"does not match the consent schema: {problems[0]}{more}",
+            path=p,
+            hint="see schemas/consent.schema.json",
+        )
+    subjects = tuple(_normalise_subject(s, i, p) for i, s in enumerate(data["subjects"]))
+    refs = [s["ref"] for s in subjects]
+    if len(set(refs)) != len(refs):
+        raise ConsentError("two subjects share the same 'ref'", path=p, hint="give each person their own reference")
+    return ConsentDeclaration(identifiable_people=True, subjects=subjects)
+
+
+# ---------------------------------------------------------------------------------------------
+# Judging the assertion found in a file
+
+_STATUS_ORDER = (
+    ConsentStatus.INVALID,
+    ConsentStatus.EXPIRED,
+    ConsentStatus.NOT_YET_VALID,
+    ConsentStatus.NOT_COVERED,
+)
+
+
+def _judge_subject(subject: Mapping[str, Any], purpose: Purpose, now: dt.datetime) -> SubjectConsent:
+    ref = str(subject.get("ref"))
+    release = subject.get("release_id")
+    expires_text = subject.get("expires")
+    try:
+        granted = parse_time(subject["granted"])
+        expires = parse_time(expires_text, end_of_day=True) if expires_text else None
+    except (KeyError, ValueError, TypeError):
+        return SubjectConsent(ref, release, ConsentStatus.INVALID, expires_text)
+    if granted > now:
+        status = ConsentStatus.NOT_YET_VALID
+    elif expires is not None and expires < now:
+        status = ConsentStatus.EXPIRED
+    elif subject.get("purposes", {}).get(purpose.value) != Use.ALLOWED.value:
+        # constrained counts as not allowed (CAWG): the constraint cannot be checked by a machine.
+        status = ConsentStatus.NOT_COVERED
+    else:
+        status = ConsentStatus.GRANTED
+    return SubjectConsent(ref, release, status, expires_text)
+
+
+def judge_consent(
+    assertion: object | None,
+    purpose: Purpose = Purpose.AI_TRAINING,
+    now: dt.datetime | None = None,
+) -> ConsentResult:
+    """Judge a consent assertion (or its absence) for ``purpose`` at ``now``. Fails closed."""
+    if assertion is None:
+        return ConsentResult(ConsentStatus.MISSING, message="the file does not say whether identifiable people are pictured")
+    problems = schemas.errors(schemas.CONSENT_ASSERTION, assertion)
+    if problems or not isinstance(assertion, dict):
+        return ConsentResult(ConsentStatus.INVALID, message=f"consent assertion is malformed: {problems[0] if problems else 'not an object'}")
+    if not assertion["identifiable_people"]:
+        return ConsentResult(ConsentStatus.NOT_NEEDED, message="the signer declares no identifiable people")
+    when = now or dt.datetime.now(dt.timezone.utc)
+    subjects = tuple(_judge_subject(s, purpose, when) for s in assertion["subjects"])
+    for status in _STATUS_ORDER:
+        failing = [s for s in subjects if s.status is status]
+        if failing:
+            refs = ", ".join(s.ref for s in failing)
+            return ConsentResult(status, subjects, message=f"{status.value} for {purpose.value}: {refs}")
+    return ConsentResult(ConsentStatus.GRANTED, subjects)

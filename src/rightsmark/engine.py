@@ -1,0 +1,80 @@
+"""The one place that talks to the C2PA engine (c2pa-python).
+
+Settings are passed per Context (``load_settings`` is ignored by Reader/Builder) and
+every key used here is exercised by a test, because the engine accepts unknown keys
+silently. ``c2pa`` is imported lazily: it costs ~130 ms and ``--help`` must not pay it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any
+
+from rightsmark import __version__
+from rightsmark.manifest import CREATED_LABELS
+
+GENERATOR = "rightsmark"
+
+# The extended key usages a claim signer may carry. Listing them lets certificates with
+# documentSigning or the C2PA claim-signing EKU verify (the engine's default accepts only
+# emailProtection); the same list must be given when signing and when reading.
+_TRUST_CONFIG = "\n".join(
+    (
+        "1.3.6.1.5.5.7.3.4",  # emailProtection
+        "1.3.6.1.5.5.7.3.36",  # documentSigning
+        "1.3.6.1.5.5.7.3.8",  # timeStamping (TSA certificates)
+        "1.3.6.1.5.5.7.3.9",  # OCSPSigning
+        "1.3.6.1.4.1.311.76.59.1.9",  # Microsoft C2PA signing
+        "1.3.6.1.4.1.62558.2.1",  # C2PA claim signing
+    )
+)
+
+# Verification never touches the network: remote manifests are reported, not fetched.
+_OFFLINE = {
+    "verify": {"remote_manifest_fetch": False, "ocsp_fetch": False},
+    "core": {"allowed_network_hosts": []},
+}
+
+
+def c2pa() -> ModuleType:
+    """The c2pa module, imported on first use."""
+    return importlib.import_module("c2pa")
+
+
+def reading_settings(trust_anchors_pem: str | None) -> dict[str, Any]:
+    trust: dict[str, Any] = {"trust_config": _TRUST_CONFIG}
+    if trust_anchors_pem:
+        trust["trust_anchors"] = trust_anchors_pem
+    return {**_OFFLINE, "verify": {**_OFFLINE["verify"], "verify_trust": True}, "trust": trust}
+
+
+def signing_settings(*, thumbnail: bool) -> dict[str, Any]:
+    return {
+        **_OFFLINE,
+        "trust": {"trust_config": _TRUST_CONFIG},
+        "builder": {
+            "thumbnail": {"enabled": thumbnail},
+            "claim_generator_info": {"name": GENERATOR, "version": __version__},
+            "created_assertion_labels": list(CREATED_LABELS),
+        },
+    }
+
+
+def reading_context(trust_anchors_pem: str | None) -> Any:
+    return c2pa().Context.from_dict(reading_settings(trust_anchors_pem))
+
+
+def signing_context(*, thumbnail: bool = False) -> Any:
+    return c2pa().Context.from_dict(signing_settings(thumbnail=thumbnail))
+
+
+def error_kind(exc: BaseException) -> str:
+    """The engine's error kind (``ManifestNotFound``, ``NotSupported``, ``Remote``, ...) from its message prefix.
+
+    c2pa-python raises the base ``C2paError`` for some kinds; the native message always starts
+    with ``Kind:``, so that prefix is the stable part.
+    """
+    text = str(exc)
+    head, sep, _ = text.partition(":")
+    return head.strip() if sep and head.strip().isidentifier() else type(exc).__name__.lstrip("_").removeprefix("C2pa")

@@ -1,0 +1,84 @@
+"""Recognise image formats from their first bytes (never from the name alone).
+
+The C2PA engine wants a MIME type; guessing it from an extension signs a PNG named
+``.jpg`` as JPEG and fails deep inside the engine. The magic bytes decide here, the
+extension only separates TIFF from its raw cousin DNG.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+HEADER_BYTES = 64
+
+
+@dataclass(frozen=True)
+class ImageFormat:
+    name: str
+    mime: str
+
+
+JPEG = ImageFormat("jpeg", "image/jpeg")
+PNG = ImageFormat("png", "image/png")
+GIF = ImageFormat("gif", "image/gif")
+WEBP = ImageFormat("webp", "image/webp")
+TIFF = ImageFormat("tiff", "image/tiff")
+DNG = ImageFormat("dng", "image/x-adobe-dng")
+AVIF = ImageFormat("avif", "image/avif")
+HEIC = ImageFormat("heic", "image/heic")
+HEIF = ImageFormat("heif", "image/heif")
+JXL = ImageFormat("jxl", "image/jxl")
+SVG = ImageFormat("svg", "image/svg+xml")
+
+#: Every format rightsmark signs (all are signed and verified by the engine's own tests and ours).
+SIGNABLE = (JPEG, PNG, GIF, WEBP, TIFF, DNG, AVIF, HEIC, HEIF, JXL, SVG)
+
+_HEIC_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis"}
+_HEIF_BRANDS = {b"mif1", b"msf1", b"mif2"}
+_AVIF_BRANDS = {b"avif", b"avis"}
+
+
+def _bmff_brands(head: bytes) -> set[bytes]:
+    if len(head) < 16 or head[4:8] != b"ftyp":
+        return set()
+    size = int.from_bytes(head[0:4], "big")
+    end = min(max(size, 16), len(head))
+    brands = {head[8:12]}
+    brands.update(head[i : i + 4] for i in range(16, end - 3, 4))
+    return brands
+
+
+def sniff(head: bytes, name: str | Path = "") -> ImageFormat | None:
+    """The image format of a file from its first :data:`HEADER_BYTES` bytes, or None."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return JPEG
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return PNG
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return GIF
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return WEBP
+    if head.startswith((b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")):
+        return DNG if str(name).lower().endswith(".dng") else TIFF
+    if head.startswith(b"\xff\x0a") or head.startswith(b"\x00\x00\x00\x0cJXL \r\n\x87\n"):
+        return JXL
+    brands = _bmff_brands(head)
+    if brands:
+        major = head[8:12]
+        if major in _AVIF_BRANDS or (major not in _HEIC_BRANDS and brands & _AVIF_BRANDS):
+            return AVIF
+        if brands & _HEIC_BRANDS:
+            return HEIC
+        if brands & _HEIF_BRANDS:
+            return HEIF
+        return None
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"<svg") or (text.startswith(b"<?xml") and str(name).lower().endswith(".svg")):
+        return SVG
+    return None
+
+
+def sniff_file(path: str | Path) -> ImageFormat | None:
+    with open(path, "rb") as fh:
+        return sniff(fh.read(HEADER_BYTES), path)

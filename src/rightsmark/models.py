@@ -1,0 +1,202 @@
+"""Typed values shared by signing, verification and reports.
+
+Enums are ``str`` enums so that their value is what reports print. Results are frozen
+dataclasses; :meth:`VerifyRecord.to_dict` is the one place that defines the record
+shape validated by ``schemas/verify-record.schema.json``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Use(str, enum.Enum):
+    """A CAWG training-and-mining value (plus ``unspecified`` when nothing was said)."""
+
+    ALLOWED = "allowed"
+    NOT_ALLOWED = "notAllowed"
+    CONSTRAINED = "constrained"
+    UNSPECIFIED = "unspecified"
+
+
+class Purpose(str, enum.Enum):
+    """The four uses the CAWG training-and-mining assertion speaks about."""
+
+    AI_TRAINING = "ai_training"
+    AI_GENERATIVE_TRAINING = "ai_generative_training"
+    AI_INFERENCE = "ai_inference"
+    DATA_MINING = "data_mining"
+
+
+class Integrity(str, enum.Enum):
+    VALID = "valid"
+    INVALID = "invalid"
+    ABSENT = "absent"
+    ERROR = "error"
+
+
+class Trust(str, enum.Enum):
+    TRUSTED = "trusted"
+    UNTRUSTED = "untrusted"
+
+
+class Decision(str, enum.Enum):
+    KEEP = "keep"
+    DROP = "drop"
+
+
+class ConsentStatus(str, enum.Enum):
+    GRANTED = "granted"
+    NOT_NEEDED = "not-needed"
+    MISSING = "missing"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not-yet-valid"
+    NOT_COVERED = "not-covered"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a file was dropped (or a warning about it): a stable code and a sentence."""
+
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True)
+class SignerInfo:
+    common_name: str | None
+    issuer: str | None
+    algorithm: str | None
+    time: str | None = None
+    serial: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "common_name": self.common_name,
+            "issuer": self.issuer,
+            "algorithm": self.algorithm,
+            "time": self.time,
+            "serial": self.serial,
+        }
+
+
+@dataclass(frozen=True)
+class License:
+    """A license by SPDX id, by URL, or both (the URL of a known SPDX id is filled in)."""
+
+    id: str | None = None
+    url: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "url": self.url}
+
+
+@dataclass(frozen=True)
+class Training:
+    """Per-purpose permission as recorded in the file."""
+
+    ai_training: Use = Use.UNSPECIFIED
+    ai_generative_training: Use = Use.UNSPECIFIED
+    ai_inference: Use = Use.UNSPECIFIED
+    data_mining: Use = Use.UNSPECIFIED
+    constraint_info: str | None = None
+
+    def get(self, purpose: Purpose) -> Use:
+        value: Use = getattr(self, purpose.value)
+        return value
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {p.value: self.get(p).value for p in Purpose}
+        if self.constraint_info:
+            out["constraint_info"] = self.constraint_info
+        return out
+
+
+@dataclass(frozen=True)
+class SubjectConsent:
+    """The verdict on one consent record for the purpose asked."""
+
+    ref: str
+    release_id: str | None
+    status: ConsentStatus
+    expires: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ref": self.ref, "release_id": self.release_id, "status": self.status.value, "expires": self.expires}
+
+
+@dataclass(frozen=True)
+class ConsentResult:
+    status: ConsentStatus
+    subjects: tuple[SubjectConsent, ...] = ()
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": self.status.value, "subjects": [s.to_dict() for s in self.subjects]}
+        if self.message:
+            out["message"] = self.message
+        return out
+
+
+@dataclass(frozen=True)
+class VerifyRecord:
+    """Everything ``rightsmark verify`` says about one file."""
+
+    path: str
+    integrity: Integrity
+    trust: Trust
+    decision: Decision
+    reasons: tuple[Reason, ...]
+    signer: SignerInfo | None = None
+    author: tuple[str, ...] = ()
+    license: License | None = None
+    training: Training = field(default_factory=Training)
+    consent: ConsentResult = field(default_factory=lambda: ConsentResult(ConsentStatus.MISSING))
+    engine_state: str | None = None
+    engine_codes: tuple[str, ...] = ()
+    ingredient_codes: tuple[str, ...] = ()
+    remote_manifest: str | None = None
+    format: str | None = None
+    error: str | None = None
+
+    @property
+    def kept(self) -> bool:
+        return self.decision is Decision.KEEP
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "integrity": self.integrity.value,
+            "trust": self.trust.value,
+            "decision": self.decision.value,
+            "reasons": [r.to_dict() for r in self.reasons],
+            "signer": self.signer.to_dict() if self.signer else None,
+            "author": list(self.author),
+            "license": self.license.to_dict() if self.license else None,
+            "training": self.training.to_dict(),
+            "consent": self.consent.to_dict(),
+            "engine": {
+                "state": self.engine_state,
+                "failure_codes": list(self.engine_codes),
+                "ingredient_failure_codes": list(self.ingredient_codes),
+            },
+            "remote_manifest": self.remote_manifest,
+            "format": self.format,
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class SignResult:
+    """One signed file."""
+
+    source: str
+    output: str
+    manifest_label: str | None
+    format: str

@@ -1,0 +1,151 @@
+"""Report formats for verify records, as small plug-ins writing as records arrive.
+
+Each format is a class with ``write(record)`` and ``close()``; :data:`FORMATS` maps the
+``--format`` name to it. Text is for people, JSON Lines and JSON for machines.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar, TextIO
+
+from rightsmark.models import Decision, Integrity, VerifyRecord
+
+
+class Report:
+    name: ClassVar[str]
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def write(self, record: VerifyRecord) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.out.flush()
+
+
+class JsonLinesReport(Report):
+    name = "jsonl"
+
+    def write(self, record: VerifyRecord) -> None:
+        self.out.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+        self.out.flush()
+
+
+class JsonReport(Report):
+    """A JSON array, streamed element by element so memory stays flat."""
+
+    name = "json"
+
+    def __init__(self, out: TextIO) -> None:
+        super().__init__(out)
+        self._count = 0
+
+    def write(self, record: VerifyRecord) -> None:
+        self.out.write(("[\n  " if self._count == 0 else ",\n  ") + json.dumps(record.to_dict(), ensure_ascii=False))
+        self._count += 1
+
+    def close(self) -> None:
+        self.out.write("[]\n" if self._count == 0 else "\n]\n")
+        super().close()
+
+
+def _signer_text(record: VerifyRecord) -> str | None:
+    s = record.signer
+    if s is None:
+        return None
+    parts = [f'"{s.common_name}"' if s.common_name else "unnamed signer"]
+    detail = ", ".join(x for x in (f"issued by {s.issuer}" if s.issuer else None, s.algorithm, f"timestamped {s.time}" if s.time else "not timestamped") if x)
+    return f"signer {parts[0]} ({detail})"
+
+
+def verify_text(record: VerifyRecord) -> str:
+    """A record as a few lines for a person."""
+    head = "KEEP" if record.decision is Decision.KEEP else "DROP"
+    lines = [f"{head}  {record.path}"]
+    facts = [f"integrity {record.integrity.value}", f"trust {record.trust.value}"]
+    signer = _signer_text(record)
+    if signer:
+        facts.append(signer)
+    lines.append("      " + " · ".join(facts))
+    if record.integrity is Integrity.VALID:
+        lic = record.license
+        lic_text = (lic.id or lic.url) if lic else "none"
+        uses = ", ".join(f"{k} {v}" for k, v in record.training.to_dict().items() if k != "constraint_info")
+        lines.append(f"      author {', '.join(record.author) or 'none'} · license {lic_text}")
+        lines.append(f"      {uses}")
+        lines.append(f"      consent {record.consent.status.value}" + (f" ({len(record.consent.subjects)} people)" if record.consent.subjects else ""))
+    if record.remote_manifest:
+        lines.append(f"      remote manifest {record.remote_manifest} (not fetched)")
+    for r in record.reasons:
+        lines.append(f"      - {r.code}: {r.message}")
+    return "\n".join(lines)
+
+
+class TextReport(Report):
+    name = "text"
+
+    def write(self, record: VerifyRecord) -> None:
+        self.out.write(verify_text(record) + "\n")
+        self.out.flush()
+
+
+FORMATS: dict[str, type[Report]] = {cls.name: cls for cls in (TextReport, JsonLinesReport, JsonReport)}
+
+
+# ---------------------------------------------------------------------------------------------
+# inspect
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {_value(x)}" for k, x in v.items() if x is not None)
+    if isinstance(v, list):
+        return ", ".join(_value(x) for x in v)
+    return str(v)
+
+
+def inspect_text(info: dict[str, Any]) -> str:
+    lines = [f"{info['path']}", f"  integrity {info['integrity']} · trust {info['trust']} · decision {info['decision']}"]
+    for r in info["reasons"]:
+        lines.append(f"  - {r['code']}: {r['message']}")
+    if info.get("error"):
+        lines.append(f"  error: {info['error']}")
+    if info.get("remote_manifest"):
+        lines.append(f"  remote manifest: {info['remote_manifest']} (not fetched)")
+    if not info["manifests"]:
+        lines.append("  no manifest to show")
+    for m in info["manifests"]:
+        tag = "active manifest" if m.get("active") else "manifest"
+        lines.append("")
+        lines.append(f"  {tag} {m['label']}")
+        s = m.get("signer") or {}
+        lines.append(f"    signed by     {s.get('common_name')} (issuer {s.get('issuer')}, {s.get('algorithm')})")
+        lines.append(f"    signed at     {s.get('time') or 'no trusted time (not timestamped)'}")
+        lines.append(f"    tool          {m.get('claim_generator') or 'unknown'}")
+        if m.get("title"):
+            lines.append(f"    title         {m['title']}")
+        for a in m["actions"]:
+            lines.append(f"    action        {a.get('action')}" + (f" ({a['digitalSourceType'].rsplit('/', 1)[-1]})" if a.get("digitalSourceType") else ""))
+        lines.append(f"    author        {', '.join(m['author']) or 'not recorded'}")
+        if m.get("copyright"):
+            lines.append(f"    copyright     {m['copyright']}")
+        lic = m.get("license")
+        lines.append(f"    license       {(lic.get('id') or '') + (' ' + lic['url'] if lic.get('url') else '') if lic else 'not recorded'}")
+        for k, v in m["training"].items():
+            lines.append(f"    {k:<24}{v}" if k != "constraint_info" else f"    constraints   {v}")
+        consent = m.get("consent")
+        if consent is None:
+            lines.append("    consent       not recorded")
+        elif isinstance(consent, dict) and not consent.get("identifiable_people"):
+            lines.append("    consent       no identifiable people (declared by the signer)")
+        elif isinstance(consent, dict):
+            for subj in consent.get("subjects") or ():
+                purposes = _value(subj.get("purposes", {}))
+                period = f"{subj.get('granted')} to {subj.get('expires') or 'no expiry'}"
+                lines.append(f"    consent       {subj.get('ref')}: release {subj.get('release_id')}, {period}, {purposes}, commercial {subj.get('commercial')}")
+        for ing in m["ingredients"]:
+            status = "valid" if not ing["validation_failures"] else "FAILS: " + ", ".join(ing["validation_failures"])
+            lines.append(f"    ingredient    {ing.get('relationship')} {ing.get('title')} ({status})")
+    return "\n".join(lines)

@@ -1,0 +1,48 @@
+"""The JSON Schemas in the repository's ``schemas/`` folder, loaded once and compiled.
+
+Wheels carry them as ``rightsmark/schemas/*.json`` (see pyproject); a source checkout or
+an editable install reads the top-level folder itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+CONSENT_INPUT = "consent.schema.json"
+CONSENT_ASSERTION = "consent-assertion.schema.json"
+VERIFY_RECORD = "verify-record.schema.json"
+
+
+def _schema_text(name: str) -> str:
+    packaged = resources.files("rightsmark").joinpath("schemas", name)
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parents[2] / "schemas" / name).read_text(encoding="utf-8")
+
+
+@functools.cache
+def load(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(_schema_text(name))
+    return data
+
+
+@functools.cache
+def validator(name: str) -> Any:
+    """A compiled Draft 2020-12 validator for one of the schemas (jsonschema is imported lazily)."""
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(load(name))
+
+
+def errors(name: str, instance: object) -> list[str]:
+    """Human-readable schema violations, most relevant first; empty when valid."""
+    found = sorted(validator(name).iter_errors(instance), key=lambda e: (len(e.absolute_path), str(e.message)))
+    out = []
+    for e in found:
+        where = "/".join(str(p) for p in e.absolute_path) or "(top level)"
+        out.append(f"{where}: {e.message}")
+    return out

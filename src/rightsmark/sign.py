@@ -1,0 +1,181 @@
+"""Signing: one file at a time, atomically, never touching the input.
+
+:class:`Signer` holds the key material and one engine context; it signs any number of
+files. Output is first written to a hidden temporary file beside the destination and
+then linked into place, so a crash or an engine error never leaves a partial file and
+an existing file is never replaced unless ``force`` is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rightsmark import __version__, engine
+from rightsmark.errors import InputError, OutputExistsError, SigningError, UnsupportedFormatError
+from rightsmark.formats import SIGNABLE, ImageFormat, sniff
+from rightsmark.keys import Algorithm, SigningMaterial
+from rightsmark.manifest import Rights, manifest_definition
+from rightsmark.models import SignResult
+
+_ALG_NAMES = {
+    Algorithm.ES256: "ES256",
+    Algorithm.ES384: "ES384",
+    Algorithm.PS256: "PS256",
+    Algorithm.ED25519: "ED25519",
+}
+
+
+def read_input(path: Path) -> tuple[bytes, ImageFormat]:
+    """The bytes and format of an image to sign; every problem is an :class:`InputError`."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError("no such file", path=path, hint="check the path") from None
+    except IsADirectoryError:
+        raise InputError("is a directory where a file was expected", path=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", path=path) from None
+    if not data:
+        raise InputError("is empty", path=path, hint="export the image again")
+    fmt = sniff(data[:64], path)
+    if fmt is None or fmt not in SIGNABLE:
+        names = ", ".join(f.name.upper() for f in SIGNABLE)
+        raise UnsupportedFormatError("is not an image format rightsmark can sign", path=path, hint=f"supported: {names}")
+    return data, fmt
+
+
+def _check_decodes(data: bytes, fmt: ImageFormat, path: Path) -> None:
+    """Refuse truncated or corrupt images before signing them (the engine would sign garbage)."""
+    if fmt.name in {"svg", "jxl", "heic", "heif", "avif", "dng"}:
+        return  # Pillow cannot decode these without plugins; the engine parses their containers
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+    except Exception as exc:  # Pillow raises many types for damaged files
+        raise InputError(f"is damaged or truncated ({exc})", path=path, hint="export the image again") from None
+
+
+@contextlib.contextmanager
+def _atomic_output(dest: Path, force: bool) -> Iterator[Any]:
+    """Yield a writable temp file beside ``dest``; on success move it into place, else remove it."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w+b") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        if force:
+            os.replace(tmp, dest)
+        else:
+            try:
+                os.link(tmp, dest)  # atomic and refuses to clobber a file that appeared meanwhile
+            except FileExistsError:
+                raise OutputExistsError("output exists", path=dest, hint="pass --force to overwrite") from None
+            tmp.unlink()
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@dataclass
+class Signer:
+    """Signs files with one key and certificate chain. Reusable; create one per process."""
+
+    material: SigningMaterial
+    thumbnail: bool = False
+    tsa_url: str | None = None
+
+    def __post_init__(self) -> None:
+        c2pa = engine.c2pa()
+        self._context = engine.signing_context(thumbnail=self.thumbnail)
+        self._signer = c2pa.Signer.from_callback(
+            self.material.sign,
+            getattr(c2pa.C2paSigningAlg, _ALG_NAMES[self.material.algorithm]),
+            self.material.chain_pem(),
+            self.tsa_url,
+        )
+
+    def sign_file(
+        self,
+        source: str | Path,
+        output: str | Path,
+        rights: Rights,
+        *,
+        parent: str | Path | None = None,
+        force: bool = False,
+    ) -> SignResult:
+        """Sign ``source`` into the file ``output``. The source is never modified."""
+        src = Path(source)
+        dest = Path(output)
+        data, fmt = read_input(src)
+        if dest.exists():
+            if dest.is_dir():
+                raise OutputExistsError("is a directory where the output file should go", path=dest)
+            with contextlib.suppress(OSError):
+                if os.path.samefile(src, dest):
+                    raise OutputExistsError("output is the input itself; originals are never modified", path=dest, hint="choose another output directory")
+            if not force:
+                raise OutputExistsError("output exists", path=dest, hint="pass --force to overwrite")
+        _check_decodes(data, fmt, src)
+        parent_data: tuple[bytes, ImageFormat] | None = None
+        if parent is not None:
+            parent_data = read_input(Path(parent))
+        c2pa = engine.c2pa()
+        definition = manifest_definition(rights, title=src.name, generator=engine.GENERATOR, version=__version__, edit=parent is not None)
+        try:
+            builder = c2pa.Builder.from_json(definition, context=self._context)
+            if parent_data is not None:
+                builder.set_intent(c2pa.C2paBuilderIntent.EDIT)
+                builder.add_ingredient(
+                    {"relationship": "parentOf", "title": Path(parent or "").name},
+                    parent_data[1].mime,
+                    io.BytesIO(parent_data[0]),
+                )
+        except c2pa.C2paError as exc:
+            raise SigningError(f"the C2PA engine refused the manifest: {exc}", path=src) from None
+        with _atomic_output(dest, force) as out:
+            try:
+                manifest_bytes = builder.sign(self._signer, fmt.mime, io.BytesIO(data), out)
+            except c2pa.C2paError as exc:
+                raise SigningError(f"the C2PA engine could not sign this file: {exc}", path=src) from None
+            finally:
+                builder.close()
+        del manifest_bytes
+        return SignResult(source=str(src), output=str(dest), manifest_label=None, format=fmt.name)
+
+    def close(self) -> None:
+        self._signer.close()
+        self._context.close()
+
+    def __enter__(self) -> Signer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def sign_file(
+    source: str | Path,
+    output: str | Path,
+    rights: Rights,
+    material: SigningMaterial,
+    *,
+    parent: str | Path | None = None,
+    force: bool = False,
+    thumbnail: bool = False,
+) -> SignResult:
+    """Sign one file (convenience wrapper around :class:`Signer`)."""
+    with Signer(material, thumbnail=thumbnail) as signer:
+        return signer.sign_file(source, output, rights, parent=parent, force=force)
