@@ -75,7 +75,7 @@ def verify_text(record: VerifyRecord) -> str:
         uses = ", ".join(f"{k} {v}" for k, v in record.training.to_dict().items() if k != "constraint_info")
         lines.append(f"      author {', '.join(record.author) or 'none'} · license {lic_text}")
         lines.append(f"      {uses}")
-        lines.append(f"      consent {record.consent.status.value}" + (f" ({len(record.consent.subjects)} people)" if record.consent.subjects else ""))
+        lines.append(f"      consent {record.consent.status.value}" + (f" ({len(record.consent.subjects)} pictured)" if record.consent.subjects else ""))
     if record.remote_manifest:
         lines.append(f"      remote manifest {record.remote_manifest} (not fetched)")
     for r in record.reasons:

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The main job on the bundled examples: sign every sample image with the example keys, then verify.
+# Run from the repository root after 'pip install .'. Writes into ./signed-examples (recreated each run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=signed-examples
+rm -rf "$out"
+keys=(--key keys/examples/signer.key --cert keys/examples/signer.pem)
+
+# A portrait-style photo: one identifiable person, whose model release allows AI training.
+rightsmark sign examples/images/harbour.jpg -o "$out" "${keys[@]}" \
+    --author "Example Photographer" --author-url https://example.org/photographer \
+    --license CC-BY-4.0 --ai-training allowed --consent examples/consent.json
+
+# The rest show no people; licenses and permissions differ so the verdicts differ too.
+rightsmark sign examples/images/market.png examples/images/street.webp examples/images/studio.tiff \
+    examples/images/dunes.avif examples/images/garden.heic -o "$out" "${keys[@]}" \
+    --author "Example Photographer" --license CC-BY-NC-4.0 --ai-training allowed --no-people
+rightsmark sign examples/images/sketch.gif -o "$out" "${keys[@]}" \
+    --author "Example Illustrator" --license CC0-1.0 --ai-training notAllowed --no-people
+
+echo
+echo "== verify (sketch.gif is dropped on purpose: its author did not allow AI training)"
+rightsmark verify "$out" --trust keys/examples/ca.pem && status=0 || status=$?
+echo
+echo "== inspect $out/harbour.jpg"
+rightsmark inspect "$out/harbour.jpg" --trust keys/examples/ca.pem
+# verify exits 1 because one file is dropped; that is the expected outcome of this demo.
+[ "$status" -eq 1 ] || { echo "unexpected verify exit code $status" >&2; exit 1; }
+echo
+echo "demo finished: signed copies are in $out/"

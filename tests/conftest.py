@@ -1,0 +1,121 @@
+"""Shared fixtures: real keys made by rightsmark itself, real images, the real C2PA engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from rightsmark.consent import ConsentDeclaration
+from rightsmark.keys import KeyFiles, SigningMaterial, init_keys, load_signing_material
+from rightsmark.licenses import parse_license
+from rightsmark.manifest import Rights
+from rightsmark.models import Training, Use
+from rightsmark.sign import Signer
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE_IMAGES = REPO / "examples" / "images"
+EXAMPLE_KEYS = REPO / "keys" / "examples"
+SHARED = REPO.parent / "shared"
+CORPUS = SHARED / "corpus"
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> KeyFiles:
+    """A fresh development CA and signer made by `rightsmark keys init` code."""
+    return init_keys(tmp_path_factory.mktemp("keys") / "k")
+
+
+@pytest.fixture(scope="session")
+def other_keys(tmp_path_factory: pytest.TempPathFactory) -> KeyFiles:
+    """A second, unrelated CA: its root must not make files of `keys` trusted."""
+    return init_keys(tmp_path_factory.mktemp("keys") / "other", organization="unrelated CA")
+
+
+@pytest.fixture(scope="session")
+def material(keys: KeyFiles) -> SigningMaterial:
+    return load_signing_material(keys.key, keys.chain)
+
+
+@pytest.fixture(scope="session")
+def signer(material: SigningMaterial) -> Signer:
+    return Signer(material)
+
+
+def open_rights(**overrides: object) -> Rights:
+    """Rights that the default policy keeps: training allowed, no people, CC-BY-4.0."""
+    base: dict[str, object] = {
+        "consent": ConsentDeclaration.no_people(),
+        "authors": ("Jane Doe",),
+        "license": parse_license("CC-BY-4.0"),
+        "training": Training(Use.ALLOWED, Use.NOT_ALLOWED, Use.NOT_ALLOWED, Use.NOT_ALLOWED),
+    }
+    base.update(overrides)
+    return Rights(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def rights() -> Rights:
+    return open_rights()
+
+
+@pytest.fixture
+def jpeg(tmp_path: Path) -> Path:
+    """An unsigned JPEG (a copy of the bundled sample)."""
+    dest = tmp_path / "photo.jpg"
+    dest.write_bytes((EXAMPLE_IMAGES / "harbour.jpg").read_bytes())
+    return dest
+
+
+@pytest.fixture
+def signed_jpeg(tmp_path: Path, jpeg: Path, signer: Signer, rights: Rights) -> Path:
+    out = tmp_path / "signed" / jpeg.name
+    signer.sign_file(jpeg, out, rights)
+    return out
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> object:
+        return json.loads(self.stdout)
+
+    def jsonl(self) -> list[dict[str, object]]:
+        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Callable[..., CliResult]:
+    """Run the installed CLI as a user would (a real process, cwd = tmp_path)."""
+
+    def run(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, stdin: str = "") -> CliResult:
+        full_env = {k: v for k, v in os.environ.items() if k != "RIGHTSMARK_DEBUG"}
+        full_env.update(env or {})
+        proc = subprocess.run(
+            [sys.executable, "-m", "rightsmark", *map(str, args)],
+            cwd=cwd or tmp_path,
+            env=full_env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    if not (CORPUS / "EXPECTED.tsv").is_file():
+        pytest.skip(f"shared corpus not found at {CORPUS}: clone the project beside ../shared to run corpus tests")
+    return CORPUS
