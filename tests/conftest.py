@@ -97,7 +97,9 @@ class CliResult:
 def cli(tmp_path: Path) -> Callable[..., CliResult]:
     """Run the installed CLI as a user would (a real process, cwd = tmp_path)."""
 
-    def run(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, stdin: str = "") -> CliResult:
+    def run(
+        *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, stdin: str = ""
+    ) -> CliResult:
         full_env = {k: v for k, v in os.environ.items() if k != "RIGHTSMARK_DEBUG"}
         full_env.update(env or {})
         proc = subprocess.run(

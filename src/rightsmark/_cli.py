@@ -73,7 +73,9 @@ def _errors() -> Iterator[None]:
     except Exception as exc:
         if os.environ.get("RIGHTSMARK_DEBUG"):
             raise
-        typer.echo(f"rightsmark: internal error: {type(exc).__name__}: {exc} (set RIGHTSMARK_DEBUG=1 for details)", err=True)
+        typer.echo(
+            f"rightsmark: internal error: {type(exc).__name__}: {exc} (set RIGHTSMARK_DEBUG=1 for details)", err=True
+        )
         raise typer.Exit(3) from None
 
 
@@ -99,8 +101,12 @@ def _root(
 @keys_app.command("init")
 def keys_init(
     directory: Annotated[Path, typer.Argument(help="Directory to write ca.pem, signer.pem and signer.key into.")],
-    subject: Annotated[str, typer.Option(help="Common name of the signing certificate.")] = "rightsmark development signer",
-    organization: Annotated[str, typer.Option(help="Organization named in the certificates.")] = "rightsmark development CA",
+    subject: Annotated[
+        str, typer.Option(help="Common name of the signing certificate.")
+    ] = "rightsmark development signer",
+    organization: Annotated[
+        str, typer.Option(help="Organization named in the certificates.")
+    ] = "rightsmark development CA",
     algorithm: Annotated[AlgorithmChoice, typer.Option(help="Signature algorithm.")] = AlgorithmChoice.es256,
     years: Annotated[int, typer.Option(help="Validity of the signing certificate in years.")] = 12,
     passphrase_env: Annotated[
@@ -193,15 +199,17 @@ def sign(
     ai_generative_training: Annotated[
         UseChoice, typer.Option(help="May it train generative AI models?")
     ] = UseChoice.notAllowed,
-    ai_inference: Annotated[UseChoice, typer.Option(help="May it be used as AI inference input?")] = UseChoice.notAllowed,
+    ai_inference: Annotated[
+        UseChoice, typer.Option(help="May it be used as AI inference input?")
+    ] = UseChoice.notAllowed,
     data_mining: Annotated[UseChoice, typer.Option(help="May it be text-and-data mined?")] = UseChoice.notAllowed,
-    constraint_info: Annotated[
-        str | None, typer.Option(help="What 'constrained' means (terms, contact, URL).")
-    ] = None,
+    constraint_info: Annotated[str | None, typer.Option(help="What 'constrained' means (terms, contact, URL).")] = None,
     consent: Annotated[
         Path | None, typer.Option(help="Consent of the people pictured (JSON, schemas/consent.schema.json).")
     ] = None,
-    no_people: Annotated[bool, typer.Option("--no-people", help="Declare that no identifiable people are pictured.")] = False,
+    no_people: Annotated[
+        bool, typer.Option("--no-people", help="Declare that no identifiable people are pictured.")
+    ] = False,
     source_type: Annotated[
         str, typer.Option(help="IPTC digitalSourceType, e.g. digitalCapture, trainedAlgorithmicMedia.")
     ] = "digitalCapture",
@@ -211,7 +219,8 @@ def sign(
     force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
     thumbnail: Annotated[bool, typer.Option(help="Embed a thumbnail in the manifest.")] = False,
     passphrase_file: Annotated[
-        Path | None, typer.Option(help="File holding the key's passphrase (else $RIGHTSMARK_KEY_PASSPHRASE, else a prompt).")
+        Path | None,
+        typer.Option(help="File holding the key's passphrase (else $RIGHTSMARK_KEY_PASSPHRASE, else a prompt)."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
 ) -> None:
@@ -237,19 +246,26 @@ def sign(
             raise UsageError("exists and is not a directory", path=output, hint="-o names a directory")
         declaration = load_consent_file(consent) if consent is not None else ConsentDeclaration.no_people()
         authors = tuple(author or ())
-        uses = [Use(u.value) for u in (ai_training, ai_generative_training, ai_inference, data_mining)]
         rights = Rights(
             consent=declaration,
             authors=authors,
             author_url=author_url,
             copyright=copyright_ or default_copyright(authors),
             license=parse_license(license_) if license_ else None,
-            training=Training(*uses, constraint_info=constraint_info),
+            training=Training(
+                ai_training=Use(ai_training.value),
+                ai_generative_training=Use(ai_generative_training.value),
+                ai_inference=Use(ai_inference.value),
+                data_mining=Use(data_mining.value),
+                constraint_info=constraint_info,
+            ),
             source_type=source_type,
         )
         material = _load_material(key, cert, passphrase_file)
         if parent is not None and not parent.is_file():
-            raise UsageError("no such parent file", path=parent, hint="--parent names the signed file this is an edit of")
+            raise UsageError(
+                "no such parent file", path=parent, hint="--parent names the signed file this is an edit of"
+            )
         signed = failed = skipped = 0
         seen: set[Path] = set()
         with Signer(material) as signer:  # type: ignore[arg-type]
@@ -259,7 +275,11 @@ def sign(
                         skipped += 1
                         continue
                     if dest in seen:
-                        raise UsageError("two inputs would be written to the same output", path=dest, hint="sign them into different directories")
+                        raise UsageError(
+                            "two inputs would be written to the same output",
+                            path=dest,
+                            hint="sign them into different directories",
+                        )
                     seen.add(dest)
                     signer.sign_file(src, dest, rights, parent=parent, force=force)
                 except RightsmarkError as exc:

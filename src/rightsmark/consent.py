@@ -57,11 +57,11 @@ def parse_time(value: str, *, end_of_day: bool = False) -> dt.datetime:
     if len(value) == 10:
         day = dt.date.fromisoformat(value)
         t = dt.time(23, 59, 59) if end_of_day else dt.time(0, 0, 0)
-        return dt.datetime.combine(day, t, tzinfo=dt.timezone.utc)
+        return dt.datetime.combine(day, t, tzinfo=dt.UTC)
     parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.astimezone(dt.timezone.utc)
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
 
 
 def _normalise_subject(raw: Mapping[str, Any], index: int, path: Path) -> dict[str, Any]:
@@ -162,13 +162,18 @@ def judge_consent(
 ) -> ConsentResult:
     """Judge a consent assertion (or its absence) for ``purpose`` at ``now``. Fails closed."""
     if assertion is None:
-        return ConsentResult(ConsentStatus.MISSING, message="the file does not say whether identifiable people are pictured")
+        return ConsentResult(
+            ConsentStatus.MISSING, message="the file does not say whether identifiable people are pictured"
+        )
     problems = schemas.errors(schemas.CONSENT_ASSERTION, assertion)
     if problems or not isinstance(assertion, dict):
-        return ConsentResult(ConsentStatus.INVALID, message=f"consent assertion is malformed: {problems[0] if problems else 'not an object'}")
+        return ConsentResult(
+            ConsentStatus.INVALID,
+            message=f"consent assertion is malformed: {problems[0] if problems else 'not an object'}",
+        )
     if not assertion["identifiable_people"]:
         return ConsentResult(ConsentStatus.NOT_NEEDED, message="the signer declares no identifiable people")
-    when = now or dt.datetime.now(dt.timezone.utc)
+    when = now or dt.datetime.now(dt.UTC)
     subjects = tuple(_judge_subject(s, purpose, when) for s in assertion["subjects"])
     for status in _STATUS_ORDER:
         failing = [s for s in subjects if s.status is status]

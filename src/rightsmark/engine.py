@@ -31,7 +31,7 @@ _TRUST_CONFIG = "\n".join(
 )
 
 # Verification never touches the network: remote manifests are reported, not fetched.
-_OFFLINE = {
+_OFFLINE: dict[str, dict[str, Any]] = {
     "verify": {"remote_manifest_fetch": False, "ocsp_fetch": False},
     "core": {"allowed_network_hosts": []},
 }

@@ -77,6 +77,12 @@ class OutputExistsError(RightsmarkError):
     exit_code = 1
 
 
+class OutputError(RightsmarkError):
+    """The output file or directory cannot be created or written."""
+
+    exit_code = 1
+
+
 class SigningError(RightsmarkError):
     """The C2PA engine refused to sign a file."""
 

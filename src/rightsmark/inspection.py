@@ -89,7 +89,9 @@ def describe_manifest(label: str, manifest: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def inspect_file(path: str | Path, trust: Sequence[str | Path] = (), verifier: Verifier | None = None) -> dict[str, Any]:
+def inspect_file(
+    path: str | Path, trust: Sequence[str | Path] = (), verifier: Verifier | None = None
+) -> dict[str, Any]:
     """A JSON-ready description of everything ``path`` records."""
     own = verifier is None
     v = verifier or Verifier(trust)

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import itertools
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -23,7 +23,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from rightsmark.errors import CertificateError, KeyMaterialError, PassphraseError, TrustError
 
-PrivateKey = Union[ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey]
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
 #: Extended key usages a C2PA claim signer may carry (C2PA 2.x, section 14.5.1).
 EKU_EMAIL_PROTECTION = ExtendedKeyUsageOID.EMAIL_PROTECTION
@@ -99,7 +99,7 @@ def _new_key(algorithm: Algorithm) -> PrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=3072)
 
 
-def _sign_hash(key: PrivateKey) -> hashes.HashAlgorithm | None:
+def _sign_hash(key: PrivateKey) -> hashes.SHA256 | None:
     return None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
 
 
@@ -186,9 +186,7 @@ def _leaf_cert(
         # emailProtection is the EKU every C2PA validator accepts with default settings.
         .add_extension(x509.ExtendedKeyUsage([EKU_EMAIL_PROTECTION]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
     )
     return builder.sign(issuer_key, _sign_hash(issuer_key))
 
@@ -233,7 +231,7 @@ def init_keys(
         raise KeyMaterialError("validity must be at least one year", hint="pass --years 1 or more")
 
     unit = EXAMPLE_MARK if example else "development use only"
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(minutes=5)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
     leaf_days = 365 * years + years // 4 + 1
     root_key = _new_key(algorithm)
     root_name = _name(f"{organization} root", organization, unit)
@@ -248,7 +246,11 @@ def init_keys(
         serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()
     )
     out.mkdir(parents=True, exist_ok=True)
-    _write_new(files.key, leaf_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption), 0o600)
+    _write_new(
+        files.key,
+        leaf_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption),
+        0o600,
+    )
     _write_new(
         files.chain,
         leaf.public_bytes(serialization.Encoding.PEM) + inter.public_bytes(serialization.Encoding.PEM),
@@ -287,7 +289,9 @@ def load_private_key(path: str | Path, passphrase: bytes | None = None) -> Priva
     try:
         data = p.read_bytes()
     except FileNotFoundError:
-        raise KeyMaterialError("no such key file", path=p, hint="check --key, or create keys with 'rightsmark keys init DIR'") from None
+        raise KeyMaterialError(
+            "no such key file", path=p, hint="check --key, or create keys with 'rightsmark keys init DIR'"
+        ) from None
     except IsADirectoryError:
         raise KeyMaterialError("is a directory, not a key file", path=p, hint="name the .key file itself") from None
     except OSError as exc:
@@ -305,9 +309,13 @@ def load_private_key(path: str | Path, passphrase: bytes | None = None) -> Priva
     except ValueError as exc:
         if passphrase is not None and ("decrypt" in str(exc).lower() or "password" in str(exc).lower()):
             raise PassphraseError("wrong passphrase for the private key", path=p, hint="check the passphrase") from None
-        raise KeyMaterialError("is not a PEM private key", path=p, hint="expected '-----BEGIN PRIVATE KEY-----'") from None
+        raise KeyMaterialError(
+            "is not a PEM private key", path=p, hint="expected '-----BEGIN PRIVATE KEY-----'"
+        ) from None
     if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey)):
-        raise KeyMaterialError(f"unsupported key type {type(key).__name__}", path=p, hint="use an EC P-256/P-384, RSA or Ed25519 key")
+        raise KeyMaterialError(
+            f"unsupported key type {type(key).__name__}", path=p, hint="use an EC P-256/P-384, RSA or Ed25519 key"
+        )
     return key
 
 
@@ -316,7 +324,9 @@ def _algorithm_for(key: PrivateKey, path: Path) -> Algorithm:
         return Algorithm.ED25519
     if isinstance(key, rsa.RSAPrivateKey):
         if key.key_size < 2048:
-            raise CertificateError(f"RSA key of {key.key_size} bits is too short", path=path, hint="C2PA needs RSA 2048 bits or more")
+            raise CertificateError(
+                f"RSA key of {key.key_size} bits is too short", path=path, hint="C2PA needs RSA 2048 bits or more"
+            )
         return Algorithm.PS256
     if isinstance(key.curve, ec.SECP256R1):
         return Algorithm.ES256
@@ -337,11 +347,15 @@ def check_signing_certificate(
     at: dt.datetime | None = None,
 ) -> None:
     """Raise :class:`CertificateError` if the engine (or a C2PA validator) would refuse this chain."""
-    now = at or dt.datetime.now(dt.timezone.utc)
+    now = at or dt.datetime.now(dt.UTC)
     leaf = chain[0]
     hint_new = "create a suitable certificate with 'rightsmark keys init DIR'"
     if key is not None and _public_der(key.public_key()) != _public_der(leaf.public_key()):
-        raise CertificateError("the private key does not match the certificate", path=path, hint="pass the key that belongs to this certificate")
+        raise CertificateError(
+            "the private key does not match the certificate",
+            path=path,
+            hint="pass the key that belongs to this certificate",
+        )
     if leaf.not_valid_after_utc < now:
         raise CertificateError(
             f"certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d}", path=path, hint="renew it or " + hint_new
@@ -351,7 +365,9 @@ def check_signing_certificate(
     ext = leaf.extensions
     try:
         if ext.get_extension_for_class(x509.BasicConstraints).value.ca:
-            raise CertificateError("the certificate is a CA certificate, not a signing certificate", path=path, hint=hint_new)
+            raise CertificateError(
+                "the certificate is a CA certificate, not a signing certificate", path=path, hint=hint_new
+            )
     except x509.ExtensionNotFound:
         pass
     try:
@@ -370,7 +386,8 @@ def check_signing_certificate(
         ) from None
     if not ekus & set(SIGNING_EKUS):
         raise CertificateError(
-            "the certificate's extended key usage does not allow C2PA signing (needs emailProtection, documentSigning or C2PA claim signing)",
+            "the certificate's extended key usage does not allow C2PA signing"
+            " (needs emailProtection, documentSigning or C2PA claim signing)",
             path=path,
             hint=hint_new,
         )
@@ -378,11 +395,15 @@ def check_signing_certificate(
         ext.get_extension_for_class(x509.AuthorityKeyIdentifier)
     except x509.ExtensionNotFound:
         if leaf.issuer != leaf.subject:
-            raise CertificateError("the certificate has no authority key identifier", path=path, hint=hint_new) from None
+            raise CertificateError(
+                "the certificate has no authority key identifier", path=path, hint=hint_new
+            ) from None
     for e in ext:
         if e.critical and not isinstance(e.value, (x509.BasicConstraints, x509.KeyUsage, x509.ExtendedKeyUsage)):
-            raise CertificateError(f"the certificate has an unsupported critical extension {e.oid.dotted_string}", path=path, hint=hint_new)
-    for child, parent in zip(chain, chain[1:]):
+            raise CertificateError(
+                f"the certificate has an unsupported critical extension {e.oid.dotted_string}", path=path, hint=hint_new
+            )
+    for child, parent in itertools.pairwise(chain):
         if child.issuer != parent.subject:
             raise CertificateError(
                 "the chain is out of order: each certificate must be followed by its issuer, leaf first", path=path

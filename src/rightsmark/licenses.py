@@ -70,7 +70,11 @@ def parse_license(value: str) -> License:
     canonical = _BY_LOWER.get(text.lower())
     if canonical is None:
         close = difflib.get_close_matches(text, list(KNOWN), n=3, cutoff=0.5)
-        hint = f"did you mean {', '.join(close)}?" if close else "use an SPDX id such as CC-BY-4.0, or a URL to custom terms"
+        hint = (
+            f"did you mean {', '.join(close)}?"
+            if close
+            else "use an SPDX id such as CC-BY-4.0, or a URL to custom terms"
+        )
         raise LicenseError(f"unknown license '{value}'", hint=hint)
     return License(id=canonical, url=KNOWN[canonical].url)
 

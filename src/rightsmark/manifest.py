@@ -82,7 +82,11 @@ def _plus_data_mining(t: Training) -> str:
         code = "DMI-PROHIBITED"
     elif any(u is Use.CONSTRAINED for u in uses):
         code = "DMI-PROHIBITED-SEECONSTRAINT"
-    elif t.data_mining is Use.ALLOWED and t.ai_training is Use.NOT_ALLOWED and t.ai_generative_training is Use.NOT_ALLOWED:
+    elif (
+        t.data_mining is Use.ALLOWED
+        and t.ai_training is Use.NOT_ALLOWED
+        and t.ai_generative_training is Use.NOT_ALLOWED
+    ):
         code = "DMI-PROHIBITED-AIMLTRAINING"
     elif t.data_mining is Use.ALLOWED and t.ai_training is Use.ALLOWED and t.ai_generative_training is Use.NOT_ALLOWED:
         code = "DMI-PROHIBITED-GENAIMLTRAINING"

@@ -72,7 +72,9 @@ class TrustCheck:
         if evidence.integrity is not Integrity.VALID or evidence.trust is Trust.TRUSTED:
             return []
         if not evidence.anchors_given:
-            return [Reason("no-trust-anchors", "no trust anchors given (--trust CA.pem), so the signer cannot be trusted")]
+            return [
+                Reason("no-trust-anchors", "no trust anchors given (--trust CA.pem), so the signer cannot be trusted")
+            ]
         return [Reason("untrusted", "the signer does not chain to any of the trust anchors given")]
 
 
@@ -81,9 +83,16 @@ class ChainCheck:
     def reasons(self, evidence: Evidence) -> list[Reason]:
         out = []
         if evidence.ingredient_codes:
-            out.append(Reason("ingredient-invalid", f"an ingredient fails validation: {', '.join(evidence.ingredient_codes)}"))
+            out.append(
+                Reason("ingredient-invalid", f"an ingredient fails validation: {', '.join(evidence.ingredient_codes)}")
+            )
         if evidence.identity_problems:
-            out.append(Reason("identity-invalid", f"an identity assertion fails validation: {', '.join(evidence.identity_problems)}"))
+            out.append(
+                Reason(
+                    "identity-invalid",
+                    f"an identity assertion fails validation: {', '.join(evidence.identity_problems)}",
+                )
+            )
         return out
 
 

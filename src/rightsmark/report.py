@@ -56,7 +56,15 @@ def _signer_text(record: VerifyRecord) -> str | None:
     if s is None:
         return None
     parts = [f'"{s.common_name}"' if s.common_name else "unnamed signer"]
-    detail = ", ".join(x for x in (f"issued by {s.issuer}" if s.issuer else None, s.algorithm, f"timestamped {s.time}" if s.time else "not timestamped") if x)
+    detail = ", ".join(
+        x
+        for x in (
+            f"issued by {s.issuer}" if s.issuer else None,
+            s.algorithm,
+            f"timestamped {s.time}" if s.time else "not timestamped",
+        )
+        if x
+    )
     return f"signer {parts[0]} ({detail})"
 
 
@@ -75,7 +83,10 @@ def verify_text(record: VerifyRecord) -> str:
         uses = ", ".join(f"{k} {v}" for k, v in record.training.to_dict().items() if k != "constraint_info")
         lines.append(f"      author {', '.join(record.author) or 'none'} · license {lic_text}")
         lines.append(f"      {uses}")
-        lines.append(f"      consent {record.consent.status.value}" + (f" ({len(record.consent.subjects)} pictured)" if record.consent.subjects else ""))
+        lines.append(
+            f"      consent {record.consent.status.value}"
+            + (f" ({len(record.consent.subjects)} pictured)" if record.consent.subjects else "")
+        )
     if record.remote_manifest:
         lines.append(f"      remote manifest {record.remote_manifest} (not fetched)")
     for r in record.reasons:
@@ -107,7 +118,10 @@ def _value(v: Any) -> str:
 
 
 def inspect_text(info: dict[str, Any]) -> str:
-    lines = [f"{info['path']}", f"  integrity {info['integrity']} · trust {info['trust']} · decision {info['decision']}"]
+    lines = [
+        f"{info['path']}",
+        f"  integrity {info['integrity']} · trust {info['trust']} · decision {info['decision']}",
+    ]
     for r in info["reasons"]:
         lines.append(f"  - {r['code']}: {r['message']}")
     if info.get("error"):
@@ -127,12 +141,16 @@ def inspect_text(info: dict[str, Any]) -> str:
         if m.get("title"):
             lines.append(f"    title         {m['title']}")
         for a in m["actions"]:
-            lines.append(f"    action        {a.get('action')}" + (f" ({a['digitalSourceType'].rsplit('/', 1)[-1]})" if a.get("digitalSourceType") else ""))
+            lines.append(
+                f"    action        {a.get('action')}"
+                + (f" ({a['digitalSourceType'].rsplit('/', 1)[-1]})" if a.get("digitalSourceType") else "")
+            )
         lines.append(f"    author        {', '.join(m['author']) or 'not recorded'}")
         if m.get("copyright"):
             lines.append(f"    copyright     {m['copyright']}")
         lic = m.get("license")
-        lines.append(f"    license       {(lic.get('id') or '') + (' ' + lic['url'] if lic.get('url') else '') if lic else 'not recorded'}")
+        lic_text = " ".join(x for x in (lic.get("id"), lic.get("url")) if x) if lic else "not recorded"
+        lines.append(f"    license       {lic_text}")
         for k, v in m["training"].items():
             lines.append(f"    {k:<24}{v}" if k != "constraint_info" else f"    constraints   {v}")
         consent = m.get("consent")
@@ -144,7 +162,10 @@ def inspect_text(info: dict[str, Any]) -> str:
             for subj in consent.get("subjects") or ():
                 purposes = _value(subj.get("purposes", {}))
                 period = f"{subj.get('granted')} to {subj.get('expires') or 'no expiry'}"
-                lines.append(f"    consent       {subj.get('ref')}: release {subj.get('release_id')}, {period}, {purposes}, commercial {subj.get('commercial')}")
+                lines.append(
+                    f"    consent       {subj.get('ref')}: release {subj.get('release_id')}, {period}, {purposes},"
+                    f" commercial {subj.get('commercial')}"
+                )
         for ing in m["ingredients"]:
             status = "valid" if not ing["validation_failures"] else "FAILS: " + ", ".join(ing["validation_failures"])
             lines.append(f"    ingredient    {ing.get('relationship')} {ing.get('title')} ({status})")

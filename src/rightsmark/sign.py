@@ -12,13 +12,14 @@ import contextlib
 import io
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rightsmark import __version__, engine
-from rightsmark.errors import InputError, OutputExistsError, SigningError, UnsupportedFormatError
+from rightsmark.errors import InputError, OutputError, OutputExistsError, SigningError, UnsupportedFormatError
 from rightsmark.formats import SIGNABLE, ImageFormat, sniff
 from rightsmark.keys import Algorithm, SigningMaterial
 from rightsmark.manifest import Rights, manifest_definition
@@ -47,7 +48,9 @@ def read_input(path: Path) -> tuple[bytes, ImageFormat]:
     fmt = sniff(data[:64], path)
     if fmt is None or fmt not in SIGNABLE:
         names = ", ".join(f.name.upper() for f in SIGNABLE)
-        raise UnsupportedFormatError("is not an image format rightsmark can sign", path=path, hint=f"supported: {names}")
+        raise UnsupportedFormatError(
+            "is not an image format rightsmark can sign", path=path, hint=f"supported: {names}"
+        )
     return data, fmt
 
 
@@ -55,11 +58,17 @@ def _check_decodes(data: bytes, fmt: ImageFormat, path: Path) -> None:
     """Refuse truncated or corrupt images before signing them (the engine would sign garbage)."""
     if fmt.name in {"svg", "jxl", "heic", "heif", "avif", "dng"}:
         return  # Pillow cannot decode these without plugins; the engine parses their containers
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns on stderr about damaged metadata; one error line is enough
+            with Image.open(io.BytesIO(data)) as im:
+                im.load()
+    except UnidentifiedImageError:
+        raise InputError(
+            "is damaged or truncated (the image data cannot be decoded)", path=path, hint="export the image again"
+        ) from None
     except Exception as exc:  # Pillow raises many types for damaged files
         raise InputError(f"is damaged or truncated ({exc})", path=path, hint="export the image again") from None
 
@@ -67,8 +76,13 @@ def _check_decodes(data: bytes, fmt: ImageFormat, path: Path) -> None:
 @contextlib.contextmanager
 def _atomic_output(dest: Path, force: bool) -> Iterator[Any]:
     """Yield a writable temp file beside ``dest``; on success move it into place, else remove it."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write output into this directory: {exc.strerror}", path=dest.parent, hint="check -o"
+        ) from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "w+b") as fh:
@@ -125,7 +139,11 @@ class Signer:
                 raise OutputExistsError("is a directory where the output file should go", path=dest)
             with contextlib.suppress(OSError):
                 if os.path.samefile(src, dest):
-                    raise OutputExistsError("output is the input itself; originals are never modified", path=dest, hint="choose another output directory")
+                    raise OutputExistsError(
+                        "output is the input itself; originals are never modified",
+                        path=dest,
+                        hint="choose another output directory",
+                    )
             if not force:
                 raise OutputExistsError("output exists", path=dest, hint="pass --force to overwrite")
         _check_decodes(data, fmt, src)
@@ -133,7 +151,9 @@ class Signer:
         if parent is not None:
             parent_data = read_input(Path(parent))
         c2pa = engine.c2pa()
-        definition = manifest_definition(rights, title=src.name, generator=engine.GENERATOR, version=__version__, edit=parent is not None)
+        definition = manifest_definition(
+            rights, title=src.name, generator=engine.GENERATOR, version=__version__, edit=parent is not None
+        )
         try:
             builder = c2pa.Builder.from_json(definition, context=self._context)
             if parent_data is not None:

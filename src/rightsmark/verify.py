@@ -111,8 +111,8 @@ def interpret(store: dict[str, Any], anchors_given: bool) -> EngineReading:
     if integrity_failures:
         integrity = Integrity.INVALID
         message = f"manifest does not validate: {', '.join(integrity_failures)}"
-    elif state == "Invalid" and not ingredient and not identity:
-        integrity = Integrity.INVALID  # the engine says invalid and gives no reason we can place: fail closed
+    elif state == "Invalid" and not failures and not ingredient:
+        integrity = Integrity.INVALID  # the engine says invalid and names no failure at all: fail closed
         message = "the C2PA engine reports the manifest as invalid"
     else:
         integrity = Integrity.VALID
@@ -145,7 +145,12 @@ def read_manifest_store(data: bytes, name: str | Path, context: Any, anchors_giv
         if kind == "Remote" or remote:
             url = remote.group(1) if remote else None
             return EngineReading(
-                Integrity.ABSENT, False, None, (), (), None,
+                Integrity.ABSENT,
+                False,
+                None,
+                (),
+                (),
+                None,
                 message="only a remote manifest reference; not fetched (verification is offline)",
                 remote_manifest=url,
             )
