@@ -289,6 +289,8 @@ def sign(
                 signed += 1
                 if not quiet:
                     typer.echo(f"signed {src} -> {dest}")
+    if signed == 0 and failed == 0:
+        typer.echo(f"rightsmark: {', '.join(map(str, inputs))}: no image files to sign", err=True)
     if not quiet or failed:
         extra = f", skipped {skipped} non-image files" if skipped else ""
         typer.echo(f"{signed} signed, {failed} failed{extra}", err=True)
@@ -306,9 +308,15 @@ def _output(path: Path | None) -> Iterator[TextIO]:
     if path is None:
         yield sys.stdout
         return
+    if path.is_dir():
+        raise UsageError("is a directory", path=path, hint="-o names the report file")
     tmp = path.with_name(f".{path.name}.part")
     try:
-        with tmp.open("w", encoding="utf-8") as fh:
+        fh = tmp.open("w", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write the report: {exc.strerror}", path=path) from None
+    try:
+        with fh:
             yield fh
         tmp.replace(path)
     finally:
@@ -355,9 +363,12 @@ def inspect(
 
     with _errors():
         info = inspect_file(file, trust or ())
-    typer.echo(json.dumps(info, indent=2, ensure_ascii=False) if as_json else inspect_text(info))
-    if info["integrity"] == "error":
+    if info["integrity"] == "error":  # unreadable: one line on stderr (JSON still on stdout when asked)
+        typer.echo(f"rightsmark: {info['path']}: {info['error']}", err=True)
+        if as_json:
+            typer.echo(json.dumps(info, indent=2, ensure_ascii=False))
         raise typer.Exit(1)
+    typer.echo(json.dumps(info, indent=2, ensure_ascii=False) if as_json else inspect_text(info))
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from rightsmark.manifest import (
     read_source_type,
     read_training,
 )
-from rightsmark.verify import Verifier, signer_info
+from rightsmark.verify import TRUST_CODES, Verifier, signer_info
 
 
 def _generator(manifest: dict[str, Any]) -> str | None:
@@ -80,7 +80,7 @@ def describe_manifest(label: str, manifest: dict[str, Any]) -> dict[str, Any]:
                 "validation_failures": [
                     str(e.get("code"))
                     for e in ((ing.get("validation_results") or {}).get("activeManifest") or {}).get("failure") or ()
-                    if isinstance(e, dict)
+                    if isinstance(e, dict) and e.get("code") not in TRUST_CODES
                 ],
             }
             for ing in manifest.get("ingredients") or ()

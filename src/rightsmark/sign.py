@@ -150,6 +150,12 @@ class Signer:
         parent_data: tuple[bytes, ImageFormat] | None = None
         if parent is not None:
             parent_data = read_input(Path(parent))
+        elif self._carries_manifest(data, fmt):
+            raise InputError(
+                "already carries a C2PA manifest; signing it afresh would discard its chain of custody",
+                path=src,
+                hint=f"pass --parent {src} to record the signed original as the parent of this version",
+            )
         c2pa = engine.c2pa()
         definition = manifest_definition(
             rights, title=src.name, generator=engine.GENERATOR, version=__version__, edit=parent is not None
@@ -174,6 +180,20 @@ class Signer:
                 builder.close()
         del manifest_bytes
         return SignResult(source=str(src), output=str(dest), manifest_label=None, format=fmt.name)
+
+    def _carries_manifest(self, data: bytes, fmt: ImageFormat) -> bool:
+        """Whether ``data`` embeds a manifest store: a cheap byte scan, confirmed by the engine."""
+        if b"c2pa" not in data or b"jumb" not in data:
+            return False
+        c2pa = engine.c2pa()
+        try:
+            reader = c2pa.Reader.try_create(fmt.mime, io.BytesIO(data), None, self._context)
+        except c2pa.C2paError:
+            return True  # a manifest store is there, even if broken
+        if reader is None:
+            return False
+        reader.close()
+        return True
 
     def close(self) -> None:
         self._signer.close()

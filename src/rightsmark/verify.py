@@ -43,7 +43,7 @@ from rightsmark.models import (
 from rightsmark.policy import DefaultPolicy, Evidence
 
 # Failure codes that speak about trust in the signer, not about the integrity of the bytes.
-_TRUST_CODES = {"signingCredential.untrusted", "signingCredential.ocsp.skipped", "signingCredential.ocsp.unknown"}
+TRUST_CODES = {"signingCredential.untrusted", "signingCredential.ocsp.skipped", "signingCredential.ocsp.unknown"}
 _REMOTE = re.compile(r"remote manifests? from url (\S+)", re.IGNORECASE)
 
 
@@ -84,7 +84,7 @@ def _ingredient_failures(store: dict[str, Any]) -> list[str]:
         for ing in manifest.get("ingredients") or ():
             codes += _codes((ing.get("validation_results") or {}).get("activeManifest", {}).get("failure"))
             codes += _codes(ing.get("validation_status"))
-    return [c for c in dict.fromkeys(codes) if c not in _TRUST_CODES and not c.startswith("signingCredential.ocsp")]
+    return [c for c in dict.fromkeys(codes) if c not in TRUST_CODES and not c.startswith("signingCredential.ocsp")]
 
 
 def interpret(store: dict[str, Any], anchors_given: bool) -> EngineReading:
@@ -98,7 +98,7 @@ def interpret(store: dict[str, Any], anchors_given: bool) -> EngineReading:
     integrity_failures = []
     identity = []
     for code in failures:
-        if code in _TRUST_CODES:
+        if code in TRUST_CODES:
             continue
         if code == "signingCredential.expired" and timestamped:
             continue  # signed inside the certificate's validity, proven by a timestamp: a trust question
