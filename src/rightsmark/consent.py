@@ -66,11 +66,18 @@ def parse_time(value: str, *, end_of_day: bool = False) -> dt.datetime:
 
 def _normalise_subject(raw: Mapping[str, Any], index: int, path: Path) -> dict[str, Any]:
     where = f"subjects/{index}"
-    try:
-        granted = parse_time(raw["granted"])
-        expires = parse_time(raw["expires"], end_of_day=True) if "expires" in raw else None
-    except ValueError as exc:
-        raise ConsentError(f"{where}: not a real date ({exc})", path=path, hint="write dates as YYYY-MM-DD") from None
+    dates: dict[str, dt.datetime] = {}
+    for key in ("granted", "expires"):
+        if key in raw:
+            try:
+                dates[key] = parse_time(raw[key], end_of_day=key == "expires")
+            except ValueError as exc:
+                raise ConsentError(
+                    f"{where}/{key}: '{raw[key]}' is not a real date ({exc})",
+                    path=path,
+                    hint="write dates as YYYY-MM-DD",
+                ) from None
+    granted, expires = dates["granted"], dates.get("expires")
     if expires is not None and expires < granted:
         raise ConsentError(f"{where}: expires before it was granted", path=path, hint="check 'granted' and 'expires'")
     out: dict[str, Any] = {

@@ -158,7 +158,8 @@ def manifest_definition(rights: Rights, *, title: str, generator: str, version: 
         "title": title,
         "assertions": [
             {"label": ACTIONS_LABEL, "data": {"actions": [action]}},
-            {"label": METADATA_LABEL, "data": metadata_assertion(rights)},
+            # CAWG requires a JSON content box for cawg.metadata; without "kind" the engine writes CBOR
+            {"label": METADATA_LABEL, "data": metadata_assertion(rights), "kind": "Json"},
             {"label": TRAINING_LABEL, "data": training_assertion(rights.training)},
             {"label": CONSENT_LABEL, "data": rights.consent.assertion()},
         ],

@@ -23,7 +23,8 @@ from rightsmark.errors import InputError, OutputError, OutputExistsError, Signin
 from rightsmark.formats import SIGNABLE, ImageFormat, sniff
 from rightsmark.keys import Algorithm, SigningMaterial
 from rightsmark.manifest import Rights, manifest_definition
-from rightsmark.models import SignResult
+from rightsmark.models import Integrity, SignResult
+from rightsmark.verify import TRUST_CODES, read_manifest_store
 
 _ALG_NAMES = {
     Algorithm.ES256: "ES256",
@@ -150,6 +151,7 @@ class Signer:
         parent_data: tuple[bytes, ImageFormat] | None = None
         if parent is not None:
             parent_data = read_input(Path(parent))
+            self._check_parent(parent_data[0], parent_data[1], Path(parent))
         elif self._carries_manifest(data, fmt):
             raise InputError(
                 "already carries a C2PA manifest; signing it afresh would discard its chain of custody",
@@ -180,6 +182,23 @@ class Signer:
                 builder.close()
         del manifest_bytes
         return SignResult(source=str(src), output=str(dest), manifest_label=None, format=fmt.name)
+
+    def _check_parent(self, data: bytes, fmt: ImageFormat, path: Path) -> None:
+        """A parent must carry a manifest that validates, or the new file's chain is broken from birth."""
+        reading = read_manifest_store(data, path, self._context, anchors_given=False)
+        if reading.integrity is Integrity.ABSENT:
+            raise InputError(
+                "the parent carries no C2PA manifest",
+                path=path,
+                hint="sign the original first, then sign the edit with --parent pointing at the signed original",
+            )
+        problems = [c for c in reading.failure_codes if c not in TRUST_CODES] + list(reading.ingredient_codes)
+        if reading.integrity is not Integrity.VALID or reading.ingredient_codes:
+            raise InputError(
+                f"the parent's manifest does not validate ({', '.join(problems) or reading.message})",
+                path=path,
+                hint="a chain of custody cannot continue from a tampered or broken file",
+            )
 
     def _carries_manifest(self, data: bytes, fmt: ImageFormat) -> bool:
         """Whether ``data`` embeds a manifest store: a cheap byte scan, confirmed by the engine."""
