@@ -438,7 +438,7 @@ def _key_usage(*, signer: bool) -> x509.KeyUsage:
 
 
 def make_ca_and_leaf(directory: Path, eku: ObjectIdentifier) -> tuple[Path, Path, Path]:
-    """A root CA and a leaf issued by it carrying only ``eku`` (as keys._leaf_cert, other EKU); PEM paths."""
+    """A root CA and a leaf issued by it carrying only ``eku`` (as keys._issue makes a leaf, other EKU); PEM paths."""
     now = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
     root_key = ec.generate_private_key(ec.SECP256R1())
     root = (

@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "init_keys": "rightsmark.keys",
     "load_signing_material": "rightsmark.keys",
-    "Algorithm": "rightsmark.keys",
+    "Algorithm": "rightsmark.models",
     "SigningMaterial": "rightsmark.keys",
     "Rights": "rightsmark.manifest",
     "ConsentDeclaration": "rightsmark.consent",
@@ -48,10 +48,21 @@ if TYPE_CHECKING:  # pragma: no cover
     from rightsmark.consent import ConsentDeclaration, load_consent_file
     from rightsmark.errors import RightsmarkError
     from rightsmark.inspection import inspect_file
-    from rightsmark.keys import Algorithm, SigningMaterial, init_keys, load_signing_material
+    from rightsmark.keys import SigningMaterial, init_keys, load_signing_material
     from rightsmark.licenses import parse_license
     from rightsmark.manifest import Rights
-    from rightsmark.models import Decision, Integrity, License, Purpose, SignResult, Training, Trust, Use, VerifyRecord
+    from rightsmark.models import (
+        Algorithm,
+        Decision,
+        Integrity,
+        License,
+        Purpose,
+        SignResult,
+        Training,
+        Trust,
+        Use,
+        VerifyRecord,
+    )
     from rightsmark.sign import Signer, sign_file
     from rightsmark.verify import Verifier, verify_file
 

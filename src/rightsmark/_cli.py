@@ -19,6 +19,7 @@ import typer
 
 from rightsmark import __version__
 from rightsmark.errors import RightsmarkError, UsageError
+from rightsmark.models import Algorithm
 
 app = typer.Typer(
     name="rightsmark",
@@ -30,13 +31,6 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Create and manage signing keys.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(keys_app, name="keys")
-
-
-class AlgorithmChoice(str, enum.Enum):
-    es256 = "es256"
-    es384 = "es384"
-    ps256 = "ps256"
-    ed25519 = "ed25519"
 
 
 class UseChoice(str, enum.Enum):
@@ -107,7 +101,7 @@ def keys_init(
     organization: Annotated[
         str, typer.Option(help="Organization named in the certificates.")
     ] = "rightsmark development CA",
-    algorithm: Annotated[AlgorithmChoice, typer.Option(help="Signature algorithm.")] = AlgorithmChoice.es256,
+    algorithm: Annotated[Algorithm, typer.Option(help="Signature algorithm.")] = Algorithm.ES256,
     years: Annotated[int, typer.Option(help="Validity of the signing certificate in years.")] = 12,
     passphrase_env: Annotated[
         str | None, typer.Option(help="Encrypt signer.key with the passphrase in this environment variable.")
@@ -115,7 +109,7 @@ def keys_init(
     example: Annotated[bool, typer.Option(help="Mark the certificates as example keys that prove nothing.")] = False,
 ) -> None:
     """Create a development CA and a C2PA signing certificate (never overwrites)."""
-    from rightsmark.keys import Algorithm, init_keys
+    from rightsmark.keys import init_keys
 
     with _errors():
         passphrase = None
@@ -128,7 +122,7 @@ def keys_init(
             directory,
             subject=subject,
             organization=organization,
-            algorithm=Algorithm(algorithm.value),
+            algorithm=algorithm,
             years=years,
             passphrase=passphrase,
             example=example,

@@ -9,7 +9,6 @@ and how to fix it before any file is touched.
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import itertools
 import os
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from rightsmark.errors import CertificateError, KeyMaterialError, PassphraseError, TrustError
+from rightsmark.models import Algorithm
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
@@ -35,15 +35,6 @@ EKU_MS_C2PA_SIGNING = ObjectIdentifier("1.3.6.1.4.1.311.76.59.1.9")
 SIGNING_EKUS = (EKU_EMAIL_PROTECTION, EKU_DOCUMENT_SIGNING, EKU_C2PA_CLAIM_SIGNING, EKU_MS_C2PA_SIGNING)
 
 EXAMPLE_MARK = "EXAMPLE KEY - proves nothing about anyone"
-
-
-class Algorithm(str, enum.Enum):
-    """Signature algorithms rightsmark can create keys for and sign with."""
-
-    ES256 = "es256"
-    ES384 = "es384"
-    PS256 = "ps256"
-    ED25519 = "ed25519"
 
 
 @dataclass(frozen=True)
@@ -111,17 +102,20 @@ def _name(common_name: str, organization: str, unit: str | None = None) -> x509.
     return x509.Name(attrs)
 
 
-def _ca_cert(
+def _issue(
     subject: x509.Name,
     key: PrivateKey,
     issuer: x509.Name,
     issuer_key: PrivateKey,
     not_before: dt.datetime,
     days: int,
-    path_length: int | None,
+    *,
+    ca: bool,
+    path_length: int | None = None,
 ) -> x509.Certificate:
+    """A certificate shaped as C2PA validators require: a CA (keyCertSign, cRLSign) or a claim signer
+    (digitalSignature, emailProtection EKU, the EKU every validator accepts with default settings)."""
     public = key.public_key()
-    issuer_public = issuer_key.public_key()
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -130,64 +124,26 @@ def _ca_cert(
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before)
         .not_valid_after(not_before + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length if ca else None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=False,
+                digital_signature=not ca,
                 content_commitment=False,
                 key_encipherment=False,
                 data_encipherment=False,
                 key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
+                key_cert_sign=ca,
+                crl_sign=ca,
                 encipher_only=False,
                 decipher_only=False,
             ),
             critical=True,
         )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public), critical=False)
-    )
-    return builder.sign(issuer_key, _sign_hash(issuer_key))
-
-
-def _leaf_cert(
-    subject: x509.Name,
-    key: PrivateKey,
-    issuer: x509.Certificate,
-    issuer_key: PrivateKey,
-    not_before: dt.datetime,
-    days: int,
-) -> x509.Certificate:
-    public = key.public_key()
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer.subject)
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_before + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        # emailProtection is the EKU every C2PA validator accepts with default settings.
-        .add_extension(x509.ExtendedKeyUsage([EKU_EMAIL_PROTECTION]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), critical=False)
     )
+    if not ca:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([EKU_EMAIL_PROTECTION]), critical=False)
     return builder.sign(issuer_key, _sign_hash(issuer_key))
 
 
@@ -235,12 +191,12 @@ def init_keys(
     leaf_days = 365 * years + years // 4 + 1
     root_key = _new_key(algorithm)
     root_name = _name(f"{organization} root", organization, unit)
-    root = _ca_cert(root_name, root_key, root_name, root_key, now, leaf_days + 3650, None)
+    root = _issue(root_name, root_key, root_name, root_key, now, leaf_days + 3650, ca=True)
     inter_key = _new_key(algorithm)
     inter_name = _name(f"{organization} intermediate", organization, unit)
-    inter = _ca_cert(inter_name, inter_key, root_name, root_key, now, leaf_days + 1825, 0)
+    inter = _issue(inter_name, inter_key, root_name, root_key, now, leaf_days + 1825, ca=True, path_length=0)
     leaf_key = _new_key(algorithm)
-    leaf = _leaf_cert(_name(subject, organization, unit), leaf_key, inter, inter_key, now, leaf_days)
+    leaf = _issue(_name(subject, organization, unit), leaf_key, inter_name, inter_key, now, leaf_days, ca=False)
 
     encryption: serialization.KeySerializationEncryption = (
         serialization.BestAvailableEncryption(passphrase) if passphrase else serialization.NoEncryption()

@@ -12,6 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+class Algorithm(str, enum.Enum):
+    """Signature algorithms rightsmark can create keys for and sign with."""
+
+    ES256 = "es256"
+    ES384 = "es384"
+    PS256 = "ps256"
+    ED25519 = "ed25519"
+
+
 class Use(str, enum.Enum):
     """A CAWG training-and-mining value (plus ``unspecified`` when nothing was said)."""
 

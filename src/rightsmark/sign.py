@@ -21,9 +21,9 @@ from typing import Any
 from rightsmark import __version__, engine
 from rightsmark.errors import InputError, OutputError, OutputExistsError, SigningError, UnsupportedFormatError
 from rightsmark.formats import SIGNABLE, ImageFormat, sniff
-from rightsmark.keys import Algorithm, SigningMaterial
+from rightsmark.keys import SigningMaterial
 from rightsmark.manifest import Rights, manifest_definition
-from rightsmark.models import Integrity, SignResult
+from rightsmark.models import Algorithm, Integrity, SignResult
 from rightsmark.verify import TRUST_CODES, read_manifest_store
 
 _ALG_NAMES = {
