@@ -25,7 +25,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 from PIL import Image, ImageDraw
 
-from conftest import EXAMPLE_IMAGES, open_rights
 from rightsmark import engine
 from rightsmark.errors import InputError
 from rightsmark.inspection import inspect_file
@@ -42,6 +41,8 @@ from rightsmark.keys import (
 from rightsmark.models import Decision, Integrity, Trust, VerifyRecord
 from rightsmark.sign import Signer
 from rightsmark.verify import Verifier
+
+from .conftest import EXAMPLE_IMAGES, open_rights
 
 #: Format name (as rightsmark reports it) -> bundled sample image.
 SAMPLES = {

@@ -285,7 +285,7 @@ def sign(
                     typer.echo(f"signed {src} -> {dest}")
     if signed == 0 and failed == 0:
         typer.echo(f"rightsmark: {', '.join(map(str, inputs))}: no image files to sign", err=True)
-    if not quiet or failed:
+    if signed + failed > 1 or skipped:  # a one-file run has said all there is to say
         extra = f", skipped {skipped} non-image files" if skipped else ""
         typer.echo(f"{signed} signed, {failed} failed{extra}", err=True)
     if failed or signed == 0:

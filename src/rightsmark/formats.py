@@ -82,3 +82,81 @@ def sniff(head: bytes, name: str | Path = "") -> ImageFormat | None:
 def sniff_file(path: str | Path) -> ImageFormat | None:
     with open(path, "rb") as fh:
         return sniff(fh.read(HEADER_BYTES), path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cheap structural checks: catch truncated or damaged files before signing, without decoding pixels
+# (a full decode of a 12 MP JPEG costs more than signing it).
+
+
+def _jpeg_problem(data: bytes) -> str | None:
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return "JPEG segment structure is broken"
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            pos += 2
+            continue
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if length < 2 or pos + 2 + length > len(data):
+            return "JPEG is truncated inside a segment"
+        if marker == 0xDA:  # start of scan: entropy-coded data runs to the end-of-image marker
+            return (
+                None if data.find(b"\xff\xd9", pos + 2 + length) != -1 else "JPEG is truncated (no end-of-image marker)"
+            )
+        pos += 2 + length
+    return "JPEG is truncated before its image data"
+
+
+def _png_problem(data: bytes) -> str | None:
+    pos = 8
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        pos += 12 + length
+        if pos > len(data):
+            return "PNG is truncated inside a chunk"
+        if kind == b"IEND":
+            return None
+    return "PNG is truncated (no IEND chunk)"
+
+
+def _riff_problem(data: bytes) -> str | None:
+    declared = int.from_bytes(data[4:8], "little") + 8
+    return None if len(data) >= declared else "WebP is truncated (shorter than its RIFF header says)"
+
+
+def _bmff_problem(data: bytes) -> str | None:
+    pos = 0
+    while pos < len(data):
+        if pos + 8 > len(data):
+            return "file is truncated inside a box header"
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        header = 8
+        if size == 1:
+            if pos + 16 > len(data):
+                return "file is truncated inside a box header"
+            size, header = int.from_bytes(data[pos + 8 : pos + 16], "big"), 16
+        elif size == 0:
+            return None  # the last box runs to the end of the file
+        if size < header or pos + size > len(data):
+            return "file is truncated (a box runs past the end of the file)"
+        pos += size
+    return None
+
+
+_STRUCTURE = {"jpeg": _jpeg_problem, "png": _png_problem, "webp": _riff_problem, "avif": _bmff_problem}
+_STRUCTURE.update(heic=_bmff_problem, heif=_bmff_problem)
+
+
+def structural_problem(data: bytes, fmt: ImageFormat) -> str | None:
+    """Why ``data`` is not a complete ``fmt`` file, or None when its structure is whole.
+
+    Formats without a cheap structural walk (TIFF, GIF) return None here; callers decode those.
+    """
+    check = _STRUCTURE.get(fmt.name)
+    return check(data) if check else None

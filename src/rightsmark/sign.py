@@ -20,7 +20,7 @@ from typing import Any
 
 from rightsmark import __version__, engine
 from rightsmark.errors import InputError, OutputError, OutputExistsError, SigningError, UnsupportedFormatError
-from rightsmark.formats import SIGNABLE, ImageFormat, sniff
+from rightsmark.formats import SIGNABLE, ImageFormat, sniff, structural_problem
 from rightsmark.keys import SigningMaterial
 from rightsmark.manifest import Rights, manifest_definition
 from rightsmark.models import Algorithm, Integrity, SignResult
@@ -56,9 +56,15 @@ def read_input(path: Path) -> tuple[bytes, ImageFormat]:
 
 
 def _check_decodes(data: bytes, fmt: ImageFormat, path: Path) -> None:
-    """Refuse truncated or corrupt images before signing them (the engine would sign garbage)."""
-    if fmt.name in {"svg", "jxl", "heic", "heif", "avif", "dng"}:
-        return  # Pillow cannot decode these without plugins; the engine parses their containers
+    """Refuse truncated or corrupt images before signing them (the engine would sign garbage).
+
+    Container formats get a cheap structural walk; TIFF and GIF, which have none, are decoded.
+    """
+    problem = structural_problem(data, fmt)
+    if problem:
+        raise InputError(f"is damaged or truncated ({problem})", path=path, hint="export the image again")
+    if fmt.name not in {"tiff", "gif"}:
+        return
     from PIL import Image, UnidentifiedImageError
 
     try:
