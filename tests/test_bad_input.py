@@ -505,7 +505,7 @@ def test_verify_report_to_an_unusable_place(cli: Cli, tmp_path: Path, target: st
 
 
 @pytest.mark.parametrize(
-    ("make", "problem"), [(_missing, "no such file"), (_garbage, "not a readable image")], ids=["missing", "garbage"]
+    ("make", "problem"), [(_missing, "no such file"), (_garbage, "not an image format")], ids=["missing", "garbage"]
 )
 def test_inspect_of_an_unreadable_file(cli: Cli, tmp_path: Path, make: Callable[[Path], Path], problem: str) -> None:
     bad = make(tmp_path)

@@ -154,8 +154,12 @@ def read_manifest_store(data: bytes, name: str | Path, context: Any, anchors_giv
                 message="only a remote manifest reference; not fetched (verification is offline)",
                 remote_manifest=url,
             )
-        if kind in {"NotSupported", "Io", "FileNotFound"}:
-            return EngineReading(Integrity.ERROR, False, None, (), (), None, message=f"not a readable image: {text}")
+        if kind == "NotSupported":
+            message = "not an image format the C2PA engine can read"
+            return EngineReading(Integrity.ERROR, False, None, (), (), None, message=message)
+        if kind in {"Io", "FileNotFound"}:
+            message = f"the file could not be read to the end; truncated or damaged? ({text})"
+            return EngineReading(Integrity.ERROR, False, None, (), (), None, message=message)
         return EngineReading(Integrity.INVALID, False, None, (kind,), (), None, message=f"malformed manifest: {text}")
     if reader is None:
         return EngineReading(Integrity.ABSENT, False, None, (), (), None, message="no C2PA manifest")
