@@ -44,7 +44,9 @@ def make_images(directory: Path, count: int, size: int) -> list[Path]:
         for _ in range(12):
             x, y = rng.randrange(size), rng.randrange(size)
             r = rng.randrange(10, size // 3)
-            draw.ellipse((x - r, y - r, x + r, y + r), fill=(rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+            draw.ellipse(
+                (x - r, y - r, x + r, y + r), fill=(rng.randrange(256), rng.randrange(256), rng.randrange(256))
+            )
         im = im.filter(ImageFilter.GaussianBlur(0.6))
         path = directory / f"img{i:05d}.jpg"
         im.save(path, quality=90)
@@ -141,7 +143,14 @@ def bench_sign(sources: list[Path], out: Path, repeat: int) -> dict[str, float]:
             "assertions": [
                 {
                     "label": "c2pa.actions",
-                    "data": {"actions": [{"action": "c2pa.created", "digitalSourceType": "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture"}]},
+                    "data": {
+                        "actions": [
+                            {
+                                "action": "c2pa.created",
+                                "digitalSourceType": "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture",
+                            }
+                        ]
+                    },
                 }
             ],
         }

@@ -104,7 +104,12 @@ def _atomic_output(dest: Path, force: bool) -> Iterator[Any]:
                 os.link(tmp, dest)  # atomic and refuses to clobber a file that appeared meanwhile
             except FileExistsError:
                 raise OutputExistsError("output exists", path=dest, hint="pass --force to overwrite") from None
-            tmp.unlink()
+            except OSError:
+                # filesystems without hard links (some network and FAT mounts): check, then rename
+                if dest.exists():
+                    raise OutputExistsError("output exists", path=dest, hint="pass --force to overwrite") from None
+                os.replace(tmp, dest)
+            tmp.unlink(missing_ok=True)
     finally:
         if tmp.exists():
             tmp.unlink()
