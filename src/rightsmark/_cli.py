@@ -13,13 +13,16 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, NoReturn, TextIO
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from rightsmark import __version__
 from rightsmark.errors import RightsmarkError, UsageError
-from rightsmark.models import Algorithm
+from rightsmark.models import Algorithm, Purpose
+
+if TYPE_CHECKING:
+    from rightsmark.policy import Policy
 
 app = typer.Typer(
     name="rightsmark",
@@ -37,12 +40,6 @@ class UseChoice(str, enum.Enum):
     allowed = "allowed"
     notAllowed = "notAllowed"  # noqa: N815 - the CAWG spelling
     constrained = "constrained"
-
-
-class VerifyFormat(str, enum.Enum):
-    text = "text"
-    json = "json"
-    jsonl = "jsonl"
 
 
 def _fail(exc: RightsmarkError) -> NoReturn:
@@ -296,49 +293,169 @@ def sign(
 # verify and inspect
 
 
-@contextlib.contextmanager
-def _output(path: Path | None) -> Iterator[TextIO]:
-    """stdout, or a file written beside its destination and moved into place when complete."""
-    if path is None:
-        yield sys.stdout
-        return
-    if path.is_dir():
-        raise UsageError("is a directory", path=path, hint="-o names the report file")
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        fh = tmp.open("w", encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write the report: {exc.strerror}", path=path) from None
-    try:
-        with fh:
-            yield fh
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+class ReportFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+    parquet = "parquet"
+
+
+def _build_policy(
+    policy_file: Path | None,
+    trust: list[Path] | None,
+    purpose: Purpose | None,
+    commercial: bool | None,
+    allow_license: list[str] | None,
+    deny_license: list[str] | None,
+    require_license: bool,
+    allow_untrusted: bool,
+    allow_signer: list[str] | None,
+    constrained: UseChoice | None,
+    keep_unsigned: bool,
+    keep_remote: bool,
+) -> Policy:
+    """The policy file (or the strict default), with every flag given on the command line applied on top."""
+    from rightsmark.licenses import parse_license
+    from rightsmark.models import Use
+    from rightsmark.policy import Policy, SignerRule, load_policy, with_overrides
+
+    base = load_policy(policy_file) if policy_file else Policy()
+
+    def spdx(values: list[str]) -> tuple[str, ...]:
+        out = []
+        for v in values:
+            lic = parse_license(v)
+            if lic.id is None:
+                raise UsageError(f"'{v}' is not an SPDX id", hint="license lists take SPDX ids such as CC-BY-4.0")
+            out.append(lic.id)
+        return tuple(out)
+
+    signers = tuple(
+        SignerRule(fingerprint=s) if s.lower().startswith("sha256:") else SignerRule(subject=s)
+        for s in allow_signer or ()
+    )
+    allow = None
+    if allow_license:
+        allow = (*(base.license_allow or ()), *spdx(allow_license))
+    return with_overrides(
+        base,
+        purpose=purpose,
+        commercial=commercial,
+        anchors=(*base.anchors, *trust) if trust else None,
+        license_allow=allow,
+        license_deny=(*base.license_deny, *spdx(deny_license)) if deny_license else None,
+        license_required=True if require_license else None,
+        allow_untrusted=True if allow_untrusted else None,
+        allowed_signers=(*base.allowed_signers, *signers) if signers else None,
+        constrained=Use(constrained.value) if constrained else None,
+        keep_absent=True if keep_unsigned else None,
+        keep_remote=True if keep_remote else None,
+    )
+
+
+def _storage_options(pairs: list[str] | None) -> dict[str, str]:
+    out = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--storage-option takes KEY=VALUE, got '{pair}'")
+        out[key] = value
+    return out
 
 
 @app.command()
 def verify(
-    paths: Annotated[list[str], typer.Argument(help="Files or directories to verify.", show_default=False)],
+    specs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Files, directories, tar shards, Parquet files, URLs (s3://, ...), @LIST, or - (list on stdin).",
+            show_default=False,
+        ),
+    ] = None,
+    policy_file: Annotated[
+        Path | None, typer.Option("--policy", help="Policy file (TOML; schemas/policy.schema.json).")
+    ] = None,
     trust: Annotated[list[Path] | None, typer.Option(help="Trust anchor certificates (PEM, repeatable).")] = None,
-    format_: Annotated[VerifyFormat, typer.Option("--format", "-f", help="Report format.")] = VerifyFormat.text,
+    purpose: Annotated[Purpose | None, typer.Option(help="The use to check permission for.")] = None,
+    commercial: Annotated[
+        bool | None,
+        typer.Option("--commercial/--non-commercial", help="Whether the use is commercial (default: commercial)."),
+    ] = None,
+    allow_license: Annotated[list[str] | None, typer.Option(help="Allowed license (SPDX id, repeatable).")] = None,
+    deny_license: Annotated[list[str] | None, typer.Option(help="Denied license (SPDX id, repeatable).")] = None,
+    require_license: Annotated[bool, typer.Option(help="Drop files that record no license.")] = False,
+    allow_untrusted: Annotated[bool, typer.Option(help="Keep intact files whose signer is not trusted.")] = False,
+    allow_signer: Annotated[
+        list[str] | None, typer.Option(help="Allowed signer: sha256:FINGERPRINT or a glob on its common name.")
+    ] = None,
+    constrained: Annotated[UseChoice | None, typer.Option(help="How to count 'constrained' permissions.")] = None,
+    keep_unsigned: Annotated[bool, typer.Option(help="Keep files that carry no manifest at all.")] = False,
+    keep_remote: Annotated[bool, typer.Option(help="Keep files whose only manifest is remote.")] = False,
+    format_: Annotated[
+        ReportFormat | None,
+        typer.Option("--format", "-f", help="Report format (default: from -o's extension, else text)."),
+    ] = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the report to this file.")] = None,
+    keep_list: Annotated[Path | None, typer.Option(help="Write the keys of kept files here, one per line.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run: skip keys already in -o, append.")] = False,
+    cache: Annotated[Path | None, typer.Option(help="Directory of a verdict cache reused across runs.")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Worker processes (default: all cores).")] = None,
+    column: Annotated[str | None, typer.Option(help="Parquet column holding image bytes (default: detected).")] = None,
+    key_column: Annotated[str | None, typer.Option(help="Parquet column naming each image.")] = None,
+    storage_option: Annotated[
+        list[str] | None, typer.Option(help="fsspec storage option KEY=VALUE (repeatable), e.g. endpoint_url=...")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display and no summary.")] = False,
 ) -> None:
-    """Verify files: integrity, trust, permissions, consent, and keep or drop (exit 1 if any is dropped)."""
-    from rightsmark.models import Integrity
-    from rightsmark.report import FORMATS
-    from rightsmark.verify import Verifier
+    """Verify files against a policy: integrity, trust, permissions, consent; keep or drop (exit 1 if any drops)."""
+    from rightsmark.bulk import BulkVerifier
+    from rightsmark.models import Decision, Integrity
+    from rightsmark.outputs import KeepList, format_for, open_report
+    from rightsmark.sources import open_sources
+    from rightsmark.summary import Summary, progress
 
     dropped = 0
-    with _errors(), Verifier(trust or ()) as verifier, _output(output) as out:
-        report = FORMATS[format_.value](out)
-        for record in verifier.verify_paths(paths):
-            report.write(record)
-            if not record.kept:
-                dropped += 1
-            if record.integrity is Integrity.ERROR and (format_ is not VerifyFormat.text or output is not None):
-                typer.echo(f"rightsmark: {record.path}: {record.error}", err=True)
-        report.close()
+    summary = Summary()
+    with _errors():
+        if not specs:
+            raise UsageError("nothing to verify", hint="give files, directories, shards, URLs, @LIST or - for stdin")
+        if jobs is not None and jobs < 1:
+            raise UsageError("--jobs must be 1 or more")
+        policy = _build_policy(
+            policy_file, trust, purpose, commercial, allow_license, deny_license, require_license,
+            allow_untrusted, allow_signer, constrained, keep_unsigned, keep_remote,
+        )  # fmt: skip
+        fmt = format_for(output, format_.value if format_ else None)
+        options = _storage_options(storage_option)
+        to_stderr = fmt != "text" or output is not None
+        with (
+            BulkVerifier(policy, jobs=jobs, cache_dir=cache) as bulk,
+            open_report(output, fmt, resume=resume) as (report, done),
+        ):
+            keeper = KeepList(keep_list, done.kept, resume) if keep_list else None
+            items = open_sources(specs, column=column, key_column=key_column, storage_options=options)
+            if done.keys:
+                items = (i for i in items if i.key not in done.keys)
+            try:
+                with progress(not quiet) as tick:
+                    for record in bulk.run(items):
+                        report.write(record)
+                        summary.add(record)
+                        tick()
+                        if record.decision is Decision.KEEP:
+                            if keeper:
+                                keeper.add(record.path)
+                        else:
+                            dropped += 1
+                        if record.integrity is Integrity.ERROR and to_stderr:
+                            typer.echo(f"rightsmark: {record.path}: {record.error}", err=True)
+            finally:
+                if keeper:
+                    keeper.close()
+            cache_hits = bulk.cache.hits if bulk.cache else 0
+    if not quiet and (summary.total > 1 or done.keys or output is not None):
+        typer.echo(summary.render(skipped=len(done.keys), cache_hits=cache_hits), err=True)
     if dropped:
         raise typer.Exit(1)
 

@@ -141,7 +141,7 @@ _STATUS_ORDER = (
 )
 
 
-def _judge_subject(subject: Mapping[str, Any], purpose: Purpose, now: dt.datetime) -> SubjectConsent:
+def _judge_subject(subject: Mapping[str, Any], purpose: Purpose, now: dt.datetime, commercial: bool) -> SubjectConsent:
     ref = str(subject.get("ref"))
     release = subject.get("release_id")
     expires_text = subject.get("expires")
@@ -157,6 +157,8 @@ def _judge_subject(subject: Mapping[str, Any], purpose: Purpose, now: dt.datetim
     elif subject.get("purposes", {}).get(purpose.value) != Use.ALLOWED.value:
         # constrained counts as not allowed (CAWG): the constraint cannot be checked by a machine.
         status = ConsentStatus.NOT_COVERED
+    elif commercial and subject.get("commercial") is not True:
+        status = ConsentStatus.NOT_COVERED
     else:
         status = ConsentStatus.GRANTED
     return SubjectConsent(ref, release, status, expires_text)
@@ -166,8 +168,10 @@ def judge_consent(
     assertion: object | None,
     purpose: Purpose = Purpose.AI_TRAINING,
     now: dt.datetime | None = None,
+    *,
+    commercial: bool = False,
 ) -> ConsentResult:
-    """Judge a consent assertion (or its absence) for ``purpose`` at ``now``. Fails closed."""
+    """Judge a consent assertion (or its absence) for ``purpose`` (commercial or not) at ``now``. Fails closed."""
     if assertion is None:
         return ConsentResult(
             ConsentStatus.MISSING, message="the file does not say whether identifiable people are pictured"
@@ -181,10 +185,11 @@ def judge_consent(
     if not assertion["identifiable_people"]:
         return ConsentResult(ConsentStatus.NOT_NEEDED, message="the signer declares no identifiable people")
     when = now or dt.datetime.now(dt.UTC)
-    subjects = tuple(_judge_subject(s, purpose, when) for s in assertion["subjects"])
+    subjects = tuple(_judge_subject(s, purpose, when, commercial) for s in assertion["subjects"])
     for status in _STATUS_ORDER:
         failing = [s for s in subjects if s.status is status]
         if failing:
             refs = ", ".join(s.ref for s in failing)
-            return ConsentResult(status, subjects, message=f"{status.value} for {purpose.value}: {refs}")
+            use = f"commercial {purpose.value}" if commercial else purpose.value
+            return ConsentResult(status, subjects, message=f"{status.value} for {use}: {refs}")
     return ConsentResult(ConsentStatus.GRANTED, subjects)

@@ -42,11 +42,11 @@ def c2pa() -> ModuleType:
     return importlib.import_module("c2pa")
 
 
-def reading_settings(trust_anchors_pem: str | None) -> dict[str, Any]:
+def reading_settings(trust_anchors_pem: str | None, *, verify_trust: bool = True) -> dict[str, Any]:
     trust: dict[str, Any] = {"trust_config": _TRUST_CONFIG}
     if trust_anchors_pem:
         trust["trust_anchors"] = trust_anchors_pem
-    return {**_OFFLINE, "verify": {**_OFFLINE["verify"], "verify_trust": True}, "trust": trust}
+    return {**_OFFLINE, "verify": {**_OFFLINE["verify"], "verify_trust": verify_trust}, "trust": trust}
 
 
 def signing_settings(*, thumbnail: bool) -> dict[str, Any]:
@@ -61,8 +61,13 @@ def signing_settings(*, thumbnail: bool) -> dict[str, Any]:
     }
 
 
-def reading_context(trust_anchors_pem: str | None) -> Any:
-    return c2pa().Context.from_dict(reading_settings(trust_anchors_pem))
+def reading_context(trust_anchors_pem: str | None, *, verify_trust: bool = True) -> Any:
+    return c2pa().Context.from_dict(reading_settings(trust_anchors_pem, verify_trust=verify_trust))
+
+
+def signature_uri(manifest_label: str) -> str:
+    """The JUMBF URI of a manifest's signature box; the engine returns the store it validated for it."""
+    return f"self#jumbf=/c2pa/{manifest_label}/c2pa.signature"
 
 
 def signing_context(*, thumbnail: bool = False) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 HEADER_BYTES = 64
 
@@ -149,8 +150,59 @@ def _bmff_problem(data: bytes) -> str | None:
     return None
 
 
+TIFF_C2PA_TAG = 52545
+
+
+def _tiff_order(data: bytes) -> Literal["little", "big"]:
+    return "little" if data[:2] == b"II" else "big"
+
+
+def tiff_tags(data: bytes) -> set[int]:
+    """The tag numbers of a classic TIFF's first directory (empty when it cannot be read)."""
+    order = _tiff_order(data)
+    if data[2:4] not in (b"*\x00", b"\x00*"):
+        return set()
+    ifd = int.from_bytes(data[4:8], order)
+    if ifd < 8 or ifd + 2 > len(data):
+        return set()
+    count = int.from_bytes(data[ifd : ifd + 2], order)
+    return {
+        int.from_bytes(data[ifd + 2 + 12 * i : ifd + 4 + 12 * i], order)
+        for i in range(count)
+        if ifd + 14 + 12 * i <= len(data)
+    }
+
+
+def _tiff_problem(data: bytes) -> str | None:
+    """The first IFD and the out-of-line values it points at must lie inside the file."""
+    order = _tiff_order(data)
+    if data[2:4] not in (b"*\x00", b"\x00*"):
+        return None  # BigTIFF: not walked
+    ifd = int.from_bytes(data[4:8], order)
+    if ifd < 8 or ifd + 2 > len(data):
+        return "TIFF is truncated (its first directory lies past the end)"
+    count = int.from_bytes(data[ifd : ifd + 2], order)
+    end = ifd + 2 + 12 * count + 4
+    if end > len(data):
+        return "TIFF is truncated inside its first directory"
+    sizes = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
+    for i in range(count):
+        entry = ifd + 2 + 12 * i
+        kind = int.from_bytes(data[entry + 2 : entry + 4], order)
+        n = int.from_bytes(data[entry + 4 : entry + 8], order)
+        size = sizes.get(kind, 1) * n
+        if size > 4:
+            offset = int.from_bytes(data[entry + 8 : entry + 12], order)
+            if offset + size > len(data):
+                return "TIFF is truncated (a directory entry points past the end)"
+    return None
+
+
 _STRUCTURE = {"jpeg": _jpeg_problem, "png": _png_problem, "webp": _riff_problem, "avif": _bmff_problem}
-_STRUCTURE.update(heic=_bmff_problem, heif=_bmff_problem)
+_STRUCTURE.update(heic=_bmff_problem, heif=_bmff_problem, tiff=_tiff_problem)
+
+#: Formats whose structure :func:`structural_problem` walks.
+WALKED = frozenset(_STRUCTURE)
 
 
 def structural_problem(data: bytes, fmt: ImageFormat) -> str | None:

@@ -1,114 +1,250 @@
-"""Keep or drop: small checks, each returning stable reason codes, composed with :class:`AllOf`.
+"""Keep or drop: a policy of small checks, each returning stable reason codes.
 
-Every check fails closed: an unknown value, a missing fact or an error is a reason to
-drop, never permission. Reason codes are part of the public interface (reports,
-keep lists, pipelines filter on them): add new codes, never rename old ones.
+A :class:`Policy` is plain data (loaded from TOML, ``schemas/policy.schema.json``, or built
+from CLI flags); :meth:`Policy.checks` composes the checks it implies with :class:`AllOf`,
+in the manner of sigstore-python's verification policies. Every check fails closed: an
+unknown value, a missing fact or an error is a reason to drop, never permission. Reason
+codes are public interface (reports, keep lists, pipelines filter on them): add codes,
+never rename them.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import fnmatch
+import hashlib
+import json
+import tomllib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Protocol
 
-from rightsmark.models import ConsentResult, ConsentStatus, Decision, Integrity, Purpose, Reason, Training, Trust, Use
+from rightsmark.errors import RightsmarkError
+from rightsmark.facts import Facts
+from rightsmark.licenses import KNOWN, parse_license
+from rightsmark.models import ConsentResult, ConsentStatus, Decision, Integrity, Purpose, Reason, Use
 
-#: Every reason code the default policy can produce, with what it means.
+#: Every reason code a policy can produce, with what it means.
 REASON_CODES = {
     "integrity-invalid": "the manifest or the image bytes fail validation (tampered, damaged or malformed)",
     "integrity-absent": "the file carries no C2PA manifest",
     "integrity-error": "the file could not be read or is not a supported format",
     "manifest-remote": "the only manifest is a remote reference, which offline verification does not fetch",
-    "untrusted": "the signer does not chain to a trust anchor given with --trust",
+    "untrusted": "the signer does not chain to a trust anchor",
     "no-trust-anchors": "no trust anchors were given, so no signer can be trusted",
+    "signer-not-allowed": "the signer is trusted but not one of the policy's allowed signers",
     "ingredient-invalid": "an ingredient (an earlier version in the chain of custody) fails validation",
     "identity-invalid": "an identity assertion in the manifest fails validation",
     "permission-not-allowed": "the file does not allow the purpose (notAllowed)",
     "permission-constrained": "the file allows the purpose only under constraints, counted as not allowed",
     "permission-unspecified": "the file says nothing about the purpose; permission is opt-in",
+    "license-missing": "the policy needs a license and the file records none",
+    "license-not-allowed": "the license is not on the policy's allow list",
+    "license-denied": "the license is on the policy's deny list",
+    "license-non-commercial": "the license forbids commercial use and the policy's use is commercial",
     "consent-missing": "the file does not say whether identifiable people are pictured",
     "consent-invalid": "the consent assertion is malformed",
     "consent-expired": "a pictured person's consent has expired",
     "consent-not-yet-valid": "a pictured person's consent starts in the future",
-    "consent-not-covered": "a pictured person's consent does not cover the purpose",
+    "consent-not-covered": "a pictured person's consent does not cover the purpose (or commercial use)",
 }
 
 
-@dataclass(frozen=True)
-class Evidence:
-    """The facts a policy decides on."""
+class PolicyError(RightsmarkError):
+    """A policy file or option is invalid."""
 
-    integrity: Integrity
-    trust: Trust
-    anchors_given: bool
-    training: Training
-    consent: ConsentResult
-    message: str | None = None
-    remote_manifest: str | None = None
-    ingredient_codes: tuple[str, ...] = ()
-    identity_problems: tuple[str, ...] = field(default_factory=tuple)
+
+@dataclass(frozen=True)
+class SignerRule:
+    """An allowed signer: every field given must match (globs on names, exact fingerprint)."""
+
+    fingerprint: str | None = None
+    subject: str | None = None
+    issuer: str | None = None
+
+    def matches(self, facts: Facts) -> bool:
+        s = facts.signer
+        if self.fingerprint is not None and (facts.signer_fingerprint or "").lower() != self.fingerprint.lower():
+            return False
+        if self.subject is not None and not (s and s.common_name and fnmatch.fnmatchcase(s.common_name, self.subject)):
+            return False
+        return self.issuer is None or bool(s and s.issuer and fnmatch.fnmatchcase(s.issuer, self.issuer))
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            k: v
+            for k, v in (("fingerprint", self.fingerprint), ("subject", self.subject), ("issuer", self.issuer))
+            if v
+        }
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What a file must show to be kept. The defaults are the strict policy."""
+
+    purpose: Purpose = Purpose.AI_TRAINING
+    commercial: bool = True
+    anchors: tuple[Path, ...] = ()
+    allow_untrusted: bool = False
+    allowed_signers: tuple[SignerRule, ...] = ()
+    license_allow: tuple[str, ...] | None = None
+    license_deny: tuple[str, ...] = ()
+    license_required: bool = False
+    consent_required: bool = True
+    constrained: Use = Use.NOT_ALLOWED
+    keep_absent: bool = False
+    keep_remote: bool = False
+    keep_ingredient_invalid: bool = False
+    source: str | None = field(default=None, compare=False)
+
+    @property
+    def needs_fingerprints(self) -> bool:
+        return any(r.fingerprint for r in self.allowed_signers)
+
+    def checks(self) -> AllOf:
+        return AllOf(
+            [
+                IntegrityCheck(self.keep_absent, self.keep_remote),
+                TrustCheck(self.allow_untrusted, bool(self.anchors), self.allowed_signers),
+                ChainCheck(self.keep_ingredient_invalid),
+                PermissionCheck(self.purpose, self.constrained),
+                LicenseCheck(self.license_allow, self.license_deny, self.license_required, self.commercial),
+                ConsentCheck(self.consent_required),
+            ]
+        )
+
+    def decide(self, facts: Facts, consent: ConsentResult) -> tuple[Decision, list[Reason]]:
+        if facts.integrity is Integrity.ABSENT and (
+            (self.keep_remote and facts.remote_manifest) or (self.keep_absent and not facts.remote_manifest)
+        ):
+            return Decision.KEEP, []
+        reasons = self.checks().reasons(facts, consent)
+        return (Decision.DROP if reasons else Decision.KEEP), reasons
+
+    def to_dict(self) -> dict[str, Any]:
+        """The policy as data (anchors by path and sha256), recorded in reports and cache keys."""
+        return {
+            "purpose": self.purpose.value,
+            "commercial": self.commercial,
+            "trust": {
+                "anchors": [{"path": str(a), "sha256": _sha256_file(a)} for a in self.anchors],
+                "allow_untrusted": self.allow_untrusted,
+                "allowed_signers": [r.to_dict() for r in self.allowed_signers],
+            },
+            "licenses": {
+                "allow": list(self.license_allow) if self.license_allow is not None else None,
+                "deny": list(self.license_deny),
+                "required": self.license_required,
+            },
+            "consent": {"required": self.consent_required},
+            "treat": {
+                "constrained": self.constrained.value,
+                "absent": "keep" if self.keep_absent else "drop",
+                "remote": "keep" if self.keep_remote else "drop",
+                "ingredient_invalid": "keep" if self.keep_ingredient_invalid else "drop",
+            },
+        }
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def _sha256_file(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks
 
 
 class Check(Protocol):
-    def reasons(self, evidence: Evidence) -> list[Reason]:
+    def reasons(self, facts: Facts, consent: ConsentResult) -> list[Reason]:
         """Reasons to drop; an empty list means the check passes."""
 
 
 @dataclass(frozen=True)
+class AllOf:
+    checks: Sequence[Check]
+
+    def reasons(self, facts: Facts, consent: ConsentResult) -> list[Reason]:
+        out: list[Reason] = []
+        for check in self.checks:
+            out.extend(check.reasons(facts, consent))
+        return out
+
+
+@dataclass(frozen=True)
 class IntegrityCheck:
-    def reasons(self, evidence: Evidence) -> list[Reason]:
-        i = evidence.integrity
+    keep_absent: bool = False
+    keep_remote: bool = False
+
+    def reasons(self, facts: Facts, consent: ConsentResult) -> list[Reason]:
+        i = facts.integrity
         if i is Integrity.VALID:
             return []
-        if i is Integrity.ABSENT and evidence.remote_manifest:
-            return [Reason("manifest-remote", f"only a remote manifest at {evidence.remote_manifest}; not fetched")]
-        detail = evidence.message or REASON_CODES[f"integrity-{i.value}"]
-        return [Reason(f"integrity-{i.value}", detail)]
+        if i is Integrity.ABSENT and facts.remote_manifest:
+            return [Reason("manifest-remote", f"only a remote manifest at {facts.remote_manifest}; not fetched")]
+        return [Reason(f"integrity-{i.value}", facts.message or REASON_CODES[f"integrity-{i.value}"])]
 
 
 @dataclass(frozen=True)
 class TrustCheck:
-    def reasons(self, evidence: Evidence) -> list[Reason]:
-        if evidence.integrity is not Integrity.VALID or evidence.trust is Trust.TRUSTED:
+    allow_untrusted: bool = False
+    anchors_given: bool = False
+    allowed_signers: tuple[SignerRule, ...] = ()
+
+    def reasons(self, facts: Facts, consent: ConsentResult) -> list[Reason]:
+        if facts.integrity is not Integrity.VALID:
             return []
-        if not evidence.anchors_given:
-            return [
-                Reason("no-trust-anchors", "no trust anchors given (--trust CA.pem), so the signer cannot be trusted")
-            ]
-        return [Reason("untrusted", "the signer does not chain to any of the trust anchors given")]
+        out = []
+        if not facts.trusted and not self.allow_untrusted:
+            if not self.anchors_given:
+                out.append(
+                    Reason(
+                        "no-trust-anchors", "no trust anchors given (--trust CA.pem), so the signer cannot be trusted"
+                    )
+                )
+            else:
+                out.append(Reason("untrusted", "the signer does not chain to any of the trust anchors given"))
+        if self.allowed_signers and not any(r.matches(facts) for r in self.allowed_signers):
+            who = facts.signer.common_name if facts.signer else "unknown"
+            out.append(Reason("signer-not-allowed", f"signer '{who}' is not one of the allowed signers"))
+        return out
 
 
 @dataclass(frozen=True)
 class ChainCheck:
-    def reasons(self, evidence: Evidence) -> list[Reason]:
+    keep_ingredient_invalid: bool = False
+
+    def reasons(self, facts: Facts, consent: ConsentResult) -> list[Reason]:
         out = []
-        if evidence.ingredient_codes:
-            out.append(
-                Reason("ingredient-invalid", f"an ingredient fails validation: {', '.join(evidence.ingredient_codes)}")
-            )
-        if evidence.identity_problems:
-            out.append(
-                Reason(
-                    "identity-invalid",
-                    f"an identity assertion fails validation: {', '.join(evidence.identity_problems)}",
-                )
-            )
+        if facts.ingredient_codes and not self.keep_ingredient_invalid:
+            codes = ", ".join(facts.ingredient_codes)
+            out.append(Reason("ingredient-invalid", f"an ingredient fails validation: {codes}"))
+        if facts.identity_problems:
+            codes = ", ".join(facts.identity_problems)
+            out.append(Reason("identity-invalid", f"an identity assertion fails validation: {codes}"))
         return out
 
 
 @dataclass(frozen=True)
 class PermissionCheck:
     purpose: Purpose
+    constrained: Use = Use.NOT_ALLOWED
 
-    def reasons(self, evidence: Evidence) -> list[Reason]:
-        if evidence.integrity is not Integrity.VALID:
+    def reasons(self, facts: Facts, consent: ConsentResult) -> list[Reason]:
+        if facts.integrity is not Integrity.VALID:
             return []
-        use = evidence.training.get(self.purpose)
+        use = facts.training.get(self.purpose)
         name = self.purpose.value
-        if use is Use.ALLOWED:
+        if use is Use.ALLOWED or (use is Use.CONSTRAINED and self.constrained is Use.ALLOWED):
             return []
         if use is Use.CONSTRAINED:
-            info = f" ({evidence.training.constraint_info})" if evidence.training.constraint_info else ""
+            info = f" ({facts.training.constraint_info})" if facts.training.constraint_info else ""
             return [Reason("permission-constrained", f"{name} is constrained{info}; counted as not allowed")]
         if use is Use.NOT_ALLOWED:
             return [Reason("permission-not-allowed", f"{name} is notAllowed")]
@@ -116,34 +252,140 @@ class PermissionCheck:
 
 
 @dataclass(frozen=True)
-class ConsentCheck:
-    def reasons(self, evidence: Evidence) -> list[Reason]:
-        if evidence.integrity is not Integrity.VALID:
+class LicenseCheck:
+    allow: tuple[str, ...] | None = None
+    deny: tuple[str, ...] = ()
+    required: bool = False
+    commercial: bool = True
+
+    def reasons(self, facts: Facts, consent: ConsentResult) -> list[Reason]:
+        if facts.integrity is not Integrity.VALID:
             return []
-        status = evidence.consent.status
-        if status in (ConsentStatus.GRANTED, ConsentStatus.NOT_NEEDED):
+        lic = facts.license
+        spdx = lic.id if lic else None
+        shown = spdx or (lic.url if lic else None)
+        if lic is None:
+            if self.required or self.allow is not None:
+                return [Reason("license-missing", "the file records no license")]
             return []
-        code = f"consent-{status.value}"
-        return [Reason(code, evidence.consent.message or REASON_CODES[code])]
-
-
-@dataclass(frozen=True)
-class AllOf:
-    checks: Sequence[Check]
-
-    def reasons(self, evidence: Evidence) -> list[Reason]:
-        out: list[Reason] = []
-        for check in self.checks:
-            out.extend(check.reasons(evidence))
+        out = []
+        if spdx is not None and spdx in self.deny:
+            out.append(Reason("license-denied", f"license {spdx} is on the deny list"))
+        if self.allow is not None and spdx not in self.allow:
+            out.append(Reason("license-not-allowed", f"license {shown} is not on the allow list"))
+        info = KNOWN.get(spdx) if spdx else None
+        if self.commercial and info is not None and not info.commercial:
+            out.append(Reason("license-non-commercial", f"license {spdx} does not allow commercial use"))
         return out
 
 
-class DefaultPolicy:
-    """Keep only a file that is intact, trusted, allows the purpose, and has consent or no people."""
+@dataclass(frozen=True)
+class ConsentCheck:
+    required: bool = True
 
-    def __init__(self, purpose: Purpose = Purpose.AI_TRAINING) -> None:
-        self.check = AllOf([IntegrityCheck(), TrustCheck(), ChainCheck(), PermissionCheck(purpose), ConsentCheck()])
+    def reasons(self, facts: Facts, consent: ConsentResult) -> list[Reason]:
+        if facts.integrity is not Integrity.VALID or not self.required:
+            return []
+        if consent.status in (ConsentStatus.GRANTED, ConsentStatus.NOT_NEEDED):
+            return []
+        code = f"consent-{consent.status.value}"
+        return [Reason(code, consent.message or REASON_CODES[code])]
 
-    def decide(self, evidence: Evidence) -> tuple[Decision, list[Reason]]:
-        reasons = self.check.reasons(evidence)
-        return (Decision.DROP if reasons else Decision.KEEP), reasons
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+_TOP = {"purpose", "commercial", "trust", "licenses", "consent", "treat"}
+_TABLES = {
+    "trust": {"anchors", "allow_untrusted", "allowed_signers"},
+    "licenses": {"allow", "deny", "required"},
+    "consent": {"required"},
+    "treat": {"constrained", "absent", "remote", "ingredient_invalid"},
+}
+
+
+def _spdx_list(values: Sequence[str], where: str, path: str | None) -> tuple[str, ...]:
+    out = []
+    for v in values:
+        try:
+            lic = parse_license(v)
+        except RightsmarkError as exc:
+            raise PolicyError(f"{where}: {exc.message}", path=path, hint=exc.hint) from None
+        if lic.id is None:
+            raise PolicyError(f"{where}: '{v}' is a URL; list SPDX ids", path=path)
+        out.append(lic.id)
+    return tuple(out)
+
+
+def policy_from_dict(data: dict[str, Any], *, base_dir: Path | None = None, source: str | None = None) -> Policy:
+    """A :class:`Policy` from parsed TOML/JSON; unknown keys and wrong types are errors."""
+    from rightsmark import schemas
+
+    problems = schemas.errors(schemas.POLICY, data)
+    if problems:
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise PolicyError(f"invalid policy: {problems[0]}{more}", path=source, hint="see schemas/policy.schema.json")
+    unknown = set(data) - _TOP
+    for table, keys in _TABLES.items():
+        unknown |= {f"{table}.{k}" for k in set(data.get(table, {})) - keys}
+    if unknown:  # the schema says so too; this keeps the message exact
+        raise PolicyError(f"unknown policy keys: {', '.join(sorted(unknown))}", path=source)
+    trust = data.get("trust", {})
+    lic = data.get("licenses", {})
+    treat = data.get("treat", {})
+    root = base_dir or Path.cwd()
+    anchors = tuple((root / a) if not Path(a).is_absolute() else Path(a) for a in trust.get("anchors", ()))
+    for a in anchors:
+        if not a.is_file():
+            hint = "anchors are relative to the policy file"
+            raise PolicyError(f"trust anchor file not found: {a}", path=source, hint=hint)
+    return Policy(
+        purpose=Purpose(data.get("purpose", Purpose.AI_TRAINING.value)),
+        commercial=bool(data.get("commercial", True)),
+        anchors=anchors,
+        allow_untrusted=bool(trust.get("allow_untrusted", False)),
+        allowed_signers=tuple(SignerRule(**r) for r in trust.get("allowed_signers", ())),
+        license_allow=_spdx_list(lic["allow"], "licenses.allow", source) if "allow" in lic else None,
+        license_deny=_spdx_list(lic.get("deny", ()), "licenses.deny", source),
+        license_required=bool(lic.get("required", False)),
+        consent_required=bool(data.get("consent", {}).get("required", True)),
+        constrained=Use(treat.get("constrained", Use.NOT_ALLOWED.value)),
+        keep_absent=treat.get("absent", "drop") == "keep",
+        keep_remote=treat.get("remote", "drop") == "keep",
+        keep_ingredient_invalid=treat.get("ingredient_invalid", "drop") == "keep",
+        source=source,
+    )
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read a policy file (TOML, or JSON by extension)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PolicyError("no such policy file", path=p, hint="check --policy") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(f"cannot read policy file: {exc}", path=p) from None
+    try:
+        data = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        raise PolicyError(f"not valid {'JSON' if p.suffix.lower() == '.json' else 'TOML'}: {exc}", path=p) from None
+    return policy_from_dict(data, base_dir=p.resolve().parent, source=str(p))
+
+
+def with_overrides(policy: Policy, **changes: Any) -> Policy:
+    """``policy`` with the given fields replaced (CLI flags override the file); None means unchanged."""
+    return replace(policy, **{k: v for k, v in changes.items() if v is not None})
+
+
+def judge(facts: Facts, policy: Policy, now: dt.datetime | None = None) -> tuple[ConsentResult, Decision, list[Reason]]:
+    """Consent, decision and reasons for ``facts`` under ``policy`` at ``now``."""
+    from rightsmark.consent import judge_consent
+
+    if facts.integrity is Integrity.VALID:
+        assertion = facts.consent if facts.consent_present else None
+        consent = judge_consent(assertion, policy.purpose, now, commercial=policy.commercial)
+    else:
+        consent = ConsentResult(ConsentStatus.MISSING, message="no valid manifest to read consent from")
+    decision, reasons = policy.decide(facts, consent)
+    return consent, decision, reasons

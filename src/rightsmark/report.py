@@ -102,7 +102,85 @@ class TextReport(Report):
         self.out.flush()
 
 
-FORMATS: dict[str, type[Report]] = {cls.name: cls for cls in (TextReport, JsonLinesReport, JsonReport)}
+#: Flat columns for tabular formats (CSV, Parquet); list-valued ones are ';'-joined in CSV.
+FLAT_COLUMNS = (
+    "path",
+    "decision",
+    "reason_codes",
+    "integrity",
+    "trust",
+    "signer_common_name",
+    "signer_issuer",
+    "signer_algorithm",
+    "signer_time",
+    "author",
+    "license_id",
+    "license_url",
+    "ai_training",
+    "ai_generative_training",
+    "ai_inference",
+    "data_mining",
+    "consent_status",
+    "remote_manifest",
+    "format",
+    "engine_state",
+    "engine_failure_codes",
+    "error",
+)
+LIST_COLUMNS = {"reason_codes", "author", "engine_failure_codes"}
+
+
+def flat(record: VerifyRecord) -> dict[str, Any]:
+    """One record as flat columns (see :data:`FLAT_COLUMNS`)."""
+    s = record.signer
+    lic = record.license
+    t = record.training
+    return {
+        "path": record.path,
+        "decision": record.decision.value,
+        "reason_codes": [r.code for r in record.reasons],
+        "integrity": record.integrity.value,
+        "trust": record.trust.value,
+        "signer_common_name": s.common_name if s else None,
+        "signer_issuer": s.issuer if s else None,
+        "signer_algorithm": s.algorithm if s else None,
+        "signer_time": s.time if s else None,
+        "author": list(record.author),
+        "license_id": lic.id if lic else None,
+        "license_url": lic.url if lic else None,
+        "ai_training": t.ai_training.value,
+        "ai_generative_training": t.ai_generative_training.value,
+        "ai_inference": t.ai_inference.value,
+        "data_mining": t.data_mining.value,
+        "consent_status": record.consent.status.value,
+        "remote_manifest": record.remote_manifest,
+        "format": record.format,
+        "engine_state": record.engine_state,
+        "engine_failure_codes": list(record.engine_codes),
+        "error": record.error,
+    }
+
+
+class CsvReport(Report):
+    name = "csv"
+
+    def __init__(self, out: TextIO, *, header: bool = True) -> None:
+        import csv
+
+        super().__init__(out)
+        self._writer = csv.writer(out, lineterminator="\n")
+        if header:
+            self._writer.writerow(FLAT_COLUMNS)
+
+    def write(self, record: VerifyRecord) -> None:
+        row = flat(record)
+        self._writer.writerow(
+            ";".join(row[c]) if c in LIST_COLUMNS else ("" if row[c] is None else row[c]) for c in FLAT_COLUMNS
+        )
+        self.out.flush()
+
+
+FORMATS: dict[str, type[Report]] = {cls.name: cls for cls in (TextReport, JsonLinesReport, JsonReport, CsvReport)}
 
 
 # ---------------------------------------------------------------------------------------------

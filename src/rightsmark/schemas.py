@@ -15,6 +15,7 @@ from typing import Any
 CONSENT_INPUT = "consent.schema.json"
 CONSENT_ASSERTION = "consent-assertion.schema.json"
 VERIFY_RECORD = "verify-record.schema.json"
+POLICY = "policy.schema.json"
 
 
 def _schema_text(name: str) -> str:

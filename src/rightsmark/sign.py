@@ -24,7 +24,7 @@ from rightsmark.formats import SIGNABLE, ImageFormat, sniff, structural_problem
 from rightsmark.keys import SigningMaterial
 from rightsmark.manifest import Rights, manifest_definition
 from rightsmark.models import Algorithm, Integrity, SignResult
-from rightsmark.verify import TRUST_CODES, read_manifest_store
+from rightsmark.reading import TRUST_CODES, read_manifest_store
 
 _ALG_NAMES = {
     Algorithm.ES256: "ES256",

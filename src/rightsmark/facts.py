@@ -1,0 +1,218 @@
+"""Facts: what one reading of one file established, before any policy is applied.
+
+Facts are what the expensive part (the C2PA engine) produces; they are small, picklable
+(sent back from worker processes) and JSON-serialisable (kept in the verdict cache). A
+policy turns facts into keep or drop in microseconds, so a cached reading can be judged
+again under a new policy or at a later time (consent expiry depends on when you ask).
+
+:class:`FactReader` is the per-process engine front: it creates its engine contexts once,
+recognises files without any manifest without calling the engine, and evaluates trust
+once per distinct signing chain.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rightsmark import engine
+from rightsmark.consent import CONSENT_LABEL
+from rightsmark.formats import HEADER_BYTES, TIFF_C2PA_TAG, WALKED, sniff, structural_problem, tiff_tags
+from rightsmark.jumbf import chain_digest, leaf_fingerprint
+from rightsmark.manifest import assertions_by_label, read_authors, read_license, read_training
+from rightsmark.models import Integrity, License, SignerInfo, Training, Use
+from rightsmark.reading import EngineReading, interpret, read_manifest_store, signer_info
+
+#: Bump when the meaning of cached facts changes; old cache entries are then ignored.
+FACTS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Facts:
+    integrity: Integrity
+    trusted: bool = False
+    state: str | None = None
+    failure_codes: tuple[str, ...] = ()
+    ingredient_codes: tuple[str, ...] = ()
+    identity_problems: tuple[str, ...] = ()
+    message: str | None = None
+    remote_manifest: str | None = None
+    format: str | None = None
+    signer: SignerInfo | None = None
+    signer_fingerprint: str | None = None
+    authors: tuple[str, ...] = ()
+    license: License | None = None
+    training: Training = field(default_factory=Training)
+    #: the raw consent assertion; ``consent_present`` tells "absent" from a JSON null
+    consent: Any = None
+    consent_present: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "v": FACTS_VERSION,
+                "integrity": self.integrity.value,
+                "trusted": self.trusted,
+                "state": self.state,
+                "failure_codes": self.failure_codes,
+                "ingredient_codes": self.ingredient_codes,
+                "identity_problems": self.identity_problems,
+                "message": self.message,
+                "remote_manifest": self.remote_manifest,
+                "format": self.format,
+                "signer": self.signer.to_dict() if self.signer else None,
+                "signer_fingerprint": self.signer_fingerprint,
+                "authors": self.authors,
+                "license": self.license.to_dict() if self.license else None,
+                "training": self.training.to_dict(),
+                "consent": self.consent,
+                "consent_present": self.consent_present,
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Facts | None:
+        d = json.loads(text)
+        if d.get("v") != FACTS_VERSION:
+            return None
+        t = d["training"]
+        return cls(
+            integrity=Integrity(d["integrity"]),
+            trusted=bool(d["trusted"]),
+            state=d["state"],
+            failure_codes=tuple(d["failure_codes"]),
+            ingredient_codes=tuple(d["ingredient_codes"]),
+            identity_problems=tuple(d["identity_problems"]),
+            message=d["message"],
+            remote_manifest=d["remote_manifest"],
+            format=d["format"],
+            signer=SignerInfo(**d["signer"]) if d["signer"] else None,
+            signer_fingerprint=d["signer_fingerprint"],
+            authors=tuple(d["authors"]),
+            license=License(**d["license"]) if d["license"] else None,
+            training=Training(
+                ai_training=Use(t["ai_training"]),
+                ai_generative_training=Use(t["ai_generative_training"]),
+                ai_inference=Use(t["ai_inference"]),
+                data_mining=Use(t["data_mining"]),
+                constraint_info=t.get("constraint_info"),
+            ),
+            consent=d["consent"],
+            consent_present=bool(d["consent_present"]),
+        )
+
+
+def error_facts(message: str, fmt: str | None = None) -> Facts:
+    return Facts(Integrity.ERROR, message=message, format=fmt)
+
+
+# Byte strings that every embedded manifest store (the JUMBF label "c2pa") or remote
+# manifest reference (XMP dcterms:provenance) contains. A file of a known image format
+# holding neither has no manifest: the engine would say ManifestNotFound. Tests check
+# this agrees with the engine on every file of the shared corpus.
+_MARKERS = (b"c2pa", b"provenance")
+
+
+def prescan(data: bytes, name: str | Path = "") -> Facts | None:
+    """Facts for a file that needs no engine call (empty, or a known image format with no
+    manifest marker anywhere), or None when the engine must look."""
+    if not data:
+        return error_facts("file is empty")
+    fmt = sniff(data[:HEADER_BYTES], name)
+    if fmt is None or fmt.name not in WALKED:
+        return None  # unknown to us, or no cheap structure walk: the engine decides
+    if any(marker in data for marker in _MARKERS):
+        return None
+    if fmt.name == "tiff" and TIFF_C2PA_TAG in tiff_tags(data):
+        return None  # a C2PA tag, however damaged its content: the engine judges it
+    if structural_problem(data, fmt) is not None:
+        return None  # damaged: the engine says how (a manifest may have been cut off)
+    return Facts(Integrity.ABSENT, message="no C2PA manifest", format=fmt.name)
+
+
+class FactReader:
+    """Engine front for one process. Not thread-safe; create one per worker."""
+
+    def __init__(self, anchors_pem: str | None = None, *, fingerprints: bool = False) -> None:
+        self.anchors_pem = anchors_pem
+        self.fingerprints = fingerprints
+        # Reading without trust evaluation costs about half as much; trust is then
+        # evaluated with the trusting context once per distinct signing chain.
+        self._fast = engine.reading_context(None, verify_trust=False)
+        self._trusting = engine.reading_context(anchors_pem) if anchors_pem else None
+        self._chain_trust: dict[str, bool] = {}
+
+    def close(self) -> None:
+        self._fast.close()
+        if self._trusting is not None:
+            self._trusting.close()
+
+    def read(self, data: bytes, name: str | Path = "") -> Facts:
+        early = prescan(data, name)
+        if early is not None:
+            return early
+        return self.examine(data, name)[0]
+
+    def examine(self, data: bytes, name: str | Path = "") -> tuple[Facts, EngineReading]:
+        """Facts and the engine reading they came from (always runs the engine)."""
+        fmt = sniff(data[:HEADER_BYTES], name)
+        fmt_name = fmt.name if fmt else None
+        if self._trusting is None:
+            reading, store_bytes = self._read(data, name, self._fast)
+            label = (reading.store or {}).get("active_manifest")
+            fingerprint = leaf_fingerprint(store_bytes, label) if store_bytes and label else None
+            return self._facts(reading, fmt_name, fingerprint), reading
+        reading, store_bytes = self._read(data, name, self._fast, want_store=True)
+        if reading.integrity is not Integrity.VALID:
+            return self._facts(reading, fmt_name, None), reading
+        clean = not any(c.startswith(("signingCredential.", "timeStamp.")) for c in reading.failure_codes)
+        label = (reading.store or {}).get("active_manifest")
+        digest = chain_digest(store_bytes, label) if clean and store_bytes and label else None
+        if digest is not None and digest in self._chain_trust:
+            trusted = self._chain_trust[digest]
+            reading = EngineReading(**{**reading.__dict__, "trusted": trusted})
+        else:
+            reading, _ = self._read(data, name, self._trusting, anchors_given=True)
+            if digest is not None and reading.integrity is Integrity.VALID:
+                self._chain_trust[digest] = reading.trusted
+        fingerprint = leaf_fingerprint(store_bytes, label) if self.fingerprints and store_bytes and label else None
+        return self._facts(reading, fmt_name, fingerprint), reading
+
+    def _read(
+        self, data: bytes, name: str | Path, context: Any, *, want_store: bool = False, anchors_given: bool = False
+    ) -> tuple[EngineReading, bytes | None]:
+        want = want_store or self.fingerprints
+        store_bytes: list[bytes] = []
+        reading = read_manifest_store(
+            data, name, context, anchors_given, store_sink=store_bytes.append if want else None
+        )
+        return reading, (store_bytes[0] if store_bytes else None)
+
+    @staticmethod
+    def _facts(reading: EngineReading, fmt: str | None, fingerprint: str | None) -> Facts:
+        active = reading.active if reading.integrity is Integrity.VALID else None
+        assertions = assertions_by_label(active) if active else {}
+        return Facts(
+            integrity=reading.integrity,
+            trusted=reading.trusted,
+            state=reading.state,
+            failure_codes=reading.failure_codes,
+            ingredient_codes=reading.ingredient_codes,
+            identity_problems=reading.identity_problems,
+            message=reading.message,
+            remote_manifest=reading.remote_manifest,
+            format=fmt,
+            signer=signer_info(reading.active) if reading.active else None,
+            signer_fingerprint=fingerprint,
+            authors=read_authors(assertions),
+            license=read_license(assertions),
+            training=read_training(assertions) if active else Training(),
+            consent=assertions.get(CONSENT_LABEL),
+            consent_present=CONSENT_LABEL in assertions,
+        )
+
+
+__all__ = ["FACTS_VERSION", "FactReader", "Facts", "error_facts", "interpret", "prescan"]

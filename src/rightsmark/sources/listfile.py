@@ -1,0 +1,85 @@
+"""A list of inputs, one per line, from a file or standard input (``-``).
+
+Blank lines and lines starting with ``#`` are ignored; surrounding white space is stripped. Every
+other line is dispatched exactly like a command-line spec by :func:`rightsmark.sources.open_sources`
+(brace expansion, directories, tar shards, Parquet files, URLs, ``@other-list``), so relative paths
+are relative to the current directory, not to the list file. The list is read lazily, line by line:
+``find ... | rightsmark verify -`` starts before ``find`` ends. A list that names itself (directly or
+through other lists) and ``-`` inside a list yield an error item instead of looping.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Mapping
+from typing import IO, Any
+
+from rightsmark.sources.base import Item
+
+
+class ListSource:
+    """The items of every spec named in ``file`` (a path, ``"-"`` for stdin, or an open text stream)."""
+
+    def __init__(
+        self,
+        file: str | os.PathLike[str] | IO[str],
+        *,
+        column: str | None = None,
+        key_column: str | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+        stdin: IO[str] | None = None,
+        _parents: frozenset[str] = frozenset(),
+    ) -> None:
+        self.file = file
+        self.column = column
+        self.key_column = key_column
+        self.storage_options = dict(storage_options or {})
+        self.stdin = stdin
+        self._parents = _parents
+
+    def _name(self) -> str:
+        if isinstance(self.file, str | os.PathLike):
+            return os.fspath(self.file)
+        return str(getattr(self.file, "name", "<list>"))
+
+    def __iter__(self) -> Iterator[Item]:
+        from rightsmark.sources import _items
+
+        name = self._name()
+        parents = self._parents
+        file = self.file
+        owned = False
+        if not isinstance(file, str | os.PathLike):
+            stream: IO[str] = file
+        elif name == "-":
+            stream = self.stdin if self.stdin is not None else sys.stdin
+        else:
+            real = os.path.realpath(name)
+            if real in parents:
+                yield Item(key=name, error="the list includes itself (directly or through other lists)")
+                return
+            parents = parents | {real}
+            try:
+                stream = open(name, encoding="utf-8", errors="surrogateescape")  # noqa: SIM115 (closed below)
+            except FileNotFoundError:
+                yield Item(key=name, error="no such list file")
+                return
+            except OSError as exc:
+                yield Item(key=name, error=f"cannot read list file: {exc.strerror or exc}")
+                return
+            owned = True
+        try:
+            for raw in stream:
+                line = raw.strip()
+                if not line or line.startswith("#"):
+                    continue
+                if line == "-":
+                    yield Item(key=line, error="'-' (standard input) cannot be named inside a list")
+                    continue
+                yield from _items([line], self.column, self.key_column, self.storage_options, None, parents)
+        except (OSError, UnicodeDecodeError) as exc:
+            yield Item(key=name, error=f"cannot read list: {exc}")
+        finally:
+            if owned:
+                stream.close()

@@ -1,0 +1,204 @@
+"""Parquet files with a column of image bytes (local path or fsspec URL).
+
+The file is read with pyarrow in small record batches (:meth:`pyarrow.parquet.ParquetFile.iter_batches`),
+only the columns needed, so memory stays flat whatever the number of rows (pyarrow still decodes one
+column chunk of a row group at a time: a file written with huge row groups costs one row group).
+A remote file is read by range requests through an fsspec file object, not downloaded whole.
+
+The image column is ``column`` when given, otherwise detected: a binary column (``binary``,
+``large_binary``, ``binary_view``, ``fixed_size_binary``) or a struct column with a binary ``bytes``
+field, which is how Hugging Face ``datasets`` stores ``Image`` features (``{bytes, path}``). Columns
+the file's Hugging Face metadata declares as ``Image`` come first; among several candidates a name
+like ``image``, ``img``, ``jpg``, ``png``, ``bytes`` decides; when it stays ambiguous the file yields
+one error item asking for ``column``.
+
+Keys are ``f"{file}#{id}"``, the file as given and ``id`` taken from, in this order: ``key_column``
+when given; a ``__key__``, ``key``, ``id`` or ``path`` column; the non-empty ``path`` field of a
+Hugging Face image struct; the row index (0-based, counted over the whole file). A null cell (or an
+HF image stored by reference, with ``path`` but no ``bytes``) yields an item with ``error``; a file
+that cannot be opened or breaks while being read yields one error item keyed by the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from rightsmark.sources.base import Item
+from rightsmark.sources.remote import is_url, open_url
+
+#: Column names that mark the image column among several binary ones, best first.
+IMAGE_COLUMN_NAMES = ("image", "img", "jpg", "jpeg", "png", "webp", "bytes", "data", "content")
+#: Columns used as keys when no key column is named, best first.
+KEY_COLUMN_NAMES = ("__key__", "key", "id", "path")
+#: Rows per record batch.
+BATCH_ROWS = 16
+
+
+def is_parquet_name(name: str) -> bool:
+    return name.lower().endswith(".parquet")
+
+
+def _is_binary(t: Any) -> bool:
+    import pyarrow as pa
+
+    is_view = getattr(pa.types, "is_binary_view", None)
+    return bool(
+        pa.types.is_binary(t)
+        or pa.types.is_large_binary(t)
+        or pa.types.is_fixed_size_binary(t)
+        or (is_view is not None and is_view(t))
+    )
+
+
+def _is_image_struct(t: Any) -> bool:
+    import pyarrow as pa
+
+    if not pa.types.is_struct(t):
+        return False
+    index = t.get_field_index("bytes")
+    return bool(index >= 0 and _is_binary(t.field(index).type))
+
+
+def _hf_image_columns(schema: Any) -> set[str]:
+    """Columns declared as ``Image`` in Hugging Face ``datasets`` metadata, if any."""
+    raw = (schema.metadata or {}).get(b"huggingface")
+    if not raw:
+        return set()
+    try:
+        features = json.loads(raw).get("info", {}).get("features", {})
+        return {name for name, spec in features.items() if isinstance(spec, dict) and spec.get("_type") == "Image"}
+    except (ValueError, AttributeError):
+        return set()
+
+
+class ColumnError(ValueError):
+    """The image or key column cannot be determined."""
+
+
+def choose_image_column(schema: Any, column: str | None) -> str:
+    """The name of the column holding image bytes; raises :class:`ColumnError` with the reason."""
+    names: list[str] = [str(name) for name in schema.names]
+    if column is not None:
+        if column not in names:
+            raise ColumnError(f"no column {column!r} (columns: {', '.join(names)})")
+        t = schema.field(column).type
+        if not (_is_binary(t) or _is_image_struct(t)):
+            raise ColumnError(f"column {column!r} has type {t}, not binary or a struct with a 'bytes' field")
+        return column
+    candidates = [str(f.name) for f in schema if _is_binary(f.type) or _is_image_struct(f.type)]
+    if not candidates:
+        raise ColumnError(f"no column of image bytes (columns: {', '.join(names)}); name one with column=")
+    declared = _hf_image_columns(schema)
+    pool = [c for c in candidates if c in declared] or candidates
+    if len(pool) == 1:
+        return pool[0]
+    for preferred in IMAGE_COLUMN_NAMES:
+        for name in pool:
+            if name.lower() == preferred:
+                return name
+    raise ColumnError(f"several columns could hold the images ({', '.join(pool)}); name one with column=")
+
+
+def choose_key_column(schema: Any, key_column: str | None, image_column: str) -> str | None:
+    names: list[str] = list(schema.names)
+    if key_column is not None:
+        if key_column not in names:
+            raise ColumnError(f"no key column {key_column!r} (columns: {', '.join(names)})")
+        return key_column
+    for name in KEY_COLUMN_NAMES:
+        if name in names and name != image_column:
+            return name
+    return None
+
+
+class ParquetSource:
+    """The images in one Parquet file (local path or fsspec URL)."""
+
+    def __init__(
+        self,
+        file: str | os.PathLike[str],
+        column: str | None = None,
+        key_column: str | None = None,
+        *,
+        storage_options: Mapping[str, Any] | None = None,
+        batch_rows: int = BATCH_ROWS,
+    ) -> None:
+        self.file = os.fspath(file)
+        self.column = column
+        self.key_column = key_column
+        self.storage_options = dict(storage_options or {})
+        self.batch_rows = batch_rows
+
+    def __iter__(self) -> Iterator[Item]:
+        handle = None
+        try:
+            import pyarrow.parquet as pq
+
+            if is_url(self.file):
+                handle = open_url(self.file, self.storage_options)
+                parquet = pq.ParquetFile(handle)
+            else:
+                parquet = pq.ParquetFile(self.file)
+        except FileNotFoundError:
+            yield Item(key=self.file, error="no such file")
+            return
+        except IsADirectoryError:
+            yield Item(key=self.file, error="is a directory where a Parquet file was expected")
+            return
+        except Exception as exc:  # not Parquet, damaged footer, storage error: reported, never raised
+            if handle is not None:
+                handle.close()
+            yield Item(key=self.file, error=f"cannot read Parquet file: {exc}")
+            return
+        try:
+            yield from self._rows(parquet)
+        finally:
+            parquet.close()
+            if handle is not None:
+                handle.close()
+
+    def _rows(self, parquet: Any) -> Iterator[Item]:
+        schema = parquet.schema_arrow
+        try:
+            image = choose_image_column(schema, self.column)
+            key_name = choose_key_column(schema, self.key_column, image)
+        except ColumnError as exc:
+            yield Item(key=self.file, error=str(exc))
+            return
+        columns = [image] if key_name is None or key_name == image else [image, key_name]
+        row = 0
+        batches = parquet.iter_batches(batch_size=self.batch_rows, columns=columns, use_threads=False)
+        while True:
+            try:
+                batch = next(batches, None)
+                if batch is None:
+                    return
+                cells: list[Any] = batch.column(0).to_pylist()
+                keys: list[Any] = batch.column(1).to_pylist() if len(columns) == 2 else [None] * len(cells)
+                if key_name == image:
+                    keys = cells
+            except Exception as exc:
+                yield Item(key=self.file, error=f"Parquet file damaged after row {row}: {exc}")
+                return
+            for cell, key_value in zip(cells, keys, strict=True):
+                yield self._item(cell, key_value, image, row)
+                row += 1
+
+    def _item(self, cell: Any, key_value: Any, image: str, row: int) -> Item:
+        ref = None
+        data = cell
+        if isinstance(cell, dict):  # a Hugging Face Image struct {bytes, path}
+            data = cell.get("bytes")
+            ref = cell.get("path") or None
+        if isinstance(key_value, dict):  # key_column named the image struct itself: use its path
+            key_value = key_value.get("path") or None
+        name = key_value if key_value not in (None, "") else ref if ref else row
+        key = f"{self.file}#{name}"
+        if data is None:
+            if ref:
+                return Item(key=key, error=f"no image bytes in column {image!r}: the image is stored by path ({ref})")
+            return Item(key=key, error=f"no image bytes in column {image!r} (null cell)")
+        return Item(key=key, data=bytes(data))

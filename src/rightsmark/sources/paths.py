@@ -1,0 +1,33 @@
+"""Plain files and directories on the local file system.
+
+Files are yielded as given; directories are walked recursively in sorted order, hidden entries
+(names starting with ``.``) skipped, exactly like :func:`rightsmark.verify.iter_directory`.
+Every file is yielded, image or not: deciding what is an image is the verifier's job. Items
+carry ``path`` (the worker reads the file itself), never ``data``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+
+from rightsmark.sources.base import Item
+
+
+class PathSource:
+    """Local files and directories; the key of a file is its path exactly as given or walked."""
+
+    def __init__(self, paths: Iterable[str | os.PathLike[str]]) -> None:
+        self.paths = [os.fspath(p) for p in paths]
+
+    def __iter__(self) -> Iterator[Item]:
+        from rightsmark.verify import iter_directory  # imported here: keeps `import rightsmark.sources` light
+
+        for given in self.paths:
+            if os.path.isdir(given):
+                for file in iter_directory(given):
+                    yield Item(key=file, path=file)
+            elif os.path.exists(given):
+                yield Item(key=given, path=given)
+            else:
+                yield Item(key=given, error="no such file")  # also a dangling symbolic link

@@ -1,0 +1,63 @@
+"""The end-of-run summary (stderr) and the progress display (stderr, terminals only)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+from rightsmark.models import VerifyRecord
+
+
+class Summary:
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.decisions: Counter[str] = Counter()
+        self.reasons: Counter[str] = Counter()
+        self.integrity: Counter[str] = Counter()
+
+    @property
+    def total(self) -> int:
+        return sum(self.decisions.values())
+
+    def add(self, record: VerifyRecord) -> None:
+        self.decisions[record.decision.value] += 1
+        self.integrity[record.integrity.value] += 1
+        for code in dict.fromkeys(r.code for r in record.reasons):
+            self.reasons[code] += 1
+
+    def render(self, *, skipped: int = 0, cache_hits: int = 0) -> str:
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        lines = [
+            f"verified {self.total} files in {elapsed:.1f} s ({self.total / elapsed:.1f} files/s): "
+            f"{self.decisions['keep']} keep, {self.decisions['drop']} drop"
+        ]
+        if skipped:
+            lines.append(f"  resumed: {skipped} files already in the report were skipped")
+        if cache_hits:
+            lines.append(f"  cache: {cache_hits} verdicts reused")
+        lines.append("  integrity: " + ", ".join(f"{k} {v}" for k, v in sorted(self.integrity.items())))
+        if self.reasons:
+            lines.append("  drop reasons (files):")
+            width = max(len(c) for c in self.reasons)
+            for code, n in self.reasons.most_common():
+                lines.append(f"    {code:<{width}}  {n}")
+        return "\n".join(lines)
+
+
+@contextmanager
+def progress(enabled: bool, stream: TextIO = sys.stderr) -> Iterator[Any]:
+    """A callable advancing a rich progress display by one file; a no-op when disabled."""
+    if not enabled or not stream.isatty():
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("verifying"), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=Console(file=stream), transient=True) as bar:
+        task = bar.add_task("verify", total=None)
+        yield lambda: bar.advance(task)
