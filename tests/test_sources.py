@@ -489,6 +489,14 @@ def test_s3_prefix_listing(s3: S3, samples: Samples) -> None:
     assert good(list(open_sources([url.rstrip("/")], storage_options=s3.options))) == expected
 
 
+def test_s3_whole_bucket_lists_objects_as_they_are(s3: S3) -> None:
+    """A listing yields every object's bytes, shards and Parquet files included (like a directory walk)."""
+    items = list(open_sources([f"s3://{s3.bucket}"], storage_options=s3.options))
+    expected = {url: data for url, data in s3.objects.items() if "/." not in url}
+    assert keys(items) == sorted(expected)
+    assert good(items) == expected
+
+
 def test_s3_single_objects_and_missing(s3: S3, samples: Samples) -> None:
     signed = f"s3://{s3.bucket}/images/signed.jpg"
     missing = f"s3://{s3.bucket}/images/absent.jpg"

@@ -173,7 +173,8 @@ class FactReader:
         digest = chain_digest(store_bytes, label) if clean and store_bytes and label else None
         if digest is not None and digest in self._chain_trust:
             trusted = self._chain_trust[digest]
-            reading = EngineReading(**{**reading.__dict__, "trusted": trusted})
+            state = "Trusted" if trusted and reading.state == "Valid" else reading.state
+            reading = EngineReading(**{**reading.__dict__, "trusted": trusted, "state": state})
         else:
             reading, _ = self._read(data, name, self._trusting, anchors_given=True)
             if digest is not None and reading.integrity is Integrity.VALID:
