@@ -28,6 +28,13 @@ _EXPORTS = {
     "Signer": "rightsmark.sign",
     "sign_file": "rightsmark.sign",
     "Verifier": "rightsmark.verify",
+    "BulkVerifier": "rightsmark.bulk",
+    "verify_source": "rightsmark.bulk",
+    "verify_items": "rightsmark.bulk",
+    "Policy": "rightsmark.policy",
+    "load_policy": "rightsmark.policy",
+    "KeepFilter": "rightsmark.filters",
+    "open_sources": "rightsmark.sources",
     "verify_file": "rightsmark.verify",
     "inspect_file": "rightsmark.inspection",
     "RightsmarkError": "rightsmark.errors",
@@ -45,8 +52,10 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from rightsmark.bulk import BulkVerifier, verify_items, verify_source
     from rightsmark.consent import ConsentDeclaration, load_consent_file
     from rightsmark.errors import RightsmarkError
+    from rightsmark.filters import KeepFilter
     from rightsmark.inspection import inspect_file
     from rightsmark.keys import SigningMaterial, init_keys, load_signing_material
     from rightsmark.licenses import parse_license
@@ -63,7 +72,9 @@ if TYPE_CHECKING:  # pragma: no cover
         Use,
         VerifyRecord,
     )
+    from rightsmark.policy import Policy, load_policy
     from rightsmark.sign import Signer, sign_file
+    from rightsmark.sources import open_sources
     from rightsmark.verify import Verifier, verify_file
 
 

@@ -310,3 +310,24 @@ def verify_items(items: Iterable[Item], policy: Policy | None = None, *, jobs: i
     """Verify ``items`` under ``policy`` (the strict default when None); yields VerifyRecords in order."""
     with BulkVerifier(policy or Policy(), jobs=jobs) as bulk:
         yield from bulk.run(items)
+
+
+def verify_source(
+    specs: Iterable[str],
+    policy: Policy | None = None,
+    *,
+    jobs: int | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    column: str | None = None,
+    key_column: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> Iterator[VerifyRecord]:
+    """Verify everything the source specs name (paths, directories, shards, Parquet, URLs), in order.
+
+    The Python face of ``rightsmark verify``: records stream as they are ready; memory stays flat.
+    """
+    from rightsmark.sources import open_sources
+
+    items = open_sources(list(specs), column=column, key_column=key_column, storage_options=storage_options)
+    with BulkVerifier(policy or Policy(), jobs=jobs, cache_dir=cache_dir) as bulk:
+        yield from bulk.run(items)

@@ -1,0 +1,99 @@
+"""Keep/drop inside a training data pipeline (Hugging Face datasets, PyTorch, plain iterables).
+
+Images must reach the filter undecoded: decoding and re-encoding drops the manifest. With
+Hugging Face ``datasets`` cast the image column with ``Image(decode=False)`` (rows then hold
+``{"bytes": ..., "path": ...}``); with WebDataset keep the raw ``.jpg`` bytes.
+
+    from rightsmark.filters import KeepFilter
+    keep = KeepFilter(load_policy("policy.toml"), column="image")
+    ds = ds.cast_column("image", Image(decode=False)).filter(keep)    # datasets
+    samples = keep.iter(webdataset_samples, data=lambda s: s["jpg"])   # any iterable, e.g. in an IterableDataset
+
+The filter is picklable: each process (DataLoader worker, ``datasets.map`` process) opens its own
+engine context on first use.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from rightsmark.facts import FactReader
+from rightsmark.models import VerifyRecord
+from rightsmark.policy import Policy
+from rightsmark.verify import make_record
+
+T = TypeVar("T")
+
+
+class KeepFilter:
+    """A callable returning True for samples whose image the policy keeps."""
+
+    def __init__(
+        self,
+        policy: Policy | None = None,
+        *,
+        trust: Sequence[str | Path] = (),
+        column: str = "image",
+        now: dt.datetime | None = None,
+    ) -> None:
+        base = policy or Policy()
+        if trust:
+            base = Policy(**{**base.__dict__, "anchors": (*base.anchors, *(Path(t) for t in trust))})
+        self.policy = base
+        self.column = column
+        self.now = now
+        self._reader: FactReader | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_reader"] = None  # engine objects never cross a process boundary
+        return state
+
+    def _facts_reader(self) -> FactReader:
+        if self._reader is None:
+            from rightsmark.keys import load_trust_anchors
+
+            anchors = load_trust_anchors(self.policy.anchors) if self.policy.anchors else None
+            self._reader = FactReader(anchors, fingerprints=self.policy.needs_fingerprints)
+        return self._reader
+
+    def record(self, data: bytes, key: str = "") -> VerifyRecord:
+        """The full verify record for one image's bytes."""
+        return make_record(key, self._facts_reader().read(data, key), self.policy, self.now)
+
+    def image_bytes(self, sample: Any) -> bytes:
+        value = sample[self.column] if isinstance(sample, Mapping) else sample
+        if isinstance(value, Mapping):  # datasets Image(decode=False)
+            value = value.get("bytes")
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return bytes(value)
+        raise TypeError(
+            f"column {self.column!r} holds {type(value).__name__}, not image bytes;"
+            " keep images undecoded (datasets: Image(decode=False))"
+        )
+
+    def __call__(self, sample: Any) -> bool:
+        try:
+            data = self.image_bytes(sample)
+        except (TypeError, KeyError):
+            return False  # fail closed: what cannot be checked is not kept
+        return self.record(data).kept
+
+    def iter(
+        self,
+        samples: Iterable[T],
+        *,
+        data: Callable[[T], bytes] | None = None,
+        key: Callable[[T], str] | None = None,
+    ) -> Iterator[T]:
+        """The samples whose image is kept, lazily."""
+        for sample in samples:
+            try:
+                raw = data(sample) if data is not None else self.image_bytes(sample)
+            except (TypeError, KeyError):
+                continue
+            if self.record(raw, key(sample) if key is not None else "").kept:
+                yield sample
