@@ -20,12 +20,21 @@ rightsmark sign examples/images/sketch.gif -o "$out" "${keys[@]}" \
     --author "Example Illustrator" --license CC0-1.0 --ai-training notAllowed --no-people
 
 echo
-echo "== verify (sketch.gif is dropped on purpose: its author did not allow AI training)"
+echo "== verify with the default (strict) policy: commercial AI training"
+echo "   (sketch.gif: its author did not allow AI training; CC-BY-NC files: not for commercial use)"
 rightsmark verify "$out" --trust keys/examples/ca.pem && status=0 || status=$?
+[ "$status" -eq 1 ] || { echo "unexpected verify exit code $status" >&2; exit 1; }
+
+echo
+echo "== the same files under examples/policy.toml, for non-commercial training, as a dataset builder runs it"
+rightsmark verify "$out" --policy examples/policy.toml --non-commercial \
+    -o "$out/report.jsonl" --keep-list "$out/keep.txt" && status=0 || status=$?
+[ "$status" -eq 1 ] || { echo "unexpected verify exit code $status" >&2; exit 1; }
+echo "kept (from $out/keep.txt):"
+sed 's/^/  /' "$out/keep.txt"
+
 echo
 echo "== inspect $out/harbour.jpg"
 rightsmark inspect "$out/harbour.jpg" --trust keys/examples/ca.pem
-# verify exits 1 because one file is dropped; that is the expected outcome of this demo.
-[ "$status" -eq 1 ] || { echo "unexpected verify exit code $status" >&2; exit 1; }
 echo
-echo "demo finished: signed copies are in $out/"
+echo "demo finished: signed copies, report.jsonl and keep.txt are in $out/"

@@ -411,7 +411,7 @@ def verify(
     """Verify files against a policy: integrity, trust, permissions, consent; keep or drop (exit 1 if any drops)."""
     from rightsmark.bulk import BulkVerifier
     from rightsmark.models import Decision, Integrity
-    from rightsmark.outputs import KeepList, format_for, open_report
+    from rightsmark.outputs import KeepList, format_for, journal_path, open_report
     from rightsmark.sources import open_sources
     from rightsmark.summary import Summary, progress
 
@@ -435,6 +435,11 @@ def verify(
         ):
             keeper = KeepList(keep_list, done.kept, resume) if keep_list else None
             items = open_sources(specs, column=column, key_column=key_column, storage_options=options)
+            # never verify our own outputs when they sit inside a folder being verified
+            own = {os.path.realpath(p) for p in (output, keep_list) if p is not None}
+            if output is not None:
+                own.add(os.path.realpath(journal_path(output)))
+            items = (i for i in items if i.path is None or os.path.realpath(i.path) not in own)
             if done.keys:
                 items = (i for i in items if i.key not in done.keys)
             try:
