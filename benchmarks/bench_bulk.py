@@ -69,19 +69,20 @@ PLAIN = textwrap.dedent(
 )
 
 
-def photo(size: tuple[int, int], seed: int, quality: int) -> bytes:
+def photo(size: tuple[int, int], seed: int, quality: int, blur: float = 0.5) -> bytes:
     import io
 
     from PIL import Image, ImageDraw, ImageFilter
 
     rng = random.Random(seed)
-    im = Image.effect_noise(size, 30 + seed % 40).convert("RGB")
+    im = Image.effect_noise(size, 45 + seed % 20).convert("RGB")
     draw = ImageDraw.Draw(im)
     w, h = size
     for _ in range(10):
         x, y, r = rng.randrange(w), rng.randrange(h), rng.randrange(8, max(9, min(w, h) // 3))
         draw.ellipse((x - r, y - r, x + r, y + r), fill=(rng.randrange(256), rng.randrange(256), rng.randrange(256)))
-    im = im.filter(ImageFilter.GaussianBlur(0.5))
+    if blur:
+        im = im.filter(ImageFilter.GaussianBlur(blur))
     out = io.BytesIO()
     im.save(out, "JPEG", quality=quality)
     return out.getvalue()
@@ -131,7 +132,7 @@ def make_b(root: Path) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     sig, rights = signer()
-    bases = [photo((4000, 3000), s, 92) for s in range(4)]
+    bases = [photo((4000, 3000), s, 90, blur=0) for s in range(4)]
     tmp = root / "b-src.jpg"
     for i in range(40):
         # distinct bytes per file: a different quantisation-table-neutral comment segment

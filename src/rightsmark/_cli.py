@@ -439,7 +439,12 @@ def verify(
             own = {os.path.realpath(p) for p in (output, keep_list) if p is not None}
             if output is not None:
                 own.add(os.path.realpath(journal_path(output)))
-            items = (i for i in items if i.path is None or os.path.realpath(i.path) not in own)
+            names = {os.path.basename(p) for p in own}
+            items = (
+                i
+                for i in items
+                if i.path is None or os.path.basename(i.path) not in names or os.path.realpath(i.path) not in own
+            )
             if done.keys:
                 items = (i for i in items if i.key not in done.keys)
             try:

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from rightsmark.facts import FactReader, Facts, error_facts, prescan
+from rightsmark.facts import FactReader, Facts, error_facts, has_marker, prescan
 from rightsmark.models import VerifyRecord
 from rightsmark.policy import Policy
 from rightsmark.sources.base import Item
@@ -30,6 +30,8 @@ from rightsmark.verify import make_record
 CHUNK_ITEMS = 16
 #: Bytes per chunk shipped to a worker before it is sent regardless of count.
 CHUNK_BYTES = 32 * 1024 * 1024
+#: How much of a local file the main process reads to spot a manifest before shipping its path.
+HEAD_BYTES = 64 * 1024
 #: Items held in one chunk at most (ready records included), so an unsigned folder streams too.
 CHUNK_SLOTS = 256
 
@@ -157,7 +159,7 @@ class BulkVerifier:
         cache_dir: str | os.PathLike[str] | None = None,
         now: dt.datetime | None = None,
     ) -> None:
-        from rightsmark.keys import load_trust_anchors
+        from rightsmark.pem import load_trust_anchors
 
         self.policy = policy
         self.jobs = max(1, jobs or default_jobs())
@@ -190,6 +192,11 @@ class BulkVerifier:
 
     def _executor(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
+            # Import the engine once here: forked workers inherit the loaded module instead of each
+            # paying the import (no engine object exists yet, so none crosses the fork).
+            from rightsmark import engine
+
+            engine.c2pa()
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             self._pool = cf.ProcessPoolExecutor(
                 max_workers=self.jobs,
@@ -233,7 +240,16 @@ class BulkVerifier:
             chunk.slots.append((item.key, error_facts(item.error), None))
             return
         try:
-            data = item.read()
+            if item.path is not None and item.data is None and self.cache is None and self.jobs > 1:
+                # Signed files show a marker in their first bytes: ship the path, skip reading the rest here.
+                with open(item.path, "rb") as fh:
+                    head = fh.read(HEAD_BYTES)
+                    if has_marker(head):
+                        self._ship(chunk, item, None, None, 0)
+                        return
+                    data = head + fh.read()
+            else:
+                data = item.read()
         except OSError as exc:
             reason = "no such file" if isinstance(exc, FileNotFoundError) else f"cannot read: {exc.strerror or exc}"
             if isinstance(exc, IsADirectoryError):
@@ -254,8 +270,12 @@ class BulkVerifier:
                 return
         # A local file is re-read by the worker (page cache) instead of pickled through a pipe.
         ship = None if (item.path is not None and self.jobs > 1) else data
-        chunk.tasks.append((item.key, item.path, ship))
-        chunk.nbytes += len(data) if ship is not None else 0
+        self._ship(chunk, item, ship, digest, len(data))
+
+    @staticmethod
+    def _ship(chunk: _Chunk, item: Item, data: bytes | None, digest: str | None, size: int) -> None:
+        chunk.tasks.append((item.key, item.path, data))
+        chunk.nbytes += size if data is not None else 0
         chunk.slots.append((item.key, None, digest))
 
     def _submit(self, chunk: _Chunk) -> _Chunk:

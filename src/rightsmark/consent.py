@@ -133,6 +133,21 @@ def load_consent_file(path: str | Path) -> ConsentDeclaration:
 # ---------------------------------------------------------------------------------------------
 # Judging the assertion found in a file
 
+_PROBLEMS: dict[str, list[str]] = {}
+
+
+def _assertion_problems(assertion: object) -> list[str]:
+    """Schema problems of a consent assertion, memoised: a dataset repeats the same few assertions."""
+    key = json.dumps(assertion, sort_keys=True, default=str)
+    found = _PROBLEMS.get(key)
+    if found is None:
+        found = schemas.errors(schemas.CONSENT_ASSERTION, assertion)
+        if len(_PROBLEMS) >= 4096:
+            _PROBLEMS.clear()
+        _PROBLEMS[key] = found
+    return found
+
+
 _STATUS_ORDER = (
     ConsentStatus.INVALID,
     ConsentStatus.EXPIRED,
@@ -176,7 +191,7 @@ def judge_consent(
         return ConsentResult(
             ConsentStatus.MISSING, message="the file does not say whether identifiable people are pictured"
         )
-    problems = schemas.errors(schemas.CONSENT_ASSERTION, assertion)
+    problems = _assertion_problems(assertion)
     if problems or not isinstance(assertion, dict):
         return ConsentResult(
             ConsentStatus.INVALID,

@@ -19,7 +19,7 @@ from typing import Any
 
 from rightsmark import engine
 from rightsmark.consent import CONSENT_LABEL
-from rightsmark.formats import HEADER_BYTES, TIFF_C2PA_TAG, WALKED, sniff, structural_problem, tiff_tags
+from rightsmark.formats import HEADER_BYTES, PRESCANNED, jpeg_scan_start, sniff, structural_problem
 from rightsmark.jumbf import chain_digest, leaf_fingerprint
 from rightsmark.manifest import assertions_by_label, read_authors, read_license, read_training
 from rightsmark.models import Integrity, License, SignerInfo, Training, Use
@@ -116,18 +116,31 @@ def error_facts(message: str, fmt: str | None = None) -> Facts:
 _MARKERS = (b"c2pa", b"provenance")
 
 
+def has_marker(data: bytes) -> bool:
+    """Whether ``data`` holds a manifest store or remote-manifest marker (then the engine must look)."""
+    return any(marker in data for marker in _MARKERS)
+
+
+def has_marker_in(data: bytes, end: int) -> bool:
+    """:func:`has_marker` for ``data[:end]``, without copying."""
+    return any(data.find(marker, 0, end) != -1 for marker in _MARKERS)
+
+
 def prescan(data: bytes, name: str | Path = "") -> Facts | None:
     """Facts for a file that needs no engine call (empty, or a known image format with no
     manifest marker anywhere), or None when the engine must look."""
     if not data:
         return error_facts("file is empty")
     fmt = sniff(data[:HEADER_BYTES], name)
-    if fmt is None or fmt.name not in WALKED:
-        return None  # unknown to us, or no cheap structure walk: the engine decides
-    if any(marker in data for marker in _MARKERS):
+    if fmt is None or fmt.name not in PRESCANNED:
+        return None  # unknown to us, or no cheap structure walk the engine would agree with
+    if fmt.name == "jpeg":
+        # a JPEG keeps its manifest (APP11) and XMP (APP1) before the scan data: search only there
+        start = jpeg_scan_start(data)
+        if isinstance(start, str) or has_marker_in(data, start):
+            return None
+    elif has_marker(data):
         return None
-    if fmt.name == "tiff" and TIFF_C2PA_TAG in tiff_tags(data):
-        return None  # a C2PA tag, however damaged its content: the engine judges it
     if structural_problem(data, fmt) is not None:
         return None  # damaged: the engine says how (a manifest may have been cut off)
     return Facts(Integrity.ABSENT, message="no C2PA manifest", format=fmt.name)

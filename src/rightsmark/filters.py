@@ -54,7 +54,7 @@ class KeepFilter:
 
     def _facts_reader(self) -> FactReader:
         if self._reader is None:
-            from rightsmark.keys import load_trust_anchors
+            from rightsmark.pem import load_trust_anchors
 
             anchors = load_trust_anchors(self.policy.anchors) if self.policy.anchors else None
             self._reader = FactReader(anchors, fingerprints=self.policy.needs_fingerprints)

@@ -90,7 +90,11 @@ def sniff_file(path: str | Path) -> ImageFormat | None:
 # (a full decode of a 12 MP JPEG costs more than signing it).
 
 
-def _jpeg_problem(data: bytes) -> str | None:
+def jpeg_scan_start(data: bytes) -> int | str:
+    """Where a JPEG's entropy-coded data starts (after the first SOS header), or why it cannot be found.
+
+    Everything C2PA and XMP put in a JPEG (APP11 and APP1 segments) lies before this offset.
+    """
     pos = 2
     while pos + 4 <= len(data):
         if data[pos] != 0xFF:
@@ -105,12 +109,19 @@ def _jpeg_problem(data: bytes) -> str | None:
         length = int.from_bytes(data[pos + 2 : pos + 4], "big")
         if length < 2 or pos + 2 + length > len(data):
             return "JPEG is truncated inside a segment"
-        if marker == 0xDA:  # start of scan: entropy-coded data runs to the end-of-image marker
-            return (
-                None if data.find(b"\xff\xd9", pos + 2 + length) != -1 else "JPEG is truncated (no end-of-image marker)"
-            )
+        if marker == 0xDA:
+            return pos + 2 + length
         pos += 2 + length
     return "JPEG is truncated before its image data"
+
+
+def _jpeg_problem(data: bytes) -> str | None:
+    start = jpeg_scan_start(data)
+    if isinstance(start, str):
+        return start
+    # entropy-coded data holds no 0xFFD9 (0xFF is always stuffed or a restart marker), so the
+    # last one found after the scan header is the end-of-image marker of a complete file
+    return None if data.rfind(b"\xff\xd9", start) != -1 else "JPEG is truncated (no end-of-image marker)"
 
 
 def _png_problem(data: bytes) -> str | None:
@@ -150,27 +161,8 @@ def _bmff_problem(data: bytes) -> str | None:
     return None
 
 
-TIFF_C2PA_TAG = 52545
-
-
 def _tiff_order(data: bytes) -> Literal["little", "big"]:
     return "little" if data[:2] == b"II" else "big"
-
-
-def tiff_tags(data: bytes) -> set[int]:
-    """The tag numbers of a classic TIFF's first directory (empty when it cannot be read)."""
-    order = _tiff_order(data)
-    if data[2:4] not in (b"*\x00", b"\x00*"):
-        return set()
-    ifd = int.from_bytes(data[4:8], order)
-    if ifd < 8 or ifd + 2 > len(data):
-        return set()
-    count = int.from_bytes(data[ifd : ifd + 2], order)
-    return {
-        int.from_bytes(data[ifd + 2 + 12 * i : ifd + 4 + 12 * i], order)
-        for i in range(count)
-        if ifd + 14 + 12 * i <= len(data)
-    }
 
 
 def _tiff_problem(data: bytes) -> str | None:
@@ -203,6 +195,9 @@ _STRUCTURE.update(heic=_bmff_problem, heif=_bmff_problem, tiff=_tiff_problem)
 
 #: Formats whose structure :func:`structural_problem` walks.
 WALKED = frozenset(_STRUCTURE)
+#: Formats whose absence of a manifest rightsmark decides without the engine (their walk is simple
+#: enough to agree with the engine on damaged files too; TIFF's directory chains are not).
+PRESCANNED = frozenset({"jpeg", "png", "webp", "avif", "heic", "heif"})
 
 
 def structural_problem(data: bytes, fmt: ImageFormat) -> str | None:

@@ -378,12 +378,3 @@ def load_signing_material(
     algorithm = _algorithm_for(key, Path(key_path))
     check_signing_certificate(chain, key, path=cert_path)
     return SigningMaterial(key=key, chain=tuple(chain), algorithm=algorithm)
-
-
-def load_trust_anchors(paths: Sequence[str | Path]) -> str:
-    """Concatenate the PEM trust anchors in ``paths`` (each checked to hold certificates)."""
-    pems = []
-    for p in paths:
-        for cert in load_certificates(p):
-            pems.append(cert.public_bytes(serialization.Encoding.PEM).decode("ascii"))
-    return "".join(pems)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import functools
 import hashlib
 import json
 import tomllib
@@ -102,6 +103,10 @@ class Policy:
     def needs_fingerprints(self) -> bool:
         return any(r.fingerprint for r in self.allowed_signers)
 
+    @functools.cached_property
+    def _checks(self) -> AllOf:
+        return self.checks()
+
     def checks(self) -> AllOf:
         return AllOf(
             [
@@ -119,7 +124,7 @@ class Policy:
             (self.keep_remote and facts.remote_manifest) or (self.keep_absent and not facts.remote_manifest)
         ):
             return Decision.KEEP, []
-        reasons = self.checks().reasons(facts, consent)
+        reasons = self._checks.reasons(facts, consent)
         return (Decision.DROP if reasons else Decision.KEEP), reasons
 
     def to_dict(self) -> dict[str, Any]:

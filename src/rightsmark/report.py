@@ -7,6 +7,7 @@ Each format is a class with ``write(record)`` and ``close()``; :data:`FORMATS` m
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, ClassVar, TextIO
 
 from rightsmark.models import Decision, Integrity, VerifyRecord
@@ -14,9 +15,18 @@ from rightsmark.models import Decision, Integrity, VerifyRecord
 
 class Report:
     name: ClassVar[str]
+    #: Line formats reach the disk at least this often (seconds), so a killed run loses little.
+    FLUSH_EVERY = 0.2
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
+        self._flushed = time.monotonic()
+
+    def flush_now_and_then(self) -> None:
+        now = time.monotonic()
+        if now - self._flushed >= self.FLUSH_EVERY:
+            self.out.flush()
+            self._flushed = now
 
     def write(self, record: VerifyRecord) -> None:
         raise NotImplementedError
@@ -30,7 +40,7 @@ class JsonLinesReport(Report):
 
     def write(self, record: VerifyRecord) -> None:
         self.out.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
-        self.out.flush()
+        self.flush_now_and_then()
 
 
 class JsonReport(Report):
@@ -177,7 +187,7 @@ class CsvReport(Report):
         self._writer.writerow(
             ";".join(row[c]) if c in LIST_COLUMNS else ("" if row[c] is None else row[c]) for c in FLAT_COLUMNS
         )
-        self.out.flush()
+        self.flush_now_and_then()
 
 
 FORMATS: dict[str, type[Report]] = {cls.name: cls for cls in (TextReport, JsonLinesReport, JsonReport, CsvReport)}

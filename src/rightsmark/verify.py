@@ -24,8 +24,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from rightsmark.facts import FactReader, Facts, error_facts
-from rightsmark.keys import load_trust_anchors
 from rightsmark.models import Decision, Purpose, Trust, VerifyRecord
+from rightsmark.pem import load_trust_anchors
 from rightsmark.policy import Policy, judge
 from rightsmark.reading import (
     TRUST_CODES,
