@@ -132,7 +132,7 @@ def make_b(root: Path) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     sig, rights = signer()
-    bases = [photo((4000, 3000), s, 90, blur=0) for s in range(4)]
+    bases = [photo((4000, 3000), s, 95, blur=0) for s in range(4)]
     tmp = root / "b-src.jpg"
     for i in range(40):
         # distinct bytes per file: a different quantisation-table-neutral comment segment

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from rightsmark.facts import FactReader, Facts, error_facts, has_marker, prescan
+from rightsmark.facts import FactReader, Facts, error_facts, prescan, prescan_local
 from rightsmark.models import VerifyRecord
 from rightsmark.policy import Policy
 from rightsmark.sources.base import Item
@@ -30,8 +30,6 @@ from rightsmark.verify import make_record
 CHUNK_ITEMS = 16
 #: Bytes per chunk shipped to a worker before it is sent regardless of count.
 CHUNK_BYTES = 32 * 1024 * 1024
-#: How much of a local file the main process reads to spot a manifest before shipping its path.
-HEAD_BYTES = 64 * 1024
 #: Items held in one chunk at most (ready records included), so an unsigned folder streams too.
 CHUNK_SLOTS = 256
 
@@ -240,16 +238,16 @@ class BulkVerifier:
             chunk.slots.append((item.key, error_facts(item.error), None))
             return
         try:
-            if item.path is not None and item.data is None and self.cache is None and self.jobs > 1:
-                # Signed files show a marker in their first bytes: ship the path, skip reading the rest here.
-                with open(item.path, "rb") as fh:
-                    head = fh.read(HEAD_BYTES)
-                    if has_marker(head):
-                        self._ship(chunk, item, None, None, 0)
-                        return
-                    data = head + fh.read()
-            else:
-                data = item.read()
+            if item.path is not None and item.data is None:
+                early, marked = prescan_local(item.path, item.key)
+                if early is not None:
+                    self.prescanned += 1
+                    chunk.slots.append((item.key, early, None))
+                    return
+                if marked and self.cache is None and self.jobs > 1:
+                    self._ship(chunk, item, None, None, 0)  # the worker reads it; no need to here
+                    return
+            data = item.read()
         except OSError as exc:
             reason = "no such file" if isinstance(exc, FileNotFoundError) else f"cannot read: {exc.strerror or exc}"
             if isinstance(exc, IsADirectoryError):

@@ -13,6 +13,7 @@ once per distinct signing chain.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,40 @@ def prescan(data: bytes, name: str | Path = "") -> Facts | None:
     if structural_problem(data, fmt) is not None:
         return None  # damaged: the engine says how (a manifest may have been cut off)
     return Facts(Integrity.ABSENT, message="no C2PA manifest", format=fmt.name)
+
+
+#: How much of a local file to read before deciding whether the rest is needed.
+HEAD_BYTES = 64 * 1024
+TAIL_BYTES = 4096
+
+
+def prescan_local(path: str, name: str | Path = "") -> tuple[Facts | None, bool]:
+    """:func:`prescan` for a local file, reading as little of it as possible.
+
+    Returns ``(facts, False)`` when the file surely carries no manifest, ``(None, True)`` when a
+    manifest marker shows in its first bytes (the engine must look; no need to read on), and
+    ``(None, False)`` when undecided (read it all and :func:`prescan` it). A JPEG keeps manifest and
+    XMP in header segments, so an unsigned JPEG costs its header and its last few kilobytes.
+    """
+    with open(path, "rb") as fh:
+        head = fh.read(HEAD_BYTES)
+        fmt = sniff(head[:HEADER_BYTES], name)
+        if fmt is not None and fmt.name == "jpeg":
+            start = jpeg_scan_start(head)
+            if isinstance(start, str):
+                return None, False  # header longer than the head, or damaged: decide on the whole file
+            if has_marker_in(head, start):
+                return None, True
+            size = os.fstat(fh.fileno()).st_size
+            if size <= len(head):
+                tail = head[start:]
+            else:
+                fh.seek(max(start, size - TAIL_BYTES))
+                tail = fh.read()
+            if tail.rfind(b"\xff\xd9") != -1:
+                return Facts(Integrity.ABSENT, message="no C2PA manifest", format="jpeg"), False
+            return None, False
+        return None, has_marker(head)
 
 
 class FactReader:
