@@ -28,8 +28,9 @@ from rightsmark.verify import make_record
 
 #: Engine work per chunk: enough to amortise a round trip, small enough to keep workers busy.
 CHUNK_ITEMS = 16
-#: Bytes per chunk shipped to a worker before it is sent regardless of count.
-CHUNK_BYTES = 32 * 1024 * 1024
+#: Bytes of images per chunk before it is sent regardless of count: big files travel in small
+#: chunks so that a few large images still spread over all workers.
+CHUNK_BYTES = 8 * 1024 * 1024
 #: Items held in one chunk at most (ready records included), so an unsigned folder streams too.
 CHUNK_SLOTS = 256
 
@@ -245,7 +246,8 @@ class BulkVerifier:
                     chunk.slots.append((item.key, early, None))
                     return
                 if marked and self.cache is None and self.jobs > 1:
-                    self._ship(chunk, item, None, None, 0)  # the worker reads it; no need to here
+                    size = os.path.getsize(item.path)
+                    self._ship(chunk, item, None, None, size)  # the worker reads it; no need to here
                     return
             data = item.read()
         except OSError as exc:
@@ -273,7 +275,7 @@ class BulkVerifier:
     @staticmethod
     def _ship(chunk: _Chunk, item: Item, data: bytes | None, digest: str | None, size: int) -> None:
         chunk.tasks.append((item.key, item.path, data))
-        chunk.nbytes += size if data is not None else 0
+        chunk.nbytes += size
         chunk.slots.append((item.key, None, digest))
 
     def _submit(self, chunk: _Chunk) -> _Chunk:
