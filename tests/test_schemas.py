@@ -76,3 +76,19 @@ def test_record_schema_rejects_a_record_without_decision(signed_jpeg: Path, keys
         data = v.verify_file(signed_jpeg).to_dict()
     del data["decision"]
     assert schemas.errors(schemas.VERIFY_RECORD, data)
+
+
+def test_record_schema_lists_exactly_the_policy_reason_codes() -> None:
+    from rightsmark.policy import REASON_CODES
+
+    enum = schemas.load(schemas.VERIFY_RECORD)["properties"]["reasons"]["items"]["properties"]["code"]["enum"]
+    assert set(enum) == set(REASON_CODES)
+
+
+def test_issue_policy_file_validates_against_the_policy_schema() -> None:
+    import tomllib
+
+    data = tomllib.loads((REPO / "examples" / "policy.toml").read_text())
+    assert schemas.errors(schemas.POLICY, data) == []
+    data["licenses"]["alow"] = ["CC0-1.0"]
+    assert schemas.errors(schemas.POLICY, data)
