@@ -466,7 +466,7 @@ def verify(
             cache_hits = bulk.cache.hits if bulk.cache else 0
     if not quiet and (summary.total > 1 or done.keys or output is not None):
         typer.echo(summary.render(skipped=len(done.keys), cache_hits=cache_hits), err=True)
-    if dropped:
+    if dropped or len(done.keys) > len(set(done.kept)):  # drops recorded by the run resumed count too
         raise typer.Exit(1)
 
 
@@ -490,6 +490,81 @@ def inspect(
             typer.echo(json.dumps(info, indent=2, ensure_ascii=False))
         raise typer.Exit(1)
     typer.echo(json.dumps(info, indent=2, ensure_ascii=False) if as_json else inspect_text(info))
+
+
+@app.command()
+def audit(
+    paths: Annotated[list[str], typer.Argument(help="Files or directories to audit.", show_default=False)],
+    trust: Annotated[list[Path] | None, typer.Option(help="Trust anchor certificates (PEM, repeatable).")] = None,
+    withdrawals: Annotated[
+        list[Path] | None,
+        typer.Option(help="Signed consent withdrawal list (JSON with FILE.sig beside it; repeatable)."),
+    ] = None,
+    expiring_within: Annotated[
+        str | None, typer.Option(help="Warn of consent expiring within this window, e.g. 90d, 12w, 6m.")
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the audit as JSON (schemas/audit.schema.json).")
+    ] = None,
+    html_out: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No tree on the terminal.")] = False,
+) -> None:
+    """Audit the chain of custody: every manifest, what each said, and what went wrong along the way.
+
+    Exit 1 when any file has a finding of severity error or critical.
+    """
+    import datetime as dt
+    import json
+
+    from rightsmark.audit import Auditor, parse_window, report_header, summarise, tree_text
+    from rightsmark.verify import iter_directory
+
+    with _errors():
+        window = parse_window(expiring_within) if expiring_within else None
+        now = dt.datetime.now(dt.timezone.utc)
+        withdrawn: dict[str, str] = {}
+        lists: list[dict[str, object]] = []
+        if withdrawals:
+            from rightsmark.withdrawals import load_withdrawals
+
+            loaded = load_withdrawals(withdrawals, trust or ())
+            withdrawn, lists = loaded.withdrawn, loaded.describe()
+        audits = []
+        with Auditor(trust or (), withdrawn=withdrawn, expiring_within=window, now=now) as auditor:
+            for given in paths:
+                files = iter_directory(given) if os.path.isdir(given) else [given]
+                for file in files:
+                    result = auditor.audit_file(file)
+                    audits.append(result)
+                    if not quiet:
+                        typer.echo(tree_text(result) + "\n")
+        header = report_header(trust or (), lists, now)
+        summary = summarise(audits)
+        if json_out is not None:
+            document = {**header, "summary": summary, "files": [a.to_dict() for a in audits]}
+            _write_text(json_out, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        if html_out is not None:
+            from rightsmark.htmlreport import render_html
+
+            _write_text(html_out, render_html(header, summary, audits))
+    serious = sum(1 for a in audits if a.worst in ("error", "critical"))
+    if not quiet:
+        typer.echo(f"audited {len(audits)} files: {serious} with serious findings", err=True)
+    if serious:
+        raise typer.Exit(1)
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write a report atomically (temporary file beside it, then rename)."""
+    if path.is_dir():
+        raise UsageError("is a directory; name the report file", path=path)
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(f"cannot write the report: {exc.strerror}", path=path) from None
 
 
 def main() -> None:
