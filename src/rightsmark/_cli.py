@@ -34,6 +34,8 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Create and manage signing keys.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(keys_app, name="keys")
+consent_app = typer.Typer(help="Manage consent records: withdraw them.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(consent_app, name="consent")
 
 
 class UseChoice(str, enum.Enum):
@@ -290,6 +292,48 @@ def sign(
 
 
 # ---------------------------------------------------------------------------------------------
+# consent
+
+
+@consent_app.command("withdraw")
+def consent_withdraw(
+    release_ids: Annotated[
+        list[str],
+        typer.Argument(
+            help="release_id of each consent record withdrawn.", metavar="RELEASE_ID...", show_default=False
+        ),
+    ],
+    list_: Annotated[
+        Path, typer.Option("--list", help="Withdrawal list to create or extend (FILE.sig is written beside it).")
+    ],
+    key: Annotated[Path, typer.Option(help="Private key of the party that holds the releases (PEM).")],
+    cert: Annotated[Path, typer.Option(help="Its certificate chain (PEM, leaf first).")],
+    reason: Annotated[str | None, typer.Option(help="Why, for the list's holder (never a name).")] = None,
+    issuer: Annotated[
+        str | None, typer.Option(help="Who holds the releases (default: the list's, else the certificate's name).")
+    ] = None,
+    passphrase_file: Annotated[
+        Path | None,
+        typer.Option(help="File holding the key's passphrase (else $RIGHTSMARK_KEY_PASSPHRASE, else a prompt)."),
+    ] = None,
+) -> None:
+    """Withdraw consent records: create or extend a signed withdrawal list (schemas/withdrawals.schema.json)."""
+    from rightsmark.withdrawals import create_or_extend, signature_path
+
+    with _errors():
+        material = _load_material(key, cert, passphrase_file)
+        result = create_or_extend(list_, release_ids, material, reason=reason, issuer=issuer)  # type: ignore[arg-type]
+    when = result.withdrawn
+    for rid in dict.fromkeys(release_ids):
+        state = "withdrew" if rid in result.added else "already withdrawn:"
+        typer.echo(f"{state} {rid} (at {when[rid]})")
+    if result.added:
+        typer.echo(f"wrote {list_} ({len(result.entries)} withdrawn) and {signature_path(list_)}")
+    else:
+        typer.echo(f"{list_} unchanged ({len(result.entries)} withdrawn)")
+
+
+# ---------------------------------------------------------------------------------------------
 # verify and inspect
 
 
@@ -392,6 +436,10 @@ def verify(
     constrained: Annotated[UseChoice | None, typer.Option(help="How to count 'constrained' permissions.")] = None,
     keep_unsigned: Annotated[bool, typer.Option(help="Keep files that carry no manifest at all.")] = False,
     keep_remote: Annotated[bool, typer.Option(help="Keep files whose only manifest is remote.")] = False,
+    withdrawals: Annotated[
+        list[Path] | None,
+        typer.Option(help="Signed consent withdrawal list (JSON with FILE.sig beside it; repeatable)."),
+    ] = None,
     format_: Annotated[
         ReportFormat | None,
         typer.Option("--format", "-f", help="Report format (default: from -o's extension, else text)."),
@@ -426,6 +474,13 @@ def verify(
             policy_file, trust, purpose, commercial, allow_license, deny_license, require_license,
             allow_untrusted, allow_signer, constrained, keep_unsigned, keep_remote,
         )  # fmt: skip
+        if withdrawals:
+            from dataclasses import replace
+
+            from rightsmark.withdrawals import load_withdrawals
+
+            loaded = load_withdrawals(withdrawals, policy.anchors)
+            policy = replace(policy, withdrawn=frozenset(loaded.withdrawn))
         fmt = format_for(output, format_.value if format_ else None)
         options = _storage_options(storage_option)
         to_stderr = fmt != "text" or output is not None
@@ -521,7 +576,7 @@ def audit(
 
     with _errors():
         window = parse_window(expiring_within) if expiring_within else None
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         withdrawn: dict[str, str] = {}
         lists: list[dict[str, object]] = []
         if withdrawals:

@@ -191,11 +191,21 @@ def chain_trusted(chain: Sequence[bytes], anchors: Sequence[Any]) -> bool:
             return True
         issuer = certs[i + 1] if i + 1 < len(certs) else None
         candidates = [issuer] if issuer is not None else [a for a in anchors if a.subject == cert.issuer]
-        if not any(_issued_by(cert, c) for c in candidates):
+        if not any(_is_ca(c) and _issued_by(cert, c) for c in candidates):
             return False
         if issuer is None:
             return True
     return False
+
+
+def _is_ca(cert: Any) -> bool:
+    """Only a CA certificate may vouch for another (a leaf's key must not issue certificates)."""
+    from cryptography import x509
+
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
 
 
 def _der() -> Any:

@@ -49,6 +49,7 @@ REASON_CODES = {
     "consent-expired": "a pictured person's consent has expired",
     "consent-not-yet-valid": "a pictured person's consent starts in the future",
     "consent-not-covered": "a pictured person's consent does not cover the purpose (or commercial use)",
+    "consent-withdrawn": "a pictured person's consent is on a signed withdrawal list",
 }
 
 
@@ -97,6 +98,8 @@ class Policy:
     keep_absent: bool = False
     keep_remote: bool = False
     keep_ingredient_invalid: bool = False
+    #: release ids of withdrawn consent records (from signed withdrawal lists, ``--withdrawals``)
+    withdrawn: frozenset[str] = frozenset()
     source: str | None = field(default=None, compare=False)
 
     @property
@@ -116,6 +119,7 @@ class Policy:
                 PermissionCheck(self.purpose, self.constrained),
                 LicenseCheck(self.license_allow, self.license_deny, self.license_required, self.commercial),
                 ConsentCheck(self.consent_required),
+                WithdrawalCheck(self.withdrawn),
             ]
         )
 
@@ -142,7 +146,7 @@ class Policy:
                 "deny": list(self.license_deny),
                 "required": self.license_required,
             },
-            "consent": {"required": self.consent_required},
+            "consent": {"required": self.consent_required, "withdrawn": sorted(self.withdrawn)},
             "treat": {
                 "constrained": self.constrained.value,
                 "absent": "keep" if self.keep_absent else "drop",
@@ -297,6 +301,26 @@ class ConsentCheck:
         return [Reason(code, consent.message or REASON_CODES[code])]
 
 
+@dataclass(frozen=True)
+class WithdrawalCheck:
+    """Drop files whose consent assertion names a withdrawn release, whatever else it grants."""
+
+    withdrawn: frozenset[str] = frozenset()
+
+    def reasons(self, facts: Facts, consent: ConsentResult) -> list[Reason]:
+        if not self.withdrawn or facts.integrity is not Integrity.VALID or not facts.consent_present:
+            return []
+        subjects = facts.consent.get("subjects") if isinstance(facts.consent, dict) else None
+        hits = [
+            f"{s.get('ref')} (release {s['release_id']})"
+            for s in (subjects if isinstance(subjects, list) else ())
+            if isinstance(s, dict) and isinstance(s.get("release_id"), str) and s["release_id"] in self.withdrawn
+        ]
+        if not hits:
+            return []
+        return [Reason("consent-withdrawn", f"consent withdrawn for {', '.join(hits)}")]
+
+
 # ---------------------------------------------------------------------------------------------
 # Loading
 
@@ -326,15 +350,20 @@ def policy_from_dict(data: dict[str, Any], *, base_dir: Path | None = None, sour
     """A :class:`Policy` from parsed TOML/JSON; unknown keys and wrong types are errors."""
     from rightsmark import schemas
 
+    # unknown keys first: the schema rejects them too, but this message names them exactly
+    unknown = set(data) - _TOP if isinstance(data, dict) else set()
+    for table, keys in _TABLES.items():
+        value = data.get(table) if isinstance(data, dict) else None
+        if isinstance(value, dict):
+            unknown |= {f"{table}.{k}" for k in set(value) - keys}
+    if unknown:
+        raise PolicyError(
+            f"unknown policy keys: {', '.join(sorted(unknown))}", path=source, hint="see schemas/policy.schema.json"
+        )
     problems = schemas.errors(schemas.POLICY, data)
     if problems:
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
         raise PolicyError(f"invalid policy: {problems[0]}{more}", path=source, hint="see schemas/policy.schema.json")
-    unknown = set(data) - _TOP
-    for table, keys in _TABLES.items():
-        unknown |= {f"{table}.{k}" for k in set(data.get(table, {})) - keys}
-    if unknown:  # the schema says so too; this keeps the message exact
-        raise PolicyError(f"unknown policy keys: {', '.join(sorted(unknown))}", path=source)
     trust = data.get("trust", {})
     lic = data.get("licenses", {})
     treat = data.get("treat", {})

@@ -16,6 +16,9 @@ CONSENT_INPUT = "consent.schema.json"
 CONSENT_ASSERTION = "consent-assertion.schema.json"
 VERIFY_RECORD = "verify-record.schema.json"
 POLICY = "policy.schema.json"
+AUDIT = "audit.schema.json"
+WITHDRAWALS = "withdrawals.schema.json"
+DETACHED_SIGNATURE = "detached-signature.schema.json"
 
 
 def _schema_text(name: str) -> str:
