@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import multiprocessing
 import os
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -40,6 +41,20 @@ def default_jobs() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         return os.cpu_count() or 1
+
+
+def _start_method() -> str:
+    """``fork`` while this process has a single thread (cheap: workers inherit the imported engine),
+    else a fork server. The engine starts threads for some files (PDF, CAWG identity); a child forked
+    from a process holding them waits forever on a thread or a lock it did not inherit."""
+    methods = multiprocessing.get_all_start_methods()
+    try:
+        single = len(os.listdir("/proc/self/task")) == 1
+    except OSError:  # no /proc (not Linux): do not guess
+        single = False
+    if single and "fork" in methods:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "spawn"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -84,13 +99,18 @@ class FactsCache:
     date (consent expiry) is always honoured, and a changed byte misses the cache.
     """
 
+    #: Seconds a cached reading stays valid (a certificate may expire, a list of anchors change meaning).
+    MAX_AGE = 24 * 3600.0
+
     def __init__(self, directory: str | os.PathLike[str], context: str) -> None:
         import sqlite3
 
         os.makedirs(directory, exist_ok=True)
         self._db = sqlite3.connect(os.path.join(directory, "facts.sqlite3"))
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS facts (digest TEXT PRIMARY KEY, facts TEXT NOT NULL)")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS readings (digest TEXT PRIMARY KEY, facts TEXT NOT NULL, cached_at REAL NOT NULL)"
+        )
         self._context = context
         self.hits = 0
         self._pending = 0
@@ -99,7 +119,11 @@ class FactsCache:
         return hashlib.sha256(f"{self._context}\n{data_digest}".encode()).hexdigest()
 
     def get(self, data_digest: str) -> Facts | None:
-        row = self._db.execute("SELECT facts FROM facts WHERE digest = ?", (self._key(data_digest),)).fetchone()
+        # Signing certificates expire and engines learn: a reading is reused for MAX_AGE at most.
+        row = self._db.execute(
+            "SELECT facts FROM readings WHERE digest = ? AND cached_at > ?",
+            (self._key(data_digest), time.time() - self.MAX_AGE),
+        ).fetchone()
         if row is None:
             return None
         facts = Facts.from_json(row[0])
@@ -109,7 +133,8 @@ class FactsCache:
 
     def put(self, data_digest: str, facts: Facts) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO facts (digest, facts) VALUES (?, ?)", (self._key(data_digest), facts.to_json())
+            "INSERT OR REPLACE INTO readings (digest, facts, cached_at) VALUES (?, ?, ?)",
+            (self._key(data_digest), facts.to_json(), time.time()),
         )
         self._pending += 1
         if self._pending >= 512:
@@ -196,10 +221,9 @@ class BulkVerifier:
             from rightsmark import engine
 
             engine.c2pa()
-            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             self._pool = cf.ProcessPoolExecutor(
                 max_workers=self.jobs,
-                mp_context=multiprocessing.get_context(method),
+                mp_context=multiprocessing.get_context(_start_method()),
                 initializer=_init_worker,
                 initargs=(self._anchors_pem, self._fingerprints),
             )
@@ -269,7 +293,8 @@ class BulkVerifier:
                 chunk.slots.append((item.key, cached, None))
                 return
         # A local file is re-read by the worker (page cache) instead of pickled through a pipe.
-        ship = None if (item.path is not None and self.jobs > 1) else data
+        # (with a cache the hashed bytes themselves travel: the file may change after hashing)
+        ship = None if (item.path is not None and self.jobs > 1 and digest is None) else data
         self._ship(chunk, item, ship, digest, len(data))
 
     @staticmethod
@@ -299,7 +324,11 @@ class BulkVerifier:
             done.set_result(results)
             chunk.future = done
         else:
-            chunk.future = self._executor().submit(_run_chunk, chunk.tasks)
+            try:
+                chunk.future = self._executor().submit(_run_chunk, chunk.tasks)
+            except cf.BrokenExecutor:  # a worker died while no chunk was waiting on it: start a fresh pool
+                self._discard_pool()
+                chunk.future = self._executor().submit(_run_chunk, chunk.tasks)
         return chunk
 
     def _drain(self, chunk: _Chunk) -> Iterator[tuple[str, Facts]]:

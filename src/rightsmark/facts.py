@@ -27,7 +27,7 @@ from rightsmark.models import Integrity, License, SignerInfo, Training, Use
 from rightsmark.reading import EngineReading, interpret, read_manifest_store, signer_info
 
 #: Bump when the meaning of cached facts changes; old cache entries are then ignored.
-FACTS_VERSION = 1
+FACTS_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -220,9 +220,14 @@ class FactReader:
         label = (reading.store or {}).get("active_manifest")
         digest = chain_digest(store_bytes, label) if clean and store_bytes and label else None
         if digest is not None and digest in self._chain_trust:
+            # say what the trusting read would have said, so that a record never depends on the files
+            # read before it: Trusted only for a manifest with no failure at all (identity failures
+            # leave the engine at Valid), and an untrusted chain's own failure code
             trusted = self._chain_trust[digest]
-            state = "Trusted" if trusted and reading.state == "Valid" else reading.state
-            reading = EngineReading(**{**reading.__dict__, "trusted": trusted, "state": state})
+            codes = reading.failure_codes if trusted else ("signingCredential.untrusted", *reading.failure_codes)
+            clean_valid = trusted and reading.state == "Valid" and not reading.failure_codes
+            state = "Trusted" if clean_valid else reading.state
+            reading = EngineReading(**{**reading.__dict__, "trusted": trusted, "state": state, "failure_codes": codes})
         else:
             reading, _ = self._read(data, name, self._trusting, anchors_given=True)
             if digest is not None and reading.integrity is Integrity.VALID:

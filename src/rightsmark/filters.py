@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,7 +42,7 @@ class KeepFilter:
     ) -> None:
         base = policy or Policy()
         if trust:
-            base = Policy(**{**base.__dict__, "anchors": (*base.anchors, *(Path(t) for t in trust))})
+            base = replace(base, anchors=(*base.anchors, *(Path(t) for t in trust)))
         self.policy = base
         self.column = column
         self.now = now

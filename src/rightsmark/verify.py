@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from rightsmark.facts import FactReader, Facts, error_facts
@@ -87,10 +88,11 @@ class Verifier:
         now: dt.datetime | None = None,
     ) -> None:
         base = policy or Policy()
+        # replace(), not Policy(**base.__dict__): a policy that has decided holds its memoised checks there
         if trust:
-            base = Policy(**{**base.__dict__, "anchors": (*base.anchors, *(Path(t) for t in trust))})
+            base = replace(base, anchors=(*base.anchors, *(Path(t) for t in trust)))
         if purpose is not None:
-            base = Policy(**{**base.__dict__, "purpose": purpose})
+            base = replace(base, purpose=purpose)
         self.policy = base
         self._anchors_pem = load_trust_anchors(base.anchors) if base.anchors else None
         self._reader = FactReader(self._anchors_pem, fingerprints=base.needs_fingerprints)
