@@ -109,7 +109,8 @@ class FactsCache:
         self._db = sqlite3.connect(os.path.join(directory, "facts.sqlite3"))
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
-            "CREATE TABLE IF NOT EXISTS readings (digest TEXT PRIMARY KEY, facts TEXT NOT NULL, cached_at REAL NOT NULL)"
+            "CREATE TABLE IF NOT EXISTS readings"
+            " (digest TEXT PRIMARY KEY, facts TEXT NOT NULL, cached_at REAL NOT NULL)"
         )
         self._context = context
         self.hits = 0
