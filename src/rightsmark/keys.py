@@ -222,15 +222,10 @@ def init_keys(
 
 def load_certificates(path: str | Path) -> list[x509.Certificate]:
     """Every certificate in a PEM file, in order."""
+    from rightsmark.pem import read_pem_file
+
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise TrustError("no such file", path=p, hint="check the path of the certificate file") from None
-    except IsADirectoryError:
-        raise TrustError("is a directory, not a PEM file", path=p, hint="name the .pem file itself") from None
-    except OSError as exc:
-        raise TrustError(f"cannot read: {exc.strerror}", path=p) from None
+    data = read_pem_file(p)
     try:
         certs = x509.load_pem_x509_certificates(data)
     except ValueError:

@@ -18,17 +18,23 @@ from rightsmark.errors import TrustError
 _BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----\s*(.*?)\s*-----END CERTIFICATE-----", re.DOTALL)
 
 
-def read_certificate_blocks(path: str | Path) -> list[str]:
-    """Each certificate of a PEM file as a normalised PEM block; :class:`TrustError` when there is none."""
+def read_pem_file(path: str | Path) -> bytes:
+    """The bytes of a PEM file; :class:`TrustError` naming the file when it cannot be read."""
     p = Path(path)
     try:
-        data = p.read_bytes()
+        return p.read_bytes()
     except FileNotFoundError:
         raise TrustError("no such file", path=p, hint="check the path of the certificate file") from None
     except IsADirectoryError:
         raise TrustError("is a directory, not a PEM file", path=p, hint="name the .pem file itself") from None
     except OSError as exc:
         raise TrustError(f"cannot read: {exc.strerror}", path=p) from None
+
+
+def read_certificate_blocks(path: str | Path) -> list[str]:
+    """Each certificate of a PEM file as a normalised PEM block; :class:`TrustError` when there is none."""
+    p = Path(path)
+    data = read_pem_file(p)
     blocks = []
     for match in _BLOCK.finditer(data):
         body = b"".join(match.group(1).split())
