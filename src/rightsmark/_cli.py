@@ -337,6 +337,11 @@ def consent_withdraw(
 # verify and inspect
 
 
+class Engine(str, enum.Enum):
+    local = "local"
+    ray = "ray"
+
+
 class ReportFormat(str, enum.Enum):
     text = "text"
     json = "json"
@@ -444,7 +449,12 @@ def verify(
         ReportFormat | None,
         typer.Option("--format", "-f", help="Report format (default: from -o's extension, else text)."),
     ] = None,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the report to this file.")] = None,
+    output_: Annotated[
+        str | None,
+        typer.Option(
+            "-o", "--output", help="Write the report to this file (--engine ray: or a directory or URL prefix)."
+        ),
+    ] = None,
     keep_list: Annotated[Path | None, typer.Option(help="Write the keys of kept files here, one per line.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run: skip keys already in -o, append.")] = False,
     cache: Annotated[Path | None, typer.Option(help="Directory of a verdict cache reused across runs.")] = None,
@@ -455,6 +465,12 @@ def verify(
         list[str] | None, typer.Option(help="fsspec storage option KEY=VALUE (repeatable), e.g. endpoint_url=...")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display and no summary.")] = False,
+    engine: Annotated[
+        Engine, typer.Option(help="local: worker processes here; ray: a Ray cluster (pip install 'rightsmark[ray]').")
+    ] = Engine.local,
+    address: Annotated[
+        str | None, typer.Option(help="--engine ray: the cluster to join (auto: this machine's; default: start one).")
+    ] = None,
 ) -> None:
     """Verify files against a policy: integrity, trust, permissions, consent; keep or drop (exit 1 if any drops)."""
     from rightsmark.bulk import BulkVerifier
@@ -481,8 +497,22 @@ def verify(
 
             loaded = load_withdrawals(withdrawals, policy.anchors)
             policy = replace(policy, withdrawn=frozenset(loaded.withdrawn))
-        fmt = format_for(output, format_.value if format_ else None)
         options = _storage_options(storage_option)
+        if engine is Engine.ray or address is not None:
+            from rightsmark import ray_engine
+
+            if engine is not Engine.ray:
+                raise UsageError("--address needs --engine ray")
+            if resume or cache is not None:
+                raise UsageError("--engine ray takes neither --resume nor --cache", hint="use the local engine")
+            code = ray_engine.run(
+                specs, policy, address=address, jobs=jobs, output=output_, fmt=format_.value if format_ else None,
+                keep_list=keep_list, column=column, key_column=key_column, storage_options=options, quiet=quiet,
+                echo=lambda line: typer.echo(line, err=True),
+            )  # fmt: skip
+            raise typer.Exit(code)
+        output = Path(output_) if output_ is not None else None
+        fmt = format_for(output, format_.value if format_ else None)
         to_stderr = fmt != "text" or output is not None
         with (
             BulkVerifier(policy, jobs=jobs, cache_dir=cache) as bulk,

@@ -77,8 +77,22 @@ def _read_task(task: tuple[str, str | None, bytes | None]) -> Facts:
                 data = fh.read()
         except OSError as exc:
             return error_facts(f"cannot read: {exc.strerror}")
+    return examine(_reader, data, key)
+
+
+def read_error(exc: OSError) -> str:
+    """What a record says about an item whose bytes could not be read."""
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    if isinstance(exc, IsADirectoryError):
+        return "is a directory where a file was expected"
+    return f"cannot read: {exc.strerror or exc}"
+
+
+def examine(reader: FactReader, data: bytes, key: str) -> Facts:
+    """The engine's facts for ``data``, or error facts when the engine raised something unforeseen."""
     try:
-        return _reader.examine(data, key)[0]
+        return reader.examine(data, key)[0]
     except Exception as exc:  # the engine raised something unforeseen: a drop, never a crash
         return error_facts(f"verification failed: {type(exc).__name__}: {exc}")
 
@@ -276,10 +290,7 @@ class BulkVerifier:
                     return
             data = item.read()
         except OSError as exc:
-            reason = "no such file" if isinstance(exc, FileNotFoundError) else f"cannot read: {exc.strerror or exc}"
-            if isinstance(exc, IsADirectoryError):
-                reason = "is a directory where a file was expected"
-            chunk.slots.append((item.key, error_facts(reason), None))
+            chunk.slots.append((item.key, error_facts(read_error(exc)), None))
             return
         early = prescan(data, item.key)
         if early is not None:
@@ -318,10 +329,7 @@ class BulkVerifier:
                 if data is None:
                     results.append(_read_task((key, path, None)))
                 else:
-                    try:
-                        results.append(local.examine(data, key)[0])
-                    except Exception as exc:
-                        results.append(error_facts(f"verification failed: {type(exc).__name__}: {exc}"))
+                    results.append(examine(local, data, key))
             done.set_result(results)
             chunk.future = done
         else:

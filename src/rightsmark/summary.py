@@ -24,9 +24,13 @@ class Summary:
         return sum(self.decisions.values())
 
     def add(self, record: VerifyRecord) -> None:
-        self.decisions[record.decision.value] += 1
-        self.integrity[record.integrity.value] += 1
-        for code in dict.fromkeys(r.code for r in record.reasons):
+        self.count(record.decision.value, record.integrity.value, [r.code for r in record.reasons])
+
+    def count(self, decision: str, integrity: str, reason_codes: list[str]) -> None:
+        """:meth:`add` for a record already flattened (a report read back)."""
+        self.decisions[decision] += 1
+        self.integrity[integrity] += 1
+        for code in dict.fromkeys(reason_codes):
             self.reasons[code] += 1
 
     def render(self, *, skipped: int = 0, cache_hits: int = 0) -> str:

@@ -46,6 +46,15 @@ class ListSource:
     def __iter__(self) -> Iterator[Item]:
         from rightsmark.sources import _items
 
+        for spec, parents in self.specs():
+            if isinstance(spec, Item):
+                yield spec
+            else:
+                yield from _items([spec], self.column, self.key_column, self.storage_options, None, parents)
+
+    def specs(self) -> Iterator[tuple[str | Item, frozenset[str]]]:
+        """Each spec the list names, with the list files being read around it (for nested lists), or an
+        error :class:`Item` where the list itself cannot be read. Iterating the source opens each spec."""
         name = self._name()
         parents = self._parents
         file = self.file
@@ -57,16 +66,16 @@ class ListSource:
         else:
             real = os.path.realpath(name)
             if real in parents:
-                yield Item(key=name, error="the list includes itself (directly or through other lists)")
+                yield Item(key=name, error="the list includes itself (directly or through other lists)"), parents
                 return
             parents = parents | {real}
             try:
                 stream = open(name, encoding="utf-8", errors="surrogateescape")  # noqa: SIM115 (closed below)
             except FileNotFoundError:
-                yield Item(key=name, error="no such list file")
+                yield Item(key=name, error="no such list file"), parents
                 return
             except OSError as exc:
-                yield Item(key=name, error=f"cannot read list file: {exc.strerror or exc}")
+                yield Item(key=name, error=f"cannot read list file: {exc.strerror or exc}"), parents
                 return
             owned = True
         try:
@@ -75,11 +84,11 @@ class ListSource:
                 if not line or line.startswith("#"):
                     continue
                 if line == "-":
-                    yield Item(key=line, error="'-' (standard input) cannot be named inside a list")
+                    yield Item(key=line, error="'-' (standard input) cannot be named inside a list"), parents
                     continue
-                yield from _items([line], self.column, self.key_column, self.storage_options, None, parents)
+                yield line, parents
         except (OSError, UnicodeDecodeError) as exc:
-            yield Item(key=name, error=f"cannot read list: {exc}")
+            yield Item(key=name, error=f"cannot read list: {exc}"), parents
         finally:
             if owned:
                 stream.close()

@@ -76,6 +76,35 @@ class RemoteSource:
                 return
         yield from self._objects()
 
+    def listing(self) -> tuple[Any, list[tuple[str, str]]] | None:
+        """For a URL naming a prefix: its file system and the ``(backend path, key)`` of every object the
+        source would yield, in order, without fetching them (see :func:`fetch_objects`). None for anything
+        else (one object, a shard, a Parquet file, a missing URL, a storage error): iterating reports those."""
+        from rightsmark.sources.parquet import is_parquet_name
+        from rightsmark.sources.tar import is_tar_name
+
+        if not self.url.endswith("/") and (is_tar_name(self.url) or is_parquet_name(self.url)):
+            return None
+        try:
+            import fsspec.core
+
+            fs, root = fsspec.core.url_to_fs(self.url, **self.storage_options)
+            if (not self.url.endswith("/") and fs.isfile(root)) or not fs.isdir(root):
+                return None
+            return fs, self._entries(root, sorted(fs.find(root)))
+        except Exception:
+            return None
+
+    def _entries(self, root: str, found: list[str]) -> list[tuple[str, str]]:
+        base = self.url.rstrip("/")
+        prefix = root.rstrip("/") + "/"
+        entries: list[tuple[str, str]] = []  # (backend path, key)
+        for path in found:
+            relative = path[len(prefix) :] if path.startswith(prefix) else path.rsplit("/", 1)[-1]
+            if relative and not _hidden(relative):
+                entries.append((path, f"{base}/{relative}"))
+        return entries
+
     def _objects(self) -> Iterator[Item]:
         try:
             import fsspec.core
@@ -97,24 +126,22 @@ class RemoteSource:
         if single:
             yield Item(key=self.url, data=data)
             return
-        base = self.url.rstrip("/")
-        prefix = root.rstrip("/") + "/"
-        entries: list[tuple[str, str]] = []  # (backend path, key)
-        for path in found:
-            relative = path[len(prefix) :] if path.startswith(prefix) else path.rsplit("/", 1)[-1]
-            if relative and not _hidden(relative):
-                entries.append((path, f"{base}/{relative}"))
-        for start in range(0, len(entries), FETCH_BATCH):
-            batch = entries[start : start + FETCH_BATCH]
-            try:
-                fetched: dict[str, Any] = fs.cat([path for path, _ in batch], on_error="return")
-            except Exception as exc:
-                fetched = {path: exc for path, _ in batch}
-            for path, key in batch:
-                value = fetched.get(path)
-                if isinstance(value, bytes):
-                    yield Item(key=key, data=value)
-                elif isinstance(value, FileNotFoundError):
-                    yield Item(key=key, error="the object disappeared after listing")
-                else:
-                    yield Item(key=key, error=f"cannot read: {value or 'no data returned'}")
+        yield from fetch_objects(fs, self._entries(root, found))
+
+
+def fetch_objects(fs: Any, entries: list[tuple[str, str]]) -> Iterator[Item]:
+    """The objects of a listing (:meth:`RemoteSource.listing`), fetched a few at a time, as items."""
+    for start in range(0, len(entries), FETCH_BATCH):
+        batch = entries[start : start + FETCH_BATCH]
+        try:
+            fetched: dict[str, Any] = fs.cat([path for path, _ in batch], on_error="return")
+        except Exception as exc:
+            fetched = {path: exc for path, _ in batch}
+        for path, key in batch:
+            value = fetched.get(path)
+            if isinstance(value, bytes):
+                yield Item(key=key, data=value)
+            elif isinstance(value, FileNotFoundError):
+                yield Item(key=key, error="the object disappeared after listing")
+            else:
+                yield Item(key=key, error=f"cannot read: {value or 'no data returned'}")
