@@ -364,7 +364,9 @@ class BulkVerifier:
             yield key, facts
 
 
-def verify_items(items: Iterable[Item], policy: Policy | None = None, *, jobs: int | None = None) -> Iterator[Any]:
+def verify_items(
+    items: Iterable[Item], policy: Policy | None = None, *, jobs: int | None = None
+) -> Iterator[VerifyRecord]:
     """Verify ``items`` under ``policy`` (the strict default when None); yields VerifyRecords in order."""
     with BulkVerifier(policy or Policy(), jobs=jobs) as bulk:
         yield from bulk.run(items)
