@@ -301,8 +301,10 @@ def test_policy_drops_withdrawn_consent_even_when_granted(dataset: Path, keys: K
     policy = Policy(anchors=(keys.ca,), withdrawn=frozenset({WITHDRAWN_ID}))
     with Verifier(policy=policy) as v:
         dropped, kept = v.verify_file(dataset / "withdrawn.jpg"), v.verify_file(dataset / "kept.jpg")
-    assert dropped.consent.status is ConsentStatus.GRANTED  # otherwise fine ...
-    assert dropped.decision is Decision.DROP  # ... but withdrawn
+    assert record.consent.status is ConsentStatus.GRANTED  # without the list: consent is fine ...
+    assert dropped.consent.status is ConsentStatus.WITHDRAWN  # ... with it, the record says withdrawn
+    assert [s.status for s in dropped.consent.subjects] == [ConsentStatus.WITHDRAWN]
+    assert dropped.decision is Decision.DROP
     assert [r.code for r in dropped.reasons] == ["consent-withdrawn"]
     assert WITHDRAWN_ID in dropped.reasons[0].message and "subject-1" in dropped.reasons[0].message
     assert kept.decision is Decision.KEEP
@@ -335,7 +337,7 @@ def test_verify_drops_withdrawn_files_and_keeps_them_without_the_list(
     withdrawn = records["withdrawn.jpg"]
     assert withdrawn["decision"] == "drop"
     assert codes(withdrawn) == ["consent-withdrawn"]
-    assert withdrawn["consent"]["status"] == "granted"
+    assert withdrawn["consent"]["status"] == "withdrawn"
     for record in records.values():
         assert schemas.errors(schemas.VERIFY_RECORD, record) == []
 

@@ -219,13 +219,16 @@ def assertion_problem(assertion: object) -> str | None:
 
 _STATUS_ORDER = (
     ConsentStatus.INVALID,
+    ConsentStatus.WITHDRAWN,
     ConsentStatus.EXPIRED,
     ConsentStatus.NOT_YET_VALID,
     ConsentStatus.NOT_COVERED,
 )
 
 
-def _judge_subject(subject: Mapping[str, Any], purpose: Purpose, now: dt.datetime, commercial: bool) -> SubjectConsent:
+def _judge_subject(
+    subject: Mapping[str, Any], purpose: Purpose, now: dt.datetime, commercial: bool, withdrawn: frozenset[str]
+) -> SubjectConsent:
     ref = str(subject.get("ref"))
     release = subject.get("release_id")
     expires_text = subject.get("expires")
@@ -234,7 +237,9 @@ def _judge_subject(subject: Mapping[str, Any], purpose: Purpose, now: dt.datetim
         expires = parse_time(expires_text, end_of_day=True) if expires_text else None
     except (KeyError, ValueError, TypeError):
         return SubjectConsent(ref, release, ConsentStatus.INVALID, expires_text)
-    if granted > now:
+    if release in withdrawn:
+        status = ConsentStatus.WITHDRAWN
+    elif granted > now:
         status = ConsentStatus.NOT_YET_VALID
     elif expires is not None and expires < now:
         status = ConsentStatus.EXPIRED
@@ -254,6 +259,7 @@ def judge_consent(
     now: dt.datetime | None = None,
     *,
     commercial: bool = False,
+    withdrawn: frozenset[str] = frozenset(),
 ) -> ConsentResult:
     """Judge a consent assertion (or its absence) for ``purpose`` (commercial or not) at ``now``. Fails closed."""
     if assertion is None:
@@ -269,7 +275,7 @@ def judge_consent(
     if not assertion["identifiable_people"]:
         return ConsentResult(ConsentStatus.NOT_NEEDED, message="the signer declares no identifiable people")
     when = now or dt.datetime.now(dt.UTC)
-    subjects = tuple(_judge_subject(s, purpose, when, commercial) for s in assertion["subjects"])
+    subjects = tuple(_judge_subject(s, purpose, when, commercial, withdrawn) for s in assertion["subjects"])
     for status in _STATUS_ORDER:
         failing = [s for s in subjects if s.status is status]
         if failing:

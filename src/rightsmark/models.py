@@ -63,6 +63,7 @@ class ConsentStatus(str, enum.Enum):
     EXPIRED = "expired"
     NOT_YET_VALID = "not-yet-valid"
     NOT_COVERED = "not-covered"
+    WITHDRAWN = "withdrawn"
     INVALID = "invalid"
 
 

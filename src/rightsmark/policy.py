@@ -295,8 +295,8 @@ class ConsentCheck:
     def reasons(self, facts: Facts, consent: ConsentResult) -> list[Reason]:
         if facts.integrity is not Integrity.VALID or not self.required:
             return []
-        if consent.status in (ConsentStatus.GRANTED, ConsentStatus.NOT_NEEDED):
-            return []
+        if consent.status in (ConsentStatus.GRANTED, ConsentStatus.NOT_NEEDED, ConsentStatus.WITHDRAWN):
+            return []  # (a withdrawal is WithdrawalCheck's reason, whether consent is required or not)
         code = f"consent-{consent.status.value}"
         return [Reason(code, consent.message or REASON_CODES[code])]
 
@@ -418,7 +418,9 @@ def judge(facts: Facts, policy: Policy, now: dt.datetime | None = None) -> tuple
 
     if facts.integrity is Integrity.VALID:
         assertion = facts.consent if facts.consent_present else None
-        consent = judge_consent(assertion, policy.purpose, now, commercial=policy.commercial)
+        consent = judge_consent(
+            assertion, policy.purpose, now, commercial=policy.commercial, withdrawn=policy.withdrawn
+        )
     else:
         consent = ConsentResult(ConsentStatus.MISSING, message="no valid manifest to read consent from")
     decision, reasons = policy.decide(facts, consent)
