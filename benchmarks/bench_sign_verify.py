@@ -31,25 +31,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def make_images(directory: Path, count: int, size: int) -> list[Path]:
-    import random
-
-    from PIL import Image, ImageDraw, ImageFilter
+    """Synthetic photographs, made the same way as bench_bulk's workloads."""
+    from bench_bulk import photo  # this script's folder is on sys.path when run as a script
 
     directory.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(42)
     paths = []
     for i in range(count):
-        im = Image.effect_noise((size, size), 40 + i % 30).convert("RGB")
-        draw = ImageDraw.Draw(im)
-        for _ in range(12):
-            x, y = rng.randrange(size), rng.randrange(size)
-            r = rng.randrange(10, size // 3)
-            draw.ellipse(
-                (x - r, y - r, x + r, y + r), fill=(rng.randrange(256), rng.randrange(256), rng.randrange(256))
-            )
-        im = im.filter(ImageFilter.GaussianBlur(0.6))
         path = directory / f"img{i:05d}.jpg"
-        im.save(path, quality=90)
+        path.write_bytes(photo((size, size), i, 90))
         paths.append(path)
     return paths
 
