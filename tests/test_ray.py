@@ -441,5 +441,20 @@ def test_units_yield_exactly_the_local_sources_items(data: Data, s3: S3, tmp_pat
     assert any(e[3] == "no such list file" for e in got) and any(e[3] == "no such file" for e in got)
 
 
+def test_shards_found_in_a_directory_or_prefix_are_planned_as_the_local_engine_opens_them(
+    data: Data, s3: S3
+) -> None:
+    """A whole directory or bucket holding tar shards and Parquet files: units open them as shards."""
+    from rightsmark.ray_engine import unit_items
+    from rightsmark.sources import open_sources
+
+    specs = [str(data.root), f"s3://{s3.bucket}/"]
+    units = plan(specs, storage_options=s3.options, unit_files=8)
+    got = [(i.key, i.data, i.path, i.error) for u in units for i in unit_items(u, None, None, s3.options)]
+    expected = [(i.key, i.data, i.path, i.error) for i in open_sources(specs, storage_options=s3.options)]
+    assert got == expected
+    assert any(".tar/" in key for key, *_ in got) and any(".parquet#" in key for key, *_ in got)
+
+
 def test_nothing_to_verify_is_an_empty_result(cluster: str, policy: Policy) -> None:
     assert verify_units([], policy).take_all() == []

@@ -489,12 +489,24 @@ def test_s3_prefix_listing(s3: S3, samples: Samples) -> None:
     assert good(list(open_sources([url.rstrip("/")], storage_options=s3.options))) == expected
 
 
-def test_s3_whole_bucket_lists_objects_as_they_are(s3: S3) -> None:
-    """A listing yields every object's bytes, shards and Parquet files included (like a directory walk)."""
+def test_s3_whole_bucket_opens_the_shards_and_parquet_files_it_lists(s3: S3) -> None:
+    """A listing yields every object's bytes; tar shards and Parquet files in it are opened in place, their
+    members keyed under the object's URL, exactly as when the shard is named on its own."""
+    from rightsmark.sources.base import is_container_name
+
     items = list(open_sources([f"s3://{s3.bucket}"], storage_options=s3.options))
-    expected = {url: data for url, data in s3.objects.items() if "/." not in url}
-    assert keys(items) == sorted(expected)
-    assert good(items) == expected
+    listed = sorted(url for url in s3.objects if "/." not in url)
+    expected_keys: list[str] = []
+    for url in listed:
+        if is_container_name(url):
+            expected_keys += [i.key for i in open_sources([url], storage_options=s3.options)]
+        else:
+            expected_keys.append(url)
+    assert [i.key for i in items] == expected_keys
+    plain = {url: s3.objects[url] for url in listed if not is_container_name(url)}
+    assert {k: v for k, v in good(items).items() if k in plain} == plain
+    assert any(is_container_name(url) for url in listed)
+    assert all(not is_container_name(i.key) for i in items)  # no shard is handed over as an image
 
 
 def test_s3_single_objects_and_missing(s3: S3, samples: Samples) -> None:
@@ -589,3 +601,27 @@ def test_importing_sources_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_directory_walk_opens_the_shards_it_finds(tmp_path: Path) -> None:
+    """A tar shard or Parquet file met in a directory is a container: its members are verified, keyed
+    under the walked path, the same as naming the shard itself; images beside it stay files."""
+    import io
+    import tarfile
+
+    from rightsmark.sources import PathSource
+
+    folder = tmp_path / "data"
+    (folder / "shards").mkdir(parents=True)
+    image = (Path(__file__).resolve().parents[1] / "examples" / "images" / "harbour.jpg").read_bytes()
+    (folder / "a.jpg").write_bytes(image)
+    with tarfile.open(folder / "shards" / "000.tar", "w") as tar:
+        for name in ("x.jpg", "y.jpg"):
+            info = tarfile.TarInfo(name)
+            info.size = len(image)
+            tar.addfile(info, io.BytesIO(image))
+    walked = list(PathSource([str(folder)]))
+    shard = f"{folder}/shards/000.tar"
+    assert [i.key for i in walked] == [f"{folder}/a.jpg", f"{shard}/x.jpg", f"{shard}/y.jpg"]
+    assert [i.key for i in walked[1:]] == [i.key for i in open_sources([shard])]
+    assert all(i.read() == image for i in walked)

@@ -128,7 +128,10 @@ class _Planner:
             listing = RemoteSource(spec, storage_options=self.storage_options).listing()
             if listing is not None:
                 for path, key in listing[1]:
-                    self.add("objects", key, path, base=spec)
+                    if is_tar_name(key) or is_parquet_name(key):
+                        self.alone(key)  # a shard in the listing is opened, as the local engine does
+                    else:
+                        self.add("objects", key, path, base=spec)
             elif not spec.endswith("/") and (is_tar_name(spec) or is_parquet_name(spec)):
                 self.alone(spec)
             else:
@@ -136,7 +139,11 @@ class _Planner:
             return
         if os.path.isdir(spec):
             for file in iter_directory(spec):
-                if not self.excluded(file):
+                if self.excluded(file):
+                    continue
+                if is_tar_name(file) or is_parquet_name(file):
+                    self.alone(file)
+                else:
                     self.add("paths", file)
             return
         if is_tar_name(spec) or is_parquet_name(spec):

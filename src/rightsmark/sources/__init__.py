@@ -96,7 +96,7 @@ def _source_for(
     if is_url(spec):
         return RemoteSource(spec, column=column, key_column=key_column, storage_options=storage_options)
     if os.path.isdir(spec):
-        return PathSource([spec])
+        return PathSource([spec], column=column, key_column=key_column)
     if is_tar_name(spec):
         return TarSource(spec)
     if is_parquet_name(spec):

@@ -9,9 +9,9 @@ every input key appears in the report exactly once, never silently skipped.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -41,3 +41,24 @@ class Source(Protocol):
     """Anything that yields items; see :mod:`rightsmark.sources` for the built-in ones."""
 
     def __iter__(self) -> Iterator[Item]: ...
+
+
+def is_container_name(name: str) -> bool:
+    """Whether a file or object name is a tar shard or a Parquet file (opened, not verified as an image)."""
+    from rightsmark.sources.parquet import is_parquet_name
+    from rightsmark.sources.tar import is_tar_name
+
+    return is_tar_name(name) or is_parquet_name(name)
+
+
+def open_container(
+    name: str, column: str | None, key_column: str | None, storage_options: Mapping[str, Any]
+) -> Iterator[Item]:
+    """The items of a tar shard or Parquet file, local or a URL (keys start with ``name``)."""
+    from rightsmark.sources.parquet import ParquetSource, is_parquet_name
+    from rightsmark.sources.tar import TarSource
+
+    if is_parquet_name(name):
+        yield from ParquetSource(name, column, key_column, storage_options=storage_options or None)
+    else:
+        yield from TarSource(name, storage_options=storage_options or None)

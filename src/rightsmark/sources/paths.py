@@ -3,7 +3,9 @@
 Files are yielded as given; directories are walked recursively in sorted order, hidden entries
 (names starting with ``.``) skipped, exactly like :func:`rightsmark.verify.iter_directory`.
 Every file is yielded, image or not: deciding what is an image is the verifier's job. Items
-carry ``path`` (the worker reads the file itself), never ``data``.
+carry ``path`` (the worker reads the file itself), never ``data``. A tar shard or Parquet file
+met in a directory walk is a container, not an image: its members are yielded (keys
+``DIR/shard.tar/member``, ``DIR/file.parquet#key``), as when it is named on the command line.
 """
 
 from __future__ import annotations
@@ -11,14 +13,18 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 
-from rightsmark.sources.base import Item
+from rightsmark.sources.base import Item, is_container_name, open_container
 
 
 class PathSource:
     """Local files and directories; the key of a file is its path exactly as given or walked."""
 
-    def __init__(self, paths: Iterable[str | os.PathLike[str]]) -> None:
+    def __init__(
+        self, paths: Iterable[str | os.PathLike[str]], *, column: str | None = None, key_column: str | None = None
+    ) -> None:
         self.paths = [os.fspath(p) for p in paths]
+        self.column = column
+        self.key_column = key_column
 
     def __iter__(self) -> Iterator[Item]:
         from rightsmark.verify import iter_directory  # imported here: keeps `import rightsmark.sources` light
@@ -26,7 +32,10 @@ class PathSource:
         for given in self.paths:
             if os.path.isdir(given):
                 for file in iter_directory(given):
-                    yield Item(key=file, path=file)
+                    if is_container_name(file):
+                        yield from open_container(file, self.column, self.key_column, {})
+                    else:
+                        yield Item(key=file, path=file)
             elif os.path.exists(given):
                 yield Item(key=given, path=given)
             else:

@@ -7,7 +7,7 @@
 * a URL ending in ``/``, or naming a directory-like prefix, lists the objects below it recursively,
   in sorted order, hidden entries (a path component starting with ``.``) skipped like a local directory
   walk, and yields each object's bytes with key = the URL as given joined with the object's relative path.
-  Objects in a listing are yielded as they are, not opened as shards or Parquet files (again like a
+  Tar shards and Parquet files in a listing are opened and their members yielded (like a
   local directory walk).
 
 Anything the storage backend raises (missing object, refused credentials, a protocol whose fsspec
@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
-from rightsmark.sources.base import Item
+from rightsmark.sources.base import Item, is_container_name, open_container
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+://")
 
@@ -126,7 +126,15 @@ class RemoteSource:
         if single:
             yield Item(key=self.url, data=data)
             return
-        yield from fetch_objects(fs, self._entries(root, found))
+        pending: list[tuple[str, str]] = []
+        for path, key in self._entries(root, found):
+            if is_container_name(key):  # a shard in the listing: its members, in listing order
+                yield from fetch_objects(fs, pending)
+                pending = []
+                yield from open_container(key, self.column, self.key_column, self.storage_options)
+            else:
+                pending.append((path, key))
+        yield from fetch_objects(fs, pending)
 
 
 def fetch_objects(fs: Any, entries: list[tuple[str, str]]) -> Iterator[Item]:
