@@ -441,9 +441,7 @@ def test_units_yield_exactly_the_local_sources_items(data: Data, s3: S3, tmp_pat
     assert any(e[3] == "no such list file" for e in got) and any(e[3] == "no such file" for e in got)
 
 
-def test_shards_found_in_a_directory_or_prefix_are_planned_as_the_local_engine_opens_them(
-    data: Data, s3: S3
-) -> None:
+def test_shards_found_in_a_directory_or_prefix_are_planned_as_the_local_engine_opens_them(data: Data, s3: S3) -> None:
     """A whole directory or bucket holding tar shards and Parquet files: units open them as shards."""
     from rightsmark.ray_engine import unit_items
     from rightsmark.sources import open_sources
