@@ -68,16 +68,16 @@ def _init_worker(anchors_pem: str | None, fingerprints: bool) -> None:
     _reader = FactReader(anchors_pem, fingerprints=fingerprints)
 
 
-def _read_task(task: tuple[str, str | None, bytes | None]) -> Facts:
+def _read_task(reader: FactReader, task: tuple[str, str | None, bytes | None]) -> Facts:
+    """One task: the bytes shipped, or the local file read here, judged by ``reader``."""
     key, path, data = task
-    assert _reader is not None
     if data is None:
         try:
             with open(path or "", "rb") as fh:
                 data = fh.read()
         except OSError as exc:
-            return error_facts(f"cannot read: {exc.strerror}")
-    return examine(_reader, data, key)
+            return error_facts(read_error(exc))
+    return examine(reader, data, key)
 
 
 def read_error(exc: OSError) -> str:
@@ -98,7 +98,8 @@ def examine(reader: FactReader, data: bytes, key: str) -> Facts:
 
 
 def _run_chunk(tasks: list[tuple[str, str | None, bytes | None]]) -> list[Facts]:
-    return [_read_task(t) for t in tasks]
+    assert _reader is not None, "worker not initialised"
+    return [_read_task(_reader, t) for t in tasks]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,14 +324,7 @@ class BulkVerifier:
             if self._local is None:
                 self._local = FactReader(self._anchors_pem, fingerprints=self._fingerprints)
             done: cf.Future[list[Facts]] = cf.Future()
-            local = self._local
-            results = []
-            for key, path, data in chunk.tasks:
-                if data is None:
-                    results.append(_read_task((key, path, None)))
-                else:
-                    results.append(examine(local, data, key))
-            done.set_result(results)
+            done.set_result([_read_task(self._local, t) for t in chunk.tasks])
             chunk.future = done
         else:
             try:
