@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 from rightsmark.errors import UsageError
 from rightsmark.models import VerifyRecord
-from rightsmark.report import FLAT_COLUMNS, FORMATS, LIST_COLUMNS, JsonLinesReport, Report
+from rightsmark.report import FLAT_COLUMNS, FORMATS, LIST_COLUMNS, JsonLinesReport, Report, flat_dict
 
 _BY_SUFFIX = {
     ".jsonl": "jsonl",
@@ -145,7 +145,7 @@ def convert_journal(journal: Path, target: Path) -> None:
         for line in fh:
             if not line.strip():
                 continue
-            row = flat_from_json(json.loads(line))
+            row = flat_dict(json.loads(line))
             for c in FLAT_COLUMNS:
                 batch[c].append(row[c])
             count += 1
@@ -156,37 +156,6 @@ def convert_journal(journal: Path, target: Path) -> None:
             writer.write_table(pa.table(batch, schema=schema))
     tmp.replace(target)
     journal.unlink()
-
-
-def flat_from_json(rec: dict[str, Any]) -> dict[str, Any]:
-    """:func:`rightsmark.report.flat` for a record already serialised as JSON."""
-    s = rec.get("signer") or {}
-    lic = rec.get("license") or {}
-    t = rec["training"]
-    return {
-        "path": rec["path"],
-        "decision": rec["decision"],
-        "reason_codes": [r["code"] for r in rec["reasons"]],
-        "integrity": rec["integrity"],
-        "trust": rec["trust"],
-        "signer_common_name": s.get("common_name"),
-        "signer_issuer": s.get("issuer"),
-        "signer_algorithm": s.get("algorithm"),
-        "signer_time": s.get("time"),
-        "author": rec["author"],
-        "license_id": lic.get("id"),
-        "license_url": lic.get("url"),
-        "ai_training": t["ai_training"],
-        "ai_generative_training": t["ai_generative_training"],
-        "ai_inference": t["ai_inference"],
-        "data_mining": t["data_mining"],
-        "consent_status": rec["consent"]["status"],
-        "remote_manifest": rec.get("remote_manifest"),
-        "format": rec.get("format"),
-        "engine_state": rec["engine"]["state"],
-        "engine_failure_codes": rec["engine"]["failure_codes"],
-        "error": rec.get("error"),
-    }
 
 
 @contextmanager

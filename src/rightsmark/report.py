@@ -142,32 +142,37 @@ LIST_COLUMNS = {"reason_codes", "author", "engine_failure_codes"}
 
 def flat(record: VerifyRecord) -> dict[str, Any]:
     """One record as flat columns (see :data:`FLAT_COLUMNS`)."""
-    s = record.signer
-    lic = record.license
-    t = record.training
+    return flat_dict(record.to_dict())
+
+
+def flat_dict(rec: dict[str, Any]) -> dict[str, Any]:
+    """:func:`flat` for a record as its JSON form (``VerifyRecord.to_dict()`` or a JSON Lines report line)."""
+    s = rec.get("signer") or {}
+    lic = rec.get("license") or {}
+    t = rec["training"]
     return {
-        "path": record.path,
-        "decision": record.decision.value,
-        "reason_codes": [r.code for r in record.reasons],
-        "integrity": record.integrity.value,
-        "trust": record.trust.value,
-        "signer_common_name": s.common_name if s else None,
-        "signer_issuer": s.issuer if s else None,
-        "signer_algorithm": s.algorithm if s else None,
-        "signer_time": s.time if s else None,
-        "author": list(record.author),
-        "license_id": lic.id if lic else None,
-        "license_url": lic.url if lic else None,
-        "ai_training": t.ai_training.value,
-        "ai_generative_training": t.ai_generative_training.value,
-        "ai_inference": t.ai_inference.value,
-        "data_mining": t.data_mining.value,
-        "consent_status": record.consent.status.value,
-        "remote_manifest": record.remote_manifest,
-        "format": record.format,
-        "engine_state": record.engine_state,
-        "engine_failure_codes": list(record.engine_codes),
-        "error": record.error,
+        "path": rec["path"],
+        "decision": rec["decision"],
+        "reason_codes": [r["code"] for r in rec["reasons"]],
+        "integrity": rec["integrity"],
+        "trust": rec["trust"],
+        "signer_common_name": s.get("common_name"),
+        "signer_issuer": s.get("issuer"),
+        "signer_algorithm": s.get("algorithm"),
+        "signer_time": s.get("time"),
+        "author": list(rec["author"]),
+        "license_id": lic.get("id"),
+        "license_url": lic.get("url"),
+        "ai_training": t["ai_training"],
+        "ai_generative_training": t["ai_generative_training"],
+        "ai_inference": t["ai_inference"],
+        "data_mining": t["data_mining"],
+        "consent_status": rec["consent"]["status"],
+        "remote_manifest": rec.get("remote_manifest"),
+        "format": rec.get("format"),
+        "engine_state": rec["engine"]["state"],
+        "engine_failure_codes": list(rec["engine"]["failure_codes"]),
+        "error": rec.get("error"),
     }
 
 
