@@ -27,7 +27,7 @@ from typing import Any
 
 from rightsmark import __version__
 from rightsmark.consent import CONSENT_LABEL, parse_time
-from rightsmark.jumbf import certificate_chain, signature_box
+from rightsmark.jumbf import signing_chain
 from rightsmark.manifest import (
     assertions_by_label,
     read_authors,
@@ -462,8 +462,7 @@ def audit_reading(
                 )
             )
         if store_bytes is not None:
-            cose = signature_box(store_bytes, node.label)
-            chain = certificate_chain(cose) if cose else None
+            chain = signing_chain(store_bytes, node.label)
             node.trusted = bool(chain and anchors and chain_trusted(chain, anchors))
             if not node.trusted:
                 who = (node.data.get("signature_info") or {}).get("common_name") or "unknown signer"

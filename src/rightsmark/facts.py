@@ -12,6 +12,7 @@ once per distinct signing chain.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from typing import Any
 from rightsmark import engine
 from rightsmark.consent import CONSENT_LABEL
 from rightsmark.formats import HEADER_BYTES, PRESCANNED, jpeg_scan_start, sniff, structural_problem
-from rightsmark.jumbf import chain_digest, leaf_fingerprint
+from rightsmark.jumbf import chain_digest, leaf_fingerprint, signing_chain
 from rightsmark.manifest import assertions_by_label, read_authors, read_license, read_training
 from rightsmark.models import Integrity, License, SignerInfo, Training, Use
 from rightsmark.reading import EngineReading, interpret, read_manifest_store, signer_info
@@ -210,15 +211,14 @@ class FactReader:
         fmt_name = fmt.name if fmt else None
         if self._trusting is None:
             reading, store_bytes = self._read(data, name, self._fast)
-            label = (reading.store or {}).get("active_manifest")
-            fingerprint = leaf_fingerprint(store_bytes, label) if store_bytes and label else None
-            return self._facts(reading, fmt_name, fingerprint), reading
+            chain = self._chain(reading, store_bytes)
+            return self._facts(reading, fmt_name, leaf_fingerprint(chain) if chain else None), reading
         reading, store_bytes = self._read(data, name, self._fast, want_store=True)
         if reading.integrity is not Integrity.VALID:
             return self._facts(reading, fmt_name, None), reading
+        chain = self._chain(reading, store_bytes)
         clean = not any(c.startswith(("signingCredential.", "timeStamp.")) for c in reading.failure_codes)
-        label = (reading.store or {}).get("active_manifest")
-        digest = chain_digest(store_bytes, label) if clean and store_bytes and label else None
+        digest = chain_digest(chain) if clean and chain else None
         if digest is not None and digest in self._chain_trust:
             # say what the trusting read would have said, so that a record never depends on the files
             # read before it: Trusted only for a manifest with no failure at all (identity failures
@@ -227,13 +227,18 @@ class FactReader:
             codes = reading.failure_codes if trusted else ("signingCredential.untrusted", *reading.failure_codes)
             clean_valid = trusted and reading.state == "Valid" and not reading.failure_codes
             state = "Trusted" if clean_valid else reading.state
-            reading = EngineReading(**{**reading.__dict__, "trusted": trusted, "state": state, "failure_codes": codes})
+            reading = dataclasses.replace(reading, trusted=trusted, state=state, failure_codes=codes)
         else:
             reading, _ = self._read(data, name, self._trusting, anchors_given=True)
             if digest is not None and reading.integrity is Integrity.VALID:
                 self._chain_trust[digest] = reading.trusted
-        fingerprint = leaf_fingerprint(store_bytes, label) if self.fingerprints and store_bytes and label else None
+        fingerprint = leaf_fingerprint(chain) if self.fingerprints and chain else None
         return self._facts(reading, fmt_name, fingerprint), reading
+
+    @staticmethod
+    def _chain(reading: EngineReading, store: bytes | None) -> tuple[bytes, ...] | None:
+        label = (reading.store or {}).get("active_manifest")
+        return signing_chain(store, label) if store and label else None
 
     def _read(
         self, data: bytes, name: str | Path, context: Any, *, want_store: bool = False, anchors_given: bool = False

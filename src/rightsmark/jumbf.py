@@ -109,12 +109,14 @@ def certificate_chain(cose: bytes) -> tuple[bytes, ...] | None:
     return None
 
 
-def chain_digest(store: bytes, manifest_label: str) -> str | None:
-    """sha256 over the signing chain of ``manifest_label``, or None when it cannot be read."""
+def signing_chain(store: bytes, manifest_label: str) -> tuple[bytes, ...] | None:
+    """The DER signing chain (leaf first) of ``manifest_label`` in a manifest store, or None."""
     cose = signature_box(store, manifest_label)
-    chain = certificate_chain(cose) if cose else None
-    if not chain:
-        return None
+    return certificate_chain(cose) if cose else None
+
+
+def chain_digest(chain: tuple[bytes, ...]) -> str:
+    """sha256 over a signing chain (length-prefixed certificates)."""
     h = hashlib.sha256()
     for der in chain:
         h.update(len(der).to_bytes(4, "big"))
@@ -122,8 +124,6 @@ def chain_digest(store: bytes, manifest_label: str) -> str | None:
     return h.hexdigest()
 
 
-def leaf_fingerprint(store: bytes, manifest_label: str) -> str | None:
+def leaf_fingerprint(chain: tuple[bytes, ...]) -> str:
     """``sha256:<hex>`` of the signing (leaf) certificate's DER, as ``openssl x509 -fingerprint -sha256`` shows it."""
-    cose = signature_box(store, manifest_label)
-    chain = certificate_chain(cose) if cose else None
-    return f"sha256:{hashlib.sha256(chain[0]).hexdigest()}" if chain else None
+    return f"sha256:{hashlib.sha256(chain[0]).hexdigest()}"

@@ -7,6 +7,7 @@ contains: every outcome is an :class:`EngineReading`.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
@@ -163,7 +164,7 @@ def read_manifest_store(
                 store_sink(raw.getvalue())
     reading = interpret(store, anchors_given)
     if remote_url:
-        reading = EngineReading(**{**reading.__dict__, "remote_manifest": remote_url})
+        reading = dataclasses.replace(reading, remote_manifest=remote_url)
     return reading
 
 
