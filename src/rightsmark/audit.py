@@ -583,12 +583,12 @@ def summarise(audits: Sequence[FileAudit]) -> dict[str, Any]:
     findings: Counter[str] = Counter()
     severities: Counter[str] = Counter()
     for a in audits:
-        root = a.nodes[0].to_dict() if a.nodes else None
-        signers[((root or {}).get("signer", {}) and root["signer"]["common_name"]) or "none"] += 1  # type: ignore[index]
-        lic = (root or {}).get("license") or {}
+        root: dict[str, Any] = a.nodes[0].to_dict() if a.nodes else {}
+        signers[(root.get("signer") or {}).get("common_name") or "none"] += 1
+        lic = root.get("license") or {}
         licenses[lic.get("id") or lic.get("url") or "none"] += 1
-        training[(root or {}).get("training", {}).get("ai_training", "unspecified")] += 1
-        c = (root or {}).get("consent")
+        training[root.get("training", {}).get("ai_training", "unspecified")] += 1
+        c = root.get("consent")
         if not isinstance(c, dict):
             consent["missing"] += 1
         elif not c.get("identifiable_people"):

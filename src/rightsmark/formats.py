@@ -193,8 +193,6 @@ def _tiff_problem(data: bytes) -> str | None:
 _STRUCTURE = {"jpeg": _jpeg_problem, "png": _png_problem, "webp": _riff_problem, "avif": _bmff_problem}
 _STRUCTURE.update(heic=_bmff_problem, heif=_bmff_problem, tiff=_tiff_problem)
 
-#: Formats whose structure :func:`structural_problem` walks.
-WALKED = frozenset(_STRUCTURE)
 #: Formats whose absence of a manifest rightsmark decides without the engine (their walk is simple
 #: enough to agree with the engine on damaged files too; TIFF's directory chains are not).
 PRESCANNED = frozenset({"jpeg", "png", "webp", "avif", "heic", "heif"})
