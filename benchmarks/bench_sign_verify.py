@@ -23,17 +23,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
+
+from bench_bulk import PLAIN, SHA, photo  # the same baselines; this folder is on sys.path
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def make_images(directory: Path, count: int, size: int) -> list[Path]:
     """Synthetic photographs, made the same way as bench_bulk's workloads."""
-    from bench_bulk import photo  # this script's folder is on sys.path when run as a script
-
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(count):
@@ -53,45 +52,13 @@ def median_of(repeat: int, fn) -> float:  # type: ignore[no-untyped-def]
     return statistics.median(fn() for _ in range(repeat))
 
 
-SHA_SCRIPT = textwrap.dedent(
-    """
-    import hashlib, os, sys
-    for root, _, files in os.walk(sys.argv[1]):
-        for name in sorted(files):
-            with open(os.path.join(root, name), "rb") as fh:
-                hashlib.sha256(fh.read()).hexdigest()
-    """
-)
-
-PLAIN_VERIFY_SCRIPT = textwrap.dedent(
-    """
-    import io, json, os, sys
-    import c2pa
-    ctx = c2pa.Context.from_dict({"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False},
-                                  "trust": {"trust_anchors": open(sys.argv[2]).read()}})
-    for root, _, files in os.walk(sys.argv[1]):
-        for name in sorted(files):
-            with open(os.path.join(root, name), "rb") as fh:
-                data = fh.read()
-            try:
-                reader = c2pa.Reader.try_create("image/jpeg", io.BytesIO(data), None, ctx)
-            except c2pa.C2paError:
-                continue
-            if reader is not None:
-                with reader:
-                    state = reader.get_validation_state()
-                    json.loads(reader.json())
-    """
-)
-
-
 def bench_verify(dataset: Path, ca: Path, repeat: int) -> dict[str, float]:
     py = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
         sha = Path(tmp) / "sha.py"
-        sha.write_text(SHA_SCRIPT)
+        sha.write_text(SHA)
         plain = Path(tmp) / "plain.py"
-        plain.write_text(PLAIN_VERIFY_SCRIPT)
+        plain.write_text(PLAIN)
         return {
             "sha256": median_of(repeat, lambda: timed([py, str(sha), str(dataset)])),
             "plain c2pa loop": median_of(repeat, lambda: timed([py, str(plain), str(dataset), str(ca)])),
