@@ -65,7 +65,8 @@ def test_verify_source_streams_records_for_directories_and_shards(
 ) -> None:
     import tarfile
 
-    data = _dataset(tmp_path / "src", signer) if (tmp_path / "src").mkdir() is None else {}
+    (tmp_path / "src").mkdir()
+    data = _dataset(tmp_path / "src", signer)
     folder = tmp_path / "folder"
     folder.mkdir()
     for k, b in data.items():
