@@ -365,20 +365,10 @@ def _build_policy(
     keep_remote: bool,
 ) -> Policy:
     """The policy file (or the strict default), with every flag given on the command line applied on top."""
-    from rightsmark.licenses import parse_license
     from rightsmark.models import Use
-    from rightsmark.policy import Policy, SignerRule, load_policy, with_overrides
+    from rightsmark.policy import Policy, SignerRule, load_policy, spdx_ids, with_overrides
 
     base = load_policy(policy_file) if policy_file else Policy()
-
-    def spdx(values: list[str]) -> tuple[str, ...]:
-        out = []
-        for v in values:
-            lic = parse_license(v)
-            if lic.id is None:
-                raise UsageError(f"'{v}' is not an SPDX id", hint="license lists take SPDX ids such as CC-BY-4.0")
-            out.append(lic.id)
-        return tuple(out)
 
     signers = tuple(
         SignerRule(fingerprint=s) if s.lower().startswith("sha256:") else SignerRule(subject=s)
@@ -386,14 +376,14 @@ def _build_policy(
     )
     allow = None
     if allow_license:
-        allow = (*(base.license_allow or ()), *spdx(allow_license))
+        allow = (*(base.license_allow or ()), *spdx_ids(allow_license, "--allow-license"))
     return with_overrides(
         base,
         purpose=purpose,
         commercial=commercial,
         anchors=(*base.anchors, *trust) if trust else None,
         license_allow=allow,
-        license_deny=(*base.license_deny, *spdx(deny_license)) if deny_license else None,
+        license_deny=(*base.license_deny, *spdx_ids(deny_license, "--deny-license")) if deny_license else None,
         license_required=True if require_license else None,
         allow_untrusted=True if allow_untrusted else None,
         allowed_signers=(*base.allowed_signers, *signers) if signers else None,

@@ -333,7 +333,8 @@ _TABLES = {
 }
 
 
-def _spdx_list(values: Sequence[str], where: str, path: str | None) -> tuple[str, ...]:
+def spdx_ids(values: Sequence[str], where: str, path: str | None = None) -> tuple[str, ...]:
+    """Canonical SPDX ids for a policy's license list (a file's table or a CLI flag named by ``where``)."""
     out = []
     for v in values:
         try:
@@ -379,8 +380,8 @@ def policy_from_dict(data: dict[str, Any], *, base_dir: Path | None = None, sour
         anchors=anchors,
         allow_untrusted=bool(trust.get("allow_untrusted", False)),
         allowed_signers=tuple(SignerRule(**r) for r in trust.get("allowed_signers", ())),
-        license_allow=_spdx_list(lic["allow"], "licenses.allow", source) if "allow" in lic else None,
-        license_deny=_spdx_list(lic.get("deny", ()), "licenses.deny", source),
+        license_allow=spdx_ids(lic["allow"], "licenses.allow", source) if "allow" in lic else None,
+        license_deny=spdx_ids(lic.get("deny", ()), "licenses.deny", source),
         license_required=bool(lic.get("required", False)),
         consent_required=bool(data.get("consent", {}).get("required", True)),
         constrained=Use(treat.get("constrained", Use.NOT_ALLOWED.value)),
