@@ -91,3 +91,15 @@ class SigningError(RightsmarkError):
 
 class TrustError(RightsmarkError):
     """A trust anchor file is unreadable or holds no certificate."""
+
+
+class TimestampError(RightsmarkError):
+    """The RFC 3161 timestamp authority is unusable (bad URL, unreachable, refused the request)."""
+
+
+class TokenError(KeyMaterialError):
+    """A PKCS#11 token (hardware key, HSM) cannot be opened, logged into, or holds no such key."""
+
+
+class ProfileError(RightsmarkError):
+    """A signing profile or consent mapping file is missing, malformed or contradicts itself."""
