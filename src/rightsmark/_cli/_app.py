@@ -1,0 +1,76 @@
+"""The Typer application, its sub-commands and the error handling every command shares."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import os
+from collections.abc import Iterator
+from typing import Annotated, NoReturn
+
+import typer
+
+from rightsmark import __version__
+from rightsmark.errors import RightsmarkError
+
+app = typer.Typer(
+    name="rightsmark",
+    help="Sign and verify C2PA manifests carrying author, license, AI-use permission and consent.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+keys_app = typer.Typer(help="Create and manage signing keys.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(keys_app, name="keys")
+consent_app = typer.Typer(help="Manage consent records: withdraw them.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(consent_app, name="consent")
+
+
+class UseChoice(str, enum.Enum):
+    allowed = "allowed"
+    notAllowed = "notAllowed"  # noqa: N815 - the CAWG spelling
+    constrained = "constrained"
+
+
+def _fail(exc: RightsmarkError) -> NoReturn:
+    typer.echo(f"rightsmark: {exc.one_line()}", err=True)
+    raise typer.Exit(exc.exit_code)
+
+
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """Turn typed errors into one line and an exit code; anything else too, unless debugging."""
+    try:
+        yield
+    except RightsmarkError as exc:
+        if os.environ.get("RIGHTSMARK_DEBUG"):
+            raise
+        _fail(exc)
+    except KeyboardInterrupt:
+        typer.echo("rightsmark: interrupted", err=True)
+        raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:
+        if os.environ.get("RIGHTSMARK_DEBUG"):
+            raise
+        typer.echo(
+            f"rightsmark: internal error: {type(exc).__name__}: {exc} (set RIGHTSMARK_DEBUG=1 for details)", err=True
+        )
+        raise typer.Exit(3) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"rightsmark {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """rightsmark: permission that travels with the picture."""

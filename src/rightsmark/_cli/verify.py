@@ -1,0 +1,322 @@
+"""rightsmark verify, inspect and audit."""
+
+from __future__ import annotations
+
+import enum
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from rightsmark._cli._app import UseChoice, _errors, app
+from rightsmark.errors import UsageError
+from rightsmark.models import Purpose
+
+if TYPE_CHECKING:
+    from rightsmark.policy import Policy
+
+
+class Engine(str, enum.Enum):
+    local = "local"
+    ray = "ray"
+
+
+class ReportFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+    parquet = "parquet"
+
+
+def _build_policy(
+    policy_file: Path | None,
+    trust: list[Path] | None,
+    purpose: Purpose | None,
+    commercial: bool | None,
+    allow_license: list[str] | None,
+    deny_license: list[str] | None,
+    require_license: bool,
+    allow_untrusted: bool,
+    allow_signer: list[str] | None,
+    constrained: UseChoice | None,
+    keep_unsigned: bool,
+    keep_remote: bool,
+) -> Policy:
+    """The policy file (or the strict default), with every flag given on the command line applied on top."""
+    from rightsmark.models import Use
+    from rightsmark.policy import Policy, SignerRule, load_policy, spdx_ids, with_overrides
+
+    base = load_policy(policy_file) if policy_file else Policy()
+
+    signers = tuple(
+        SignerRule(fingerprint=s) if s.lower().startswith("sha256:") else SignerRule(subject=s)
+        for s in allow_signer or ()
+    )
+    allow = None
+    if allow_license:
+        allow = (*(base.license_allow or ()), *spdx_ids(allow_license, "--allow-license"))
+    return with_overrides(
+        base,
+        purpose=purpose,
+        commercial=commercial,
+        anchors=(*base.anchors, *trust) if trust else None,
+        license_allow=allow,
+        license_deny=(*base.license_deny, *spdx_ids(deny_license, "--deny-license")) if deny_license else None,
+        license_required=True if require_license else None,
+        allow_untrusted=True if allow_untrusted else None,
+        allowed_signers=(*base.allowed_signers, *signers) if signers else None,
+        constrained=Use(constrained.value) if constrained else None,
+        keep_absent=True if keep_unsigned else None,
+        keep_remote=True if keep_remote else None,
+    )
+
+
+def _storage_options(pairs: list[str] | None) -> dict[str, str]:
+    out = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--storage-option takes KEY=VALUE, got '{pair}'")
+        out[key] = value
+    return out
+
+
+@app.command()
+def verify(
+    specs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Files, directories, tar shards, Parquet files, URLs (s3://, ...), @LIST, or - (list on stdin).",
+            show_default=False,
+        ),
+    ] = None,
+    policy_file: Annotated[
+        Path | None, typer.Option("--policy", help="Policy file (TOML; schemas/policy.schema.json).")
+    ] = None,
+    trust: Annotated[list[Path] | None, typer.Option(help="Trust anchor certificates (PEM, repeatable).")] = None,
+    purpose: Annotated[Purpose | None, typer.Option(help="The use to check permission for.")] = None,
+    commercial: Annotated[
+        bool | None,
+        typer.Option("--commercial/--non-commercial", help="Whether the use is commercial (default: commercial)."),
+    ] = None,
+    allow_license: Annotated[list[str] | None, typer.Option(help="Allowed license (SPDX id, repeatable).")] = None,
+    deny_license: Annotated[list[str] | None, typer.Option(help="Denied license (SPDX id, repeatable).")] = None,
+    require_license: Annotated[bool, typer.Option(help="Drop files that record no license.")] = False,
+    allow_untrusted: Annotated[bool, typer.Option(help="Keep intact files whose signer is not trusted.")] = False,
+    allow_signer: Annotated[
+        list[str] | None, typer.Option(help="Allowed signer: sha256:FINGERPRINT or a glob on its common name.")
+    ] = None,
+    constrained: Annotated[UseChoice | None, typer.Option(help="How to count 'constrained' permissions.")] = None,
+    keep_unsigned: Annotated[bool, typer.Option(help="Keep files that carry no manifest at all.")] = False,
+    keep_remote: Annotated[bool, typer.Option(help="Keep files whose only manifest is remote.")] = False,
+    withdrawals: Annotated[
+        list[Path] | None,
+        typer.Option(help="Signed consent withdrawal list (JSON with FILE.sig beside it; repeatable)."),
+    ] = None,
+    format_: Annotated[
+        ReportFormat | None,
+        typer.Option("--format", "-f", help="Report format (default: from -o's extension, else text)."),
+    ] = None,
+    output_: Annotated[
+        str | None,
+        typer.Option(
+            "-o", "--output", help="Write the report to this file (--engine ray: or a directory or URL prefix)."
+        ),
+    ] = None,
+    keep_list: Annotated[Path | None, typer.Option(help="Write the keys of kept files here, one per line.")] = None,
+    resume: Annotated[bool, typer.Option(help="Continue an interrupted run: skip keys already in -o, append.")] = False,
+    cache: Annotated[Path | None, typer.Option(help="Directory of a verdict cache reused across runs.")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Worker processes (default: all cores).")] = None,
+    column: Annotated[str | None, typer.Option(help="Parquet column holding image bytes (default: detected).")] = None,
+    key_column: Annotated[str | None, typer.Option(help="Parquet column naming each image.")] = None,
+    storage_option: Annotated[
+        list[str] | None, typer.Option(help="fsspec storage option KEY=VALUE (repeatable), e.g. endpoint_url=...")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display and no summary.")] = False,
+    engine: Annotated[
+        Engine, typer.Option(help="local: worker processes here; ray: a Ray cluster (pip install 'rightsmark[ray]').")
+    ] = Engine.local,
+    address: Annotated[
+        str | None, typer.Option(help="--engine ray: the cluster to join (auto: this machine's; default: start one).")
+    ] = None,
+) -> None:
+    """Verify files against a policy: integrity, trust, permissions, consent; keep or drop (exit 1 if any drops)."""
+    from rightsmark.bulk import BulkVerifier
+    from rightsmark.models import Decision, Integrity
+    from rightsmark.outputs import KeepList, format_for, journal_path, open_report
+    from rightsmark.sources import open_sources
+    from rightsmark.summary import Summary, progress
+
+    dropped = 0
+    summary = Summary()
+    with _errors():
+        if not specs:
+            raise UsageError("nothing to verify", hint="give files, directories, shards, URLs, @LIST or - for stdin")
+        if jobs is not None and jobs < 1:
+            raise UsageError("--jobs must be 1 or more")
+        policy = _build_policy(
+            policy_file, trust, purpose, commercial, allow_license, deny_license, require_license,
+            allow_untrusted, allow_signer, constrained, keep_unsigned, keep_remote,
+        )  # fmt: skip
+        if withdrawals:
+            from dataclasses import replace
+
+            from rightsmark.withdrawals import load_withdrawals
+
+            loaded = load_withdrawals(withdrawals, policy.anchors)
+            policy = replace(policy, withdrawn=frozenset(loaded.withdrawn))
+        options = _storage_options(storage_option)
+        if engine is Engine.ray or address is not None:
+            from rightsmark import ray_engine
+
+            if engine is not Engine.ray:
+                raise UsageError("--address needs --engine ray")
+            if resume or cache is not None:
+                raise UsageError("--engine ray takes neither --resume nor --cache", hint="use the local engine")
+            code = ray_engine.run(
+                specs, policy, address=address, jobs=jobs, output=output_, fmt=format_.value if format_ else None,
+                keep_list=keep_list, column=column, key_column=key_column, storage_options=options, quiet=quiet,
+                echo=lambda line: typer.echo(line, err=True),
+            )  # fmt: skip
+            raise typer.Exit(code)
+        output = Path(output_) if output_ is not None else None
+        fmt = format_for(output, format_.value if format_ else None)
+        to_stderr = fmt != "text" or output is not None
+        with (
+            BulkVerifier(policy, jobs=jobs, cache_dir=cache) as bulk,
+            open_report(output, fmt, resume=resume) as (report, done),
+        ):
+            keeper = KeepList(keep_list, done.kept, resume) if keep_list else None
+            items = open_sources(specs, column=column, key_column=key_column, storage_options=options)
+            # never verify our own outputs when they sit inside a folder being verified
+            own = {os.path.realpath(p) for p in (output, keep_list) if p is not None}
+            if output is not None:
+                own.add(os.path.realpath(journal_path(output)))
+            names = {os.path.basename(p) for p in own}
+            items = (
+                i
+                for i in items
+                if i.path is None or os.path.basename(i.path) not in names or os.path.realpath(i.path) not in own
+            )
+            if done.keys:
+                items = (i for i in items if i.key not in done.keys)
+            try:
+                with progress(not quiet) as tick:
+                    for record in bulk.run(items):
+                        report.write(record)
+                        summary.add(record)
+                        tick()
+                        if record.decision is Decision.KEEP:
+                            if keeper:
+                                keeper.add(record.path)
+                        else:
+                            dropped += 1
+                        if record.integrity is Integrity.ERROR and to_stderr:
+                            typer.echo(f"rightsmark: {record.path}: {record.error}", err=True)
+            finally:
+                if keeper:
+                    keeper.close()
+            cache_hits = bulk.cache.hits if bulk.cache else 0
+    if not quiet and (summary.total > 1 or done.keys or output is not None):
+        typer.echo(summary.render(skipped=len(done.keys), cache_hits=cache_hits), err=True)
+    if dropped or len(done.keys) > len(set(done.kept)):  # drops recorded by the run resumed count too
+        raise typer.Exit(1)
+
+
+@app.command()
+def inspect(
+    file: Annotated[str, typer.Argument(help="The file to describe.")],
+    trust: Annotated[list[Path] | None, typer.Option(help="Trust anchor certificates (PEM, repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Show everything a file records: signer, time, tool, author, license, permissions, consent, ingredients."""
+    import json
+
+    from rightsmark.inspection import inspect_file
+    from rightsmark.report import inspect_text
+
+    with _errors():
+        info = inspect_file(file, trust or ())
+    if info["integrity"] == "error":  # unreadable: one line on stderr (JSON still on stdout when asked)
+        typer.echo(f"rightsmark: {info['path']}: {info['error']}", err=True)
+        if as_json:
+            typer.echo(json.dumps(info, indent=2, ensure_ascii=False))
+        raise typer.Exit(1)
+    typer.echo(json.dumps(info, indent=2, ensure_ascii=False) if as_json else inspect_text(info))
+
+
+@app.command()
+def audit(
+    paths: Annotated[list[str], typer.Argument(help="Files or directories to audit.", show_default=False)],
+    trust: Annotated[list[Path] | None, typer.Option(help="Trust anchor certificates (PEM, repeatable).")] = None,
+    withdrawals: Annotated[
+        list[Path] | None,
+        typer.Option(help="Signed consent withdrawal list (JSON with FILE.sig beside it; repeatable)."),
+    ] = None,
+    expiring_within: Annotated[
+        str | None, typer.Option(help="Warn of consent expiring within this window, e.g. 90d, 12w, 6m.")
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the audit as JSON (schemas/audit.schema.json).")
+    ] = None,
+    html_out: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No tree on the terminal.")] = False,
+) -> None:
+    """Audit the chain of custody: every manifest, what each said, and what went wrong along the way.
+
+    Exit 1 when any file has a finding of severity error or critical.
+    """
+    import datetime as dt
+    import json
+
+    from rightsmark.audit import Auditor, parse_window, report_header, summarise, tree_text
+    from rightsmark.verify import iter_directory
+
+    with _errors():
+        window = parse_window(expiring_within) if expiring_within else None
+        now = dt.datetime.now(dt.UTC)
+        withdrawn: dict[str, str] = {}
+        lists: list[dict[str, object]] = []
+        if withdrawals:
+            from rightsmark.withdrawals import load_withdrawals
+
+            loaded = load_withdrawals(withdrawals, trust or ())
+            withdrawn, lists = loaded.withdrawn, loaded.describe()
+        audits = []
+        with Auditor(trust or (), withdrawn=withdrawn, expiring_within=window, now=now) as auditor:
+            for given in paths:
+                files = iter_directory(given) if os.path.isdir(given) else [given]
+                for file in files:
+                    result = auditor.audit_file(file)
+                    audits.append(result)
+                    if not quiet:
+                        typer.echo(tree_text(result) + "\n")
+        header = report_header(trust or (), lists, now)
+        summary = summarise(audits)
+        if json_out is not None:
+            document = {**header, "summary": summary, "files": [a.to_dict() for a in audits]}
+            _write_text(json_out, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        if html_out is not None:
+            from rightsmark.htmlreport import render_html
+
+            _write_text(html_out, render_html(header, summary, audits))
+    serious = sum(1 for a in audits if a.worst in ("error", "critical"))
+    if not quiet:
+        typer.echo(f"audited {len(audits)} files: {serious} with serious findings", err=True)
+    if serious:
+        raise typer.Exit(1)
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write a report atomically (temporary file beside it, then rename)."""
+    if path.is_dir():
+        raise UsageError("is a directory; name the report file", path=path)
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(f"cannot write the report: {exc.strerror}", path=path) from None
