@@ -64,7 +64,7 @@ def parse_time(value: str, *, end_of_day: bool = False) -> dt.datetime:
     return parsed.astimezone(dt.UTC)
 
 
-def _normalise_subject(raw: Mapping[str, Any], index: int, path: Path) -> dict[str, Any]:
+def _normalise_subject(raw: Mapping[str, Any], index: int, path: Path, base_dir: Path) -> dict[str, Any]:
     where = f"subjects/{index}"
     dates: dict[str, dt.datetime] = {}
     for key in ("granted", "expires"):
@@ -90,6 +90,15 @@ def _normalise_subject(raw: Mapping[str, Any], index: int, path: Path) -> dict[s
     sha = raw.get("release_sha256")
     if sha and _HEX64.match(sha):
         out["release_sha256"] = sha.lower()
+    if "release_document" in raw:
+        digest = release_document_sha256(base_dir / raw["release_document"], where, path)
+        if "release_sha256" in out and out["release_sha256"] != digest:
+            raise ConsentError(
+                f"{where}: release_sha256 does not match the release document {raw['release_document']}",
+                path=path,
+                hint="the document changed since its digest was written; check which one is the signed release",
+            )
+        out["release_sha256"] = digest
     for key in ("expires", "jurisdiction", "withdrawal_url", "constraint_info"):
         if key in raw:
             out[key] = raw[key]
@@ -123,7 +132,31 @@ def load_consent_file(path: str | Path) -> ConsentDeclaration:
             path=p,
             hint="see schemas/consent.schema.json",
         )
-    subjects = tuple(_normalise_subject(s, i, p) for i, s in enumerate(data["subjects"]))
+    return declaration_from_dict(data, p, p.resolve().parent)
+
+
+def release_document_sha256(document: Path, where: str, path: Path) -> str:
+    """The sha256 of a signed release document (hashed in chunks; the document is never embedded)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    try:
+        with document.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    except FileNotFoundError:
+        raise ConsentError(
+            f"{where}: no such release document {document}", path=path, hint="paths are relative to this file"
+        ) from None
+    except OSError as exc:
+        raise ConsentError(f"{where}: cannot read release document {document}: {exc.strerror}", path=path) from None
+    return digest.hexdigest()
+
+
+def declaration_from_dict(data: Mapping[str, Any], path: Path, base_dir: Path) -> ConsentDeclaration:
+    """The declaration for consent data already checked against the schema (release documents hashed)."""
+    subjects = tuple(_normalise_subject(s, i, path, base_dir) for i, s in enumerate(data["subjects"]))
+    p = path
     refs = [s["ref"] for s in subjects]
     if len(set(refs)) != len(refs):
         raise ConsentError("two subjects share the same 'ref'", path=p, hint="give each person their own reference")

@@ -19,6 +19,8 @@ POLICY = "policy.schema.json"
 AUDIT = "audit.schema.json"
 WITHDRAWALS = "withdrawals.schema.json"
 DETACHED_SIGNATURE = "detached-signature.schema.json"
+PROFILE = "profile.schema.json"
+CONSENT_MAP = "consent-map.schema.json"
 
 
 def _schema_text(name: str) -> str:
@@ -34,12 +36,28 @@ def load(name: str) -> dict[str, Any]:
     return data
 
 
+_ALL = (CONSENT_INPUT, CONSENT_ASSERTION, VERIFY_RECORD, POLICY, AUDIT, WITHDRAWALS, DETACHED_SIGNATURE, PROFILE, CONSENT_MAP)
+
+
+@functools.cache
+def _registry() -> Any:
+    """Our schemas by their ``$id``, so a ``$ref`` between them resolves locally; nothing is ever fetched."""
+    from referencing import Registry, Resource
+    from referencing.exceptions import NoSuchResource
+
+    def refuse(uri: str) -> Resource[Any]:
+        raise NoSuchResource(uri)  # never retrieve a schema over the network
+
+    resources = [(load(n)["$id"], Resource.from_contents(load(n))) for n in _ALL]
+    return Registry(retrieve=refuse).with_resources(resources)  # type: ignore[call-arg]  # attrs init
+
+
 @functools.cache
 def validator(name: str) -> Any:
     """A compiled Draft 2020-12 validator for one of the schemas (jsonschema is imported lazily)."""
     from jsonschema import Draft202012Validator
 
-    return Draft202012Validator(load(name))
+    return Draft202012Validator(load(name), registry=_registry())
 
 
 def errors(name: str, instance: object) -> list[str]:
