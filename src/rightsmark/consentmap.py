@@ -122,9 +122,7 @@ def _csv_entries(text: str, path: Path) -> list[dict[str, Any]]:
         values = {k: (row.get(k) or "").strip() for k in SUBJECT_COLUMNS}
         if not any(values.values()):
             continue
-        subject: dict[str, Any] = {
-            k: v for k, v in values.items() if v and k not in _PURPOSES and k != "commercial"
-        }
+        subject: dict[str, Any] = {k: v for k, v in values.items() if v and k not in _PURPOSES and k != "commercial"}
         subject["purposes"] = {k: values[k] for k in _PURPOSES if values[k]}
         subject["commercial"] = _bool(values["commercial"], where, path)
         entry.setdefault("subjects", []).append(subject)

@@ -144,13 +144,25 @@ def training_assertion(training: Training) -> dict[str, Any]:
     return {"entries": entries}
 
 
-def manifest_definition(rights: Rights, *, title: str, generator: str, version: str, edit: bool) -> dict[str, Any]:
-    """The Builder JSON for one file. For an edit the engine adds ``c2pa.opened`` itself."""
+#: Parameter of the edit action naming what the signer deliberately allowed beyond the parent.
+WIDENED_PARAMETER = "io.rightsmark.widened"
+
+
+def manifest_definition(
+    rights: Rights, *, title: str, generator: str, version: str, edit: bool, widened: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The Builder JSON for one file. For an edit the engine adds ``c2pa.opened`` itself.
+
+    ``widened`` (edits only) lists what this version allows beyond its parent, in the edit action's
+    parameters, so an auditor sees the widening was deliberate.
+    """
     action: dict[str, Any] = (
         {"action": "c2pa.edited", "softwareAgent": {"name": generator, "version": version}}
         if edit
         else {"action": "c2pa.created", "digitalSourceType": source_type_url(rights.source_type)}
     )
+    if edit and widened:
+        action["parameters"] = {WIDENED_PARAMETER: list(widened)}
     if edit and rights.source_type != "digitalCapture":
         action["digitalSourceType"] = source_type_url(rights.source_type)
     return {

@@ -99,7 +99,9 @@ def check_templates(profile: Profile, where: str | Path | None = None) -> None:
         name = profile.output_name(Path("IMG_0001.jpg"))
         if "/" in name or "\\" in name or name in {"", ".", ".."}:
             raise ProfileError(
-                f"output naming '{profile.naming}' must give a plain file name", path=where, hint="e.g. {stem}-signed{suffix}"
+                f"output naming '{profile.naming}' must give a plain file name",
+                path=where,
+                hint="e.g. {stem}-signed{suffix}",
             )
 
 
@@ -160,7 +162,9 @@ def load_profile(path: str | Path) -> Profile:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ProfileError("no such profile", path=p, hint="check --profile, or create one with 'rightsmark init'") from None
+        raise ProfileError(
+            "no such profile", path=p, hint="check --profile, or create one with 'rightsmark init'"
+        ) from None
     except IsADirectoryError:
         raise ProfileError("is a directory, not a profile", path=p, hint="name the .toml file itself") from None
     except (OSError, UnicodeDecodeError) as exc:

