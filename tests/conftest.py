@@ -101,6 +101,7 @@ def cli(tmp_path: Path) -> Callable[..., CliResult]:
         *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None, stdin: str = ""
     ) -> CliResult:
         full_env = {k: v for k, v in os.environ.items() if k != "RIGHTSMARK_DEBUG"}
+        full_env["RIGHTSMARK_CACHE_DIR"] = str(tmp_path / ".rightsmark-cache")  # the signing journal of this test
         full_env.update(env or {})
         proc = subprocess.run(
             [sys.executable, "-m", "rightsmark", *map(str, args)],
@@ -121,3 +122,6 @@ def corpus() -> Path:
     if not (CORPUS / "EXPECTED.tsv").is_file():
         pytest.skip(f"shared corpus not found at {CORPUS}: clone the project beside ../shared to run corpus tests")
     return CORPUS
+
+
+from .tsa import tsa  # noqa: E402, F401 - the local RFC 3161 timestamp authority fixture

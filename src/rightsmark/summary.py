@@ -18,16 +18,20 @@ class Summary:
         self.decisions: Counter[str] = Counter()
         self.reasons: Counter[str] = Counter()
         self.integrity: Counter[str] = Counter()
+        #: files whose embedded XMP disagrees with their signed manifest
+        self.drifting = 0
 
     @property
     def total(self) -> int:
         return sum(self.decisions.values())
 
     def add(self, record: VerifyRecord) -> None:
-        self.count(record.decision.value, record.integrity.value, [r.code for r in record.reasons])
+        codes = [r.code for r in record.reasons]
+        self.count(record.decision.value, record.integrity.value, codes, drift=bool(record.metadata_drift))
 
-    def count(self, decision: str, integrity: str, reason_codes: list[str]) -> None:
+    def count(self, decision: str, integrity: str, reason_codes: list[str], *, drift: bool = False) -> None:
         """:meth:`add` for a record already flattened (a report read back)."""
+        self.drifting += drift
         self.decisions[decision] += 1
         self.integrity[integrity] += 1
         for code in dict.fromkeys(reason_codes):
@@ -44,6 +48,11 @@ class Summary:
         if cache_hits:
             lines.append(f"  cache: {cache_hits} verdicts reused")
         lines.append("  integrity: " + ", ".join(f"{k} {v}" for k, v in sorted(self.integrity.items())))
+        if self.drifting:
+            files = "file" if self.drifting == 1 else "files"
+            lines.append(
+                f"  {self.drifting} {files}: embedded XMP disagrees with the signed manifest (reported, not dropped)"
+            )
         if self.reasons:
             lines.append("  drop reasons (files):")
             width = max(len(c) for c in self.reasons)
@@ -53,15 +62,32 @@ class Summary:
 
 
 @contextmanager
-def progress(enabled: bool, stream: TextIO = sys.stderr) -> Iterator[Any]:
-    """A callable advancing a rich progress display by one file; a no-op when disabled."""
+def progress(
+    enabled: bool, stream: TextIO = sys.stderr, *, label: str = "verifying", total: int | None = None
+) -> Iterator[Any]:
+    """A callable advancing a rich progress display by one file; a no-op when disabled or not a terminal.
+
+    With ``total`` known the display has a bar and an estimate of the time left.
+    """
     if not enabled or not stream.isatty():
         yield lambda: None
         return
     from rich.console import Console
-    from rich.progress import MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    columns = (SpinnerColumn(), TextColumn("verifying"), MofNCompleteColumn(), TimeElapsedColumn())
+    columns: list[ProgressColumn] = [SpinnerColumn(), TextColumn(label), MofNCompleteColumn(), TimeElapsedColumn()]
+    if total is not None:
+        columns[2:2] = [BarColumn()]
+        columns.append(TimeRemainingColumn())
     with Progress(*columns, console=Console(file=stream), transient=True) as bar:
-        task = bar.add_task("verify", total=None)
+        task = bar.add_task(label, total=total)
         yield lambda: bar.advance(task)

@@ -1,142 +1,326 @@
-"""rightsmark sign."""
+"""rightsmark sign and rightsmark init: signing at export."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from rightsmark._cli._app import UseChoice, _errors, app
-from rightsmark._cli._material import load_material
-from rightsmark.errors import RightsmarkError, UsageError
+from rightsmark.errors import UsageError
+
+if TYPE_CHECKING:
+    from rightsmark.batch import SignOutcome
+    from rightsmark.profile import Profile
 
 
-def _sign_jobs(inputs: list[Path], outdir: Path) -> Iterator[tuple[Path, Path, bool]]:
-    """(source, destination, named explicitly) for every file to sign; directories are mirrored."""
-    from rightsmark.verify import iter_directory
+def _use(choice: UseChoice | None) -> object:
+    from rightsmark.models import Use
 
-    for given in inputs:
-        if given.is_dir():
-            for file in iter_directory(str(given)):
-                yield Path(file), outdir / Path(file).relative_to(given), False
-        else:
-            yield given, outdir / given.name, True
+    return Use(choice.value) if choice is not None else None
+
+
+def flags_profile(
+    *,
+    author: list[str] | None = None,
+    author_url: str | None = None,
+    copyright_: str | None = None,
+    license_: str | None = None,
+    ai_training: UseChoice | None = None,
+    ai_generative_training: UseChoice | None = None,
+    ai_inference: UseChoice | None = None,
+    data_mining: UseChoice | None = None,
+    constraint_info: str | None = None,
+    source_type: str | None = None,
+    consent: Path | None = None,
+    consent_map: Path | None = None,
+    no_people: bool = False,
+    key: str | None = None,
+    cert: Path | None = None,
+    pkcs11_module: str | None = None,
+    tsa: str | None = None,
+    thumbnail: bool | None = None,
+    naming: str | None = None,
+    xmp: bool | None = None,
+) -> Profile:
+    """What the command line said, as a profile layer (unset flags are ``None``)."""
+    from rightsmark.profile import Profile, check_templates
+
+    people_given = consent is not None or consent_map is not None or no_people
+    layer = Profile(
+        authors=tuple(author) if author else None,
+        author_url=author_url,
+        copyright=copyright_,
+        license=license_,
+        ai_training=_use(ai_training),  # type: ignore[arg-type]
+        ai_generative_training=_use(ai_generative_training),  # type: ignore[arg-type]
+        ai_inference=_use(ai_inference),  # type: ignore[arg-type]
+        data_mining=_use(data_mining),  # type: ignore[arg-type]
+        constraint_info=constraint_info,
+        source_type=source_type,
+        consent=consent,
+        consent_map=consent_map,
+        no_people=True if no_people else (False if people_given else None),
+        key=key,
+        cert=cert,
+        pkcs11_module=pkcs11_module,
+        tsa=tsa,
+        thumbnail=thumbnail,
+        naming=naming,
+        xmp=xmp,
+    )
+    check_templates(layer, "the command line")
+    return layer
+
+
+def _with_people(base: Profile, top: Profile) -> Profile:
+    """``base`` overlaid with ``top``; people given on the command line replace the profile's whole [people]."""
+    from dataclasses import replace
+
+    merged = base.overlay(top)
+    if top.consent is not None or top.consent_map is not None or top.no_people is not None:
+        merged = replace(merged, consent=top.consent, consent_map=top.consent_map, no_people=top.no_people)
+    return merged
 
 
 @app.command()
 def sign(
     inputs: Annotated[list[Path], typer.Argument(help="Image files or directories to sign.", show_default=False)],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Directory to write signed copies into.")],
-    key: Annotated[Path, typer.Option(help="Private key (PEM).")],
-    cert: Annotated[Path, typer.Option(help="Certificate chain (PEM, leaf first).")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Directory to write signed copies into.")
+    ] = None,
+    profile_file: Annotated[
+        Path | None, typer.Option("--profile", help="Signing profile (TOML; 'rightsmark init' writes one).")
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option(help="Private key: PEM file, PKCS#12 bundle (.p12), or pkcs11: URI of a token key.")
+    ] = None,
+    cert: Annotated[
+        Path | None, typer.Option(help="Certificate chain (PEM, leaf first); optional for .p12 and tokens holding it.")
+    ] = None,
     author: Annotated[list[str] | None, typer.Option(help="Author name (repeatable).")] = None,
     author_url: Annotated[str | None, typer.Option(help="Web page of the (first) author.")] = None,
     copyright_: Annotated[
-        str | None, typer.Option("--copyright", help="Copyright notice (default: © YEAR AUTHORS).")
+        str | None, typer.Option("--copyright", help="Copyright notice; {year} and {authors} are filled in.")
     ] = None,
     license_: Annotated[
         str | None, typer.Option("--license", help="SPDX id (CC0-1.0, CC-BY-4.0, ...) or URL to custom terms.")
     ] = None,
-    ai_training: Annotated[UseChoice, typer.Option(help="May the image train AI models?")] = UseChoice.notAllowed,
+    ai_training: Annotated[
+        UseChoice | None, typer.Option(help="May the image train AI models? [default: notAllowed]")
+    ] = None,
     ai_generative_training: Annotated[
-        UseChoice, typer.Option(help="May it train generative AI models?")
-    ] = UseChoice.notAllowed,
+        UseChoice | None, typer.Option(help="May it train generative AI models? [default: notAllowed]")
+    ] = None,
     ai_inference: Annotated[
-        UseChoice, typer.Option(help="May it be used as AI inference input?")
-    ] = UseChoice.notAllowed,
-    data_mining: Annotated[UseChoice, typer.Option(help="May it be text-and-data mined?")] = UseChoice.notAllowed,
+        UseChoice | None, typer.Option(help="May it be used as AI inference input? [default: notAllowed]")
+    ] = None,
+    data_mining: Annotated[
+        UseChoice | None, typer.Option(help="May it be text-and-data mined? [default: notAllowed]")
+    ] = None,
     constraint_info: Annotated[str | None, typer.Option(help="What 'constrained' means (terms, contact, URL).")] = None,
     consent: Annotated[
-        Path | None, typer.Option(help="Consent of the people pictured (JSON, schemas/consent.schema.json).")
+        Path | None, typer.Option(help="Consent of the people pictured, for every file (schemas/consent.schema.json).")
+    ] = None,
+    consent_map: Annotated[
+        Path | None,
+        typer.Option(help="Who is in which file: CSV or JSON mapping names/patterns to consent records."),
     ] = None,
     no_people: Annotated[
         bool, typer.Option("--no-people", help="Declare that no identifiable people are pictured.")
     ] = False,
     source_type: Annotated[
-        str, typer.Option(help="IPTC digitalSourceType, e.g. digitalCapture, trainedAlgorithmicMedia.")
-    ] = "digitalCapture",
+        str | None, typer.Option(help="IPTC digitalSourceType, e.g. digitalCapture, trainedAlgorithmicMedia.")
+    ] = None,
     parent: Annotated[
-        Path | None, typer.Option(help="The already signed file this input is an edit of (chain of custody).")
+        Path | None, typer.Option(help="The signed file this input is an edit of: its rights carry over.")
     ] = None,
+    widen: Annotated[
+        bool, typer.Option("--widen", help="Allow the edit to permit more than its parent (recorded for auditors).")
+    ] = False,
+    tsa: Annotated[str | None, typer.Option(help="RFC 3161 timestamp authority URL.")] = None,
+    in_place: Annotated[
+        bool, typer.Option("--in-place", help="Replace the originals with their signed versions (atomically).")
+    ] = False,
+    backup: Annotated[
+        bool, typer.Option("--backup", help="With --in-place: keep each original beside it as NAME.orig.")
+    ] = False,
+    naming: Annotated[
+        str | None, typer.Option(help="Output file name template: {stem}, {suffix}, {name} [default: {name}].")
+    ] = None,
+    resign: Annotated[
+        bool, typer.Option("--resign", help="Sign again files already signed with the same settings.")
+    ] = False,
     force: Annotated[bool, typer.Option(help="Overwrite existing output files.")] = False,
-    thumbnail: Annotated[bool, typer.Option(help="Embed a thumbnail in the manifest.")] = False,
-    passphrase_file: Annotated[
-        Path | None,
-        typer.Option(help="File holding the key's passphrase (else $RIGHTSMARK_KEY_PASSPHRASE, else a prompt)."),
+    thumbnail: Annotated[bool | None, typer.Option(help="Embed a thumbnail in the manifest.")] = None,
+    xmp: Annotated[
+        bool | None, typer.Option(help="Also write author, license and AI-use as XMP for non-C2PA tools.")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (0: all cores).")] = 0,
+    pkcs11_module: Annotated[
+        str | None, typer.Option(help="PKCS#11 library for pkcs11: keys (else $RIGHTSMARK_PKCS11_MODULE).")
+    ] = None,
+    passphrase_file: Annotated[
+        Path | None, typer.Option(help="File holding the key's passphrase or token PIN.")
+    ] = None,
+    passphrase_fd: Annotated[
+        int | None, typer.Option(help="Read the passphrase from this inherited file descriptor.")
+    ] = None,
+    passphrase_env: Annotated[
+        str, typer.Option(help="Environment variable holding the passphrase.")
+    ] = "RIGHTSMARK_KEY_PASSPHRASE",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors and the summary only.")] = False,
 ) -> None:
-    """Sign images: write signed copies into the output directory; the inputs are never modified."""
-    from rightsmark.consent import ConsentDeclaration, load_consent_file
-    from rightsmark.formats import sniff_file
-    from rightsmark.licenses import parse_license
-    from rightsmark.manifest import SOURCE_TYPES, Rights, default_copyright
-    from rightsmark.models import Training, Use
-    from rightsmark.sign import Signer
+    """Sign images: signed copies into -o DIR (or --in-place); a profile sets everything once.
+
+    Folders are signed on all cores; files already signed with the same settings and unchanged
+    are skipped (--resign to sign again); one bad file never stops the batch. Exit 1 if any failed.
+    """
+    from cryptography.hazmat.primitives import hashes
+
+    from rightsmark.batch import BACKUP_SUFFIX, BatchSigner, SignJob, SignJournal, default_journal_path, plan
+    from rightsmark.export import RightsResolver, build_jobs
+    from rightsmark.profile import Profile, load_profile
+    from rightsmark.summary import progress
 
     with _errors():
-        if consent is not None and no_people:
-            raise UsageError("--consent and --no-people contradict each other", hint="give one of them")
-        if consent is None and not no_people:
+        if (output is None) == (not in_place):
             raise UsageError(
-                "say who is pictured: --consent FILE for identifiable people, or --no-people",
-                hint="files without this are dropped by verifiers",
+                "say where signed files go: -o DIR for signed copies, or --in-place to replace the originals"
+                if output is None
+                else "-o and --in-place contradict each other",
+                hint="originals are never modified unless --in-place is given",
             )
-        if source_type not in SOURCE_TYPES and not source_type.startswith("http"):
-            raise UsageError(f"unknown --source-type '{source_type}'", hint="one of " + ", ".join(SOURCE_TYPES))
-        if output.exists() and not output.is_dir():
+        if backup and not in_place:
+            raise UsageError("--backup only applies to --in-place", hint="-o never touches the originals")
+        if output is not None and output.exists() and not output.is_dir():
             raise UsageError("exists and is not a directory", path=output, hint="-o names a directory")
-        declaration = load_consent_file(consent) if consent is not None else ConsentDeclaration.no_people()
-        authors = tuple(author or ())
-        rights = Rights(
-            consent=declaration,
-            authors=authors,
-            author_url=author_url,
-            copyright=copyright_ or default_copyright(authors),
-            license=parse_license(license_) if license_ else None,
-            training=Training(
-                ai_training=Use(ai_training.value),
-                ai_generative_training=Use(ai_generative_training.value),
-                ai_inference=Use(ai_inference.value),
-                data_mining=Use(data_mining.value),
-                constraint_info=constraint_info,
-            ),
-            source_type=source_type,
-        )
-        material = load_material(key, cert, passphrase_file)
         if parent is not None and not parent.is_file():
             raise UsageError(
                 "no such parent file", path=parent, hint="--parent names the signed file this is an edit of"
             )
-        signed = failed = skipped = 0
-        seen: set[Path] = set()
-        with Signer(material) as signer:  # type: ignore[arg-type]
-            for src, dest, explicit in _sign_jobs(inputs, output):
-                try:
-                    if not explicit and sniff_file(src) is None:
-                        skipped += 1
-                        continue
-                    if dest in seen:
-                        raise UsageError(
-                            "two inputs would be written to the same output",
-                            path=dest,
-                            hint="sign them into different directories",
-                        )
-                    seen.add(dest)
-                    signer.sign_file(src, dest, rights, parent=parent, force=force)
-                except RightsmarkError as exc:
-                    failed += 1
-                    typer.echo(f"rightsmark: {exc.one_line()}", err=True)
-                    continue
-                signed += 1
-                if not quiet:
-                    typer.echo(f"signed {src} -> {dest}")
-    if signed == 0 and failed == 0:
+        explicit = flags_profile(
+            author=author,
+            author_url=author_url,
+            copyright_=copyright_,
+            license_=license_,
+            ai_training=ai_training,
+            ai_generative_training=ai_generative_training,
+            ai_inference=ai_inference,
+            data_mining=data_mining,
+            constraint_info=constraint_info,
+            source_type=source_type,
+            consent=consent,
+            consent_map=consent_map,
+            no_people=no_people,
+            key=key,
+            cert=cert,
+            pkcs11_module=pkcs11_module,
+            tsa=tsa,
+            thumbnail=thumbnail,
+            naming=naming,
+            xmp=xmp,
+        )
+        if consent is not None and no_people:
+            raise UsageError("--consent and --no-people contradict each other", hint="give one of them")
+        base = load_profile(profile_file) if profile_file is not None else Profile()
+        settings = _with_people(base, explicit)
+        if not settings.key:
+            raise UsageError(
+                "no signing key: pass --key (and --cert), or use a --profile that names one",
+                hint="'rightsmark init' writes a profile; 'rightsmark keys init DIR' makes development keys",
+            )
+        for name in inputs:
+            if not name.exists():
+                raise UsageError("no such file or directory", path=name, hint="check the path")
+        tsa_url = None
+        if settings.tsa:
+            from rightsmark.timestamps import probe_tsa, validate_tsa_url
+
+            tsa_url = validate_tsa_url(settings.tsa)
+            probe_tsa(tsa_url)  # a timestamp server that is down fails here, before any file is touched
+        resolver = RightsResolver(settings, explicit=explicit, parent=parent, widen=widen)
+        source = _key_source(settings, passphrase_file, passphrase_fd, passphrase_env)
+        material = source.load()  # the certificate checks run here, before any file is touched
+        fingerprint = material.leaf.fingerprint(hashes.SHA256()).hex()
+        run_settings = {
+            "signer": fingerprint,
+            "tsa": tsa_url,
+            "xmp": settings.xmp is not False,
+            "thumbnail": bool(settings.thumbnail),
+        }
+        planned = plan(inputs, output=output, in_place=in_place, name_for=settings.output_name)
+        items = list(
+            build_jobs(
+                planned,
+                resolver,
+                settings=run_settings,
+                in_place=in_place,
+                backup_suffix=BACKUP_SUFFIX if backup else None,
+                force=force or resign,
+            )
+        )
+        job_list = [i for i in items if isinstance(i, SignJob)]
+        early = [i for i in items if not isinstance(i, SignJob)]
+        journal = SignJournal(default_journal_path())
+        signer = BatchSigner(
+            source,
+            tsa=tsa_url,
+            thumbnail=bool(settings.thumbnail),
+            xmp=settings.xmp is not False,
+            jobs=jobs,
+            journal=journal,
+        )
+        counts = {"signed": 0, "skipped": 0, "failed": 0, "not-image": 0}
+        try:
+            with progress(not quiet and len(job_list) > 1, label="signing", total=len(job_list)) as advance:
+                for outcome in early:
+                    _report(outcome, counts, quiet)
+                for outcome in signer.run(job_list, resign=resign):
+                    _report(outcome, counts, quiet)
+                    advance()
+        finally:
+            journal.close()
+    total = counts["signed"] + counts["skipped"] + counts["failed"]
+    if total == 0:
         typer.echo(f"rightsmark: {', '.join(map(str, inputs))}: no image files to sign", err=True)
-    if signed + failed > 1 or skipped:  # a one-file run has said all there is to say
-        extra = f", skipped {skipped} non-image files" if skipped else ""
-        typer.echo(f"{signed} signed, {failed} failed{extra}", err=True)
-    if failed or signed == 0:
+    elif total > 1 or counts["not-image"]:
+        extra = f", ignored {counts['not-image']} non-image files" if counts["not-image"] else ""
+        skipped = f", {counts['skipped']} skipped (already signed, unchanged)" if counts["skipped"] else ""
+        typer.echo(f"{counts['signed']} signed{skipped}, {counts['failed']} failed{extra}", err=True)
+    if counts["failed"] or total == 0:
         raise typer.Exit(1)
+
+
+def _report(outcome: SignOutcome, counts: dict[str, int], quiet: bool) -> None:
+    if outcome.status == "failed":
+        counts["failed"] += 1
+        typer.echo(f"rightsmark: {outcome.message}", err=True)
+        return
+    if outcome.status == "skipped" and outcome.message == "not an image":
+        counts["not-image"] += 1
+        return
+    counts[outcome.status] += 1
+    if quiet:
+        return
+    if outcome.status == "signed":
+        typer.echo(f"signed {outcome.source} -> {outcome.dest}")
+        for note in outcome.notes:
+            typer.echo(f"  note: {note}", err=True)
+    else:
+        typer.echo(f"skipped {outcome.source} ({outcome.message})")
+
+
+def _key_source(settings: Profile, passphrase_file: Path | None, passphrase_fd: int | None, passphrase_env: str):  # type: ignore[no-untyped-def]
+    from rightsmark._cli._material import load_key_source
+
+    assert settings.key is not None
+    return load_key_source(
+        settings.key,
+        settings.cert,
+        passphrase_file=passphrase_file,
+        passphrase_fd=passphrase_fd,
+        passphrase_env=passphrase_env,
+        pkcs11_module=settings.pkcs11_module,
+    )
