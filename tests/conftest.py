@@ -124,4 +124,4 @@ def corpus() -> Path:
     return CORPUS
 
 
-from .tsa import tsa  # noqa: E402, F401 - the local RFC 3161 timestamp authority fixture
+from .tsa import direct_loopback, tsa  # noqa: E402, F401 - the local RFC 3161 timestamp authority

@@ -43,6 +43,9 @@ def c2pa() -> ModuleType:
 
 
 def reading_settings(trust_anchors_pem: str | None, *, verify_trust: bool = True) -> dict[str, Any]:
+    # The same anchors serve RFC 3161 timestamps: a TSA root among them makes a timestamp
+    # trusted (timeStamp.trusted), which keeps a signature whose certificate has since expired
+    # valid. No separate TSA list (trust_kind "tsa") is needed (tests/test_timestamps.py).
     trust: dict[str, Any] = {"trust_config": _TRUST_CONFIG}
     if trust_anchors_pem:
         trust["trust_anchors"] = trust_anchors_pem
