@@ -19,16 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rightsmark import engine
+from rightsmark import engine, xmp
 from rightsmark.consent import CONSENT_LABEL
-from rightsmark.formats import HEADER_BYTES, PRESCANNED, jpeg_scan_start, sniff, structural_problem
+from rightsmark.formats import HEADER_BYTES, PRESCANNED, ImageFormat, jpeg_scan_start, sniff, structural_problem
 from rightsmark.jumbf import chain_digest, leaf_fingerprint, signing_chain
 from rightsmark.manifest import assertions_by_label, read_authors, read_license, read_training
-from rightsmark.models import Integrity, License, SignerInfo, Training, Use
+from rightsmark.models import Drift, Integrity, License, SignerInfo, Training, Use
 from rightsmark.reading import EngineReading, interpret, read_manifest_store, signer_info
 
 #: Bump when the meaning of cached facts changes; old cache entries are then ignored.
-FACTS_VERSION = 2
+FACTS_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,8 @@ class Facts:
     #: the raw consent assertion; ``consent_present`` tells "absent" from a JSON null
     consent: Any = None
     consent_present: bool = False
+    #: where the file's XMP packet contradicts the signed manifest (read only for a valid manifest)
+    metadata_drift: tuple[Drift, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(
@@ -71,6 +73,7 @@ class Facts:
                 "training": self.training.to_dict(),
                 "consent": self.consent,
                 "consent_present": self.consent_present,
+                "metadata_drift": [d.to_dict() for d in self.metadata_drift],
             },
             separators=(",", ":"),
         )
@@ -104,7 +107,14 @@ class Facts:
             ),
             consent=d["consent"],
             consent_present=bool(d["consent_present"]),
+            metadata_drift=tuple(
+                Drift(x["field"], _drift_value(x["xmp"]), _drift_value(x["signed"])) for x in d["metadata_drift"]
+            ),
         )
+
+
+def _drift_value(value: str | list[str]) -> str | tuple[str, ...]:
+    return value if isinstance(value, str) else tuple(value)
 
 
 def error_facts(message: str, fmt: str | None = None) -> Facts:
@@ -208,14 +218,13 @@ class FactReader:
     def examine(self, data: bytes, name: str | Path = "") -> tuple[Facts, EngineReading]:
         """Facts and the engine reading they came from (always runs the engine)."""
         fmt = sniff(data[:HEADER_BYTES], name)
-        fmt_name = fmt.name if fmt else None
         if self._trusting is None:
             reading, store_bytes = self._read(data, name, self._fast)
             chain = self._chain(reading, store_bytes)
-            return self._facts(reading, fmt_name, leaf_fingerprint(chain) if chain else None), reading
+            return self._facts(reading, data, fmt, leaf_fingerprint(chain) if chain else None), reading
         reading, store_bytes = self._read(data, name, self._fast, want_store=True)
         if reading.integrity is not Integrity.VALID:
-            return self._facts(reading, fmt_name, None), reading
+            return self._facts(reading, data, fmt, None), reading
         chain = self._chain(reading, store_bytes)
         clean = not any(c.startswith(("signingCredential.", "timeStamp.")) for c in reading.failure_codes)
         digest = chain_digest(chain) if clean and chain else None
@@ -233,7 +242,7 @@ class FactReader:
             if digest is not None and reading.integrity is Integrity.VALID:
                 self._chain_trust[digest] = reading.trusted
         fingerprint = leaf_fingerprint(chain) if self.fingerprints and chain else None
-        return self._facts(reading, fmt_name, fingerprint), reading
+        return self._facts(reading, data, fmt, fingerprint), reading
 
     @staticmethod
     def _chain(reading: EngineReading, store: bytes | None) -> tuple[bytes, ...] | None:
@@ -251,9 +260,11 @@ class FactReader:
         return reading, (store_bytes[0] if store_bytes else None)
 
     @staticmethod
-    def _facts(reading: EngineReading, fmt: str | None, fingerprint: str | None) -> Facts:
+    def _facts(reading: EngineReading, data: bytes, fmt: ImageFormat | None, fingerprint: str | None) -> Facts:
         active = reading.active if reading.integrity is Integrity.VALID else None
         assertions = assertions_by_label(active) if active else {}
+        # the XMP mirror is compared only with a manifest that validates (header-only parse, no decode)
+        embedded = xmp.read(data, fmt) if active and fmt is not None else None
         return Facts(
             integrity=reading.integrity,
             trusted=reading.trusted,
@@ -263,7 +274,7 @@ class FactReader:
             identity_problems=reading.identity_problems,
             message=reading.message,
             remote_manifest=reading.remote_manifest,
-            format=fmt,
+            format=fmt.name if fmt else None,
             signer=signer_info(reading.active) if reading.active else None,
             signer_fingerprint=fingerprint,
             authors=read_authors(assertions),
@@ -271,6 +282,7 @@ class FactReader:
             training=read_training(assertions) if active else Training(),
             consent=assertions.get(CONSENT_LABEL),
             consent_present=CONSENT_LABEL in assertions,
+            metadata_drift=tuple(xmp.drift(embedded, xmp.signed_fields(assertions))),
         )
 
 

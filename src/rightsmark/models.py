@@ -155,6 +155,24 @@ class ConsentResult:
 
 
 @dataclass(frozen=True)
+class Drift:
+    """An XMP property whose value in the file's XMP packet contradicts the signed manifest.
+
+    The signed manifest is authoritative; drift is reported, never a reason to drop a file.
+    """
+
+    field: str  # the XMP property, prefixed as in the packet's usual form, e.g. "dc:creator"
+    xmp: str | tuple[str, ...]
+    signed: str | tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        def value(v: str | tuple[str, ...]) -> str | list[str]:
+            return v if isinstance(v, str) else list(v)
+
+        return {"field": self.field, "xmp": value(self.xmp), "signed": value(self.signed)}
+
+
+@dataclass(frozen=True)
 class VerifyRecord:
     """Everything ``rightsmark verify`` says about one file."""
 
@@ -174,6 +192,8 @@ class VerifyRecord:
     remote_manifest: str | None = None
     format: str | None = None
     error: str | None = None
+    #: where the file's XMP contradicts the signed manifest (empty when they agree or there is no XMP)
+    metadata_drift: tuple[Drift, ...] = ()
 
     @property
     def kept(self) -> bool:
@@ -199,6 +219,7 @@ class VerifyRecord:
             "remote_manifest": self.remote_manifest,
             "format": self.format,
             "error": self.error,
+            "metadata_drift": [d.to_dict() for d in self.metadata_drift],
         }
 
 

@@ -78,6 +78,10 @@ def _signer_text(record: VerifyRecord) -> str | None:
     return f"signer {parts[0]} ({detail})"
 
 
+def _shown(value: str | tuple[str, ...]) -> str:
+    return json.dumps(value if isinstance(value, str) else list(value), ensure_ascii=False)
+
+
 def verify_text(record: VerifyRecord) -> str:
     """A record as a few lines for a person."""
     head = "KEEP" if record.decision is Decision.KEEP else "DROP"
@@ -96,6 +100,10 @@ def verify_text(record: VerifyRecord) -> str:
         lines.append(
             f"      consent {record.consent.status.value}"
             + (f" ({len(record.consent.subjects)} pictured)" if record.consent.subjects else "")
+        )
+    for d in record.metadata_drift:
+        lines.append(
+            f"      XMP disagrees with the signed manifest: {d.field} XMP {_shown(d.xmp)}, signed {_shown(d.signed)}"
         )
     if record.remote_manifest:
         lines.append(f"      remote manifest {record.remote_manifest} (not fetched)")
@@ -131,13 +139,14 @@ FLAT_COLUMNS = (
     "ai_inference",
     "data_mining",
     "consent_status",
+    "metadata_drift",
     "remote_manifest",
     "format",
     "engine_state",
     "engine_failure_codes",
     "error",
 )
-LIST_COLUMNS = {"reason_codes", "author", "engine_failure_codes"}
+LIST_COLUMNS = {"reason_codes", "author", "metadata_drift", "engine_failure_codes"}
 
 
 def flat(record: VerifyRecord) -> dict[str, Any]:
@@ -168,6 +177,8 @@ def flat_dict(rec: dict[str, Any]) -> dict[str, Any]:
         "ai_inference": t["ai_inference"],
         "data_mining": t["data_mining"],
         "consent_status": rec["consent"]["status"],
+        # the XMP properties that disagree (values are in the JSON record); absent from reports made before it
+        "metadata_drift": [d["field"] for d in rec.get("metadata_drift") or ()],
         "remote_manifest": rec.get("remote_manifest"),
         "format": rec.get("format"),
         "engine_state": rec["engine"]["state"],

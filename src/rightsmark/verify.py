@@ -57,6 +57,7 @@ def make_record(key: str, facts: Facts, policy: Policy, now: dt.datetime | None 
         remote_manifest=facts.remote_manifest,
         format=facts.format,
         error=facts.message if facts.integrity.value == "error" else None,
+        metadata_drift=facts.metadata_drift,
     )
 
 
