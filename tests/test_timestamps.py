@@ -460,13 +460,21 @@ def _use_proxy(monkeypatch: pytest.MonkeyPatch, proxy: str) -> None:
     monkeypatch.delenv("NO_PROXY", raising=False)
 
 
-def test_the_probe_ignores_proxies_from_the_environment(tsa: LocalTSA, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A proxy that does not exist would make the probe fail if urllib used it."""
-    with closed_port() as proxy:
-        _use_proxy(monkeypatch, proxy)
+def test_the_probe_takes_the_route_the_engine_takes(tsa: LocalTSA, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through an environment proxy (as the engine does: a probe that went direct could pass where signing
+    fails, or refuse a TSA signing would reach), and straight to hosts NO_PROXY names."""
+    with LocalTSA() as proxy:
+        _use_proxy(monkeypatch, proxy.url)
         before = tsa.requests
+        probe_tsa(tsa.url)  # the proxy (another local TSA) answers the proxied POST itself
+        assert (proxy.requests, tsa.requests) == (1, before)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
         probe_tsa(tsa.url)
-    assert tsa.requests == before + 1
+        assert (proxy.requests, tsa.requests) == (1, before + 1)
+    with closed_port() as dead:
+        _use_proxy(monkeypatch, dead)
+        with pytest.raises(TimestampError):
+            probe_tsa(tsa.url)  # a dead proxy is reported, as signing would fail through it
 
 
 SIGN_IN_A_NEW_PROCESS = """

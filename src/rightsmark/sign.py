@@ -193,6 +193,10 @@ class Signer:
     xmp: bool = True
 
     def __post_init__(self) -> None:
+        if self.tsa_url is not None:
+            from rightsmark.timestamps import validate_tsa_url
+
+            self.tsa_url = validate_tsa_url(self.tsa_url)
         c2pa = engine.c2pa()
         self._context = engine.signing_context(thumbnail=self.thumbnail)
         self._signer = c2pa.Signer.from_callback(

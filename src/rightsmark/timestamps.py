@@ -240,7 +240,8 @@ def probe_tsa(url: str, timeout: float = 10) -> None:
 
     Checks what the C2PA engine will need: HTTP 200, Content-Type ``application/timestamp-reply``, a
     TimeStampResp with status granted or grantedWithMods whose token timestamps the digest sent and
-    echoes the nonce. Proxies from the environment are never used.
+    echoes the nonce. It takes the route the engine will take: through ``http_proxy``/``https_proxy``
+    from the environment unless ``NO_PROXY`` names the host (the engine honours both).
     """
     target = validate_tsa_url(url)
     nonce = secrets.randbits(63) | 1
@@ -250,7 +251,7 @@ def probe_tsa(url: str, timeout: float = 10) -> None:
         headers={"Content-Type": QUERY_CONTENT_TYPE, "Accept": REPLY_CONTENT_TYPE},
         method="POST",
     )
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    opener = urllib.request.build_opener()  # environment proxies and NO_PROXY, like the engine
     try:
         with opener.open(request, timeout=timeout) as response:
             status = response.status
