@@ -253,10 +253,16 @@ def test_batch_signs_on_all_cores_skips_what_is_done_and_resigns_on_request(
     assert (tmp_path / "signed" / "img3.jpg").stat().st_ino != inode
 
     changed = cli("sign", "export", "--profile", profile, "-o", "signed", "--ai-training", "notAllowed")
-    assert changed.returncode == 1 and "output exists" in changed.stderr  # other settings: never silently replaced
-    resign = cli("sign", "export", "--profile", profile, "-o", "signed", "--resign", "--ai-training", "notAllowed")
-    assert resign.returncode == 0 and "8 signed" in resign.stderr, resign.stderr
+    assert changed.returncode == 0 and "8 signed, 0 failed" in changed.stderr, changed.stderr  # new settings
     assert {r["training"]["ai_training"] for r in verify_json(cli, tmp_path / "signed", keys)} == {"notAllowed"}  # type: ignore[index]
+    resign = cli("sign", "export", "--profile", profile, "-o", "signed", "--resign", "--ai-training", "notAllowed")
+    assert resign.returncode == 0 and "8 signed, 0 failed" in resign.stderr, resign.stderr
+
+    (tmp_path / "signed" / "img5.jpg").write_bytes(b"edited by hand")  # not ours any more: never clobbered
+    photo(tmp_path / "export" / "img5.jpg", 55)
+    clash = cli("sign", "export", "--profile", profile, "-o", "signed", "--ai-training", "notAllowed")
+    assert clash.returncode == 1 and "img5.jpg: output exists" in clash.stderr
+    assert (tmp_path / "signed" / "img5.jpg").read_bytes() == b"edited by hand"
     assert stamp  # (times checked above)
 
 

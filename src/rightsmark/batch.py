@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
+import dataclasses
 import hashlib
 import json
 import multiprocessing
 import os
 import sqlite3
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,6 +137,9 @@ class SignJournal:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=30)
+            # several worker processes record as they finish: write-ahead log, no fsync per entry
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS signed (dest TEXT PRIMARY KEY, source TEXT, rights TEXT, output TEXT)"
             )
@@ -152,23 +155,30 @@ class SignJournal:
     def _key(dest: Path) -> str:
         return os.path.realpath(dest)
 
-    def done(self, job: SignJob) -> bool:
+    def state(self, job: SignJob) -> str | None:
+        """``done`` (signed with these settings from this unchanged source: skip), ``ours`` (an output this
+        journal wrote and nobody has touched since: safe to replace with a new signing), or ``None``."""
         row = self._db.execute(
             "SELECT source, rights, output FROM signed WHERE dest = ?", (self._key(job.dest),)
         ).fetchone()
         if row is None:
-            return False
+            return None
         source, rights, output = row
         current = _stat_key(job.dest)
-        if current is None or current != output or rights != job.rights_digest:
-            return False
-        return job.in_place or source == _stat_key(job.source)
+        if current is None or current != output:
+            return None
+        if rights == job.rights_digest and (job.in_place or source == _stat_key(job.source)):
+            return "done"
+        return None if job.in_place else "ours"
 
     def record(self, job: SignJob, source_key: str | None) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO signed VALUES (?, ?, ?, ?)",
-            (self._key(job.dest), source_key, job.rights_digest, _stat_key(job.dest)),
-        )
+        """Note a finished output at once (a batch interrupted right after still skips it next time)."""
+        with contextlib.suppress(sqlite3.Error):  # the journal only saves work; it never fails a signing
+            self._db.execute(
+                "INSERT OR REPLACE INTO signed VALUES (?, ?, ?, ?)",
+                (self._key(job.dest), source_key, job.rights_digest, _stat_key(job.dest)),
+            )
+            self._db.commit()
 
     def commit(self) -> None:
         with contextlib.suppress(sqlite3.Error):
@@ -183,17 +193,21 @@ class SignJournal:
 # Workers
 
 _signer: Any = None
+_journal: SignJournal | None = None
 
 
-def _init_worker(source: MaterialSource, tsa: str | None, thumbnail: bool, xmp: bool) -> None:
-    global _signer
+def _init_worker(source: MaterialSource, tsa: str | None, thumbnail: bool, xmp: bool, journal: Path | None) -> None:
+    global _signer, _journal
     from rightsmark.sign import Signer
 
     _signer = Signer(source.load(), thumbnail=thumbnail, tsa_url=tsa, xmp=xmp)
+    _journal = SignJournal(journal) if journal is not None else None
 
 
-def sign_job(signer: Any, job: SignJob) -> SignOutcome:
-    """Sign one job with ``signer``; every expected failure becomes a failed outcome with one line."""
+def sign_job(signer: Any, job: SignJob, journal: SignJournal | None = None) -> SignOutcome:
+    """Sign one job with ``signer`` and note it in ``journal``; every expected failure becomes a failed
+    outcome with one line."""
+    source_key = None if job.in_place else _stat_key(job.source)
     try:
         result = signer.sign_file(
             job.source,
@@ -211,11 +225,13 @@ def sign_job(signer: Any, job: SignJob) -> SignOutcome:
         return SignOutcome(
             str(job.source), str(job.dest), "failed", f"{job.source}: {exc.strerror or exc}", exit_code=1
         )
+    if journal is not None:
+        journal.record(job, source_key)
     return SignOutcome(str(job.source), result.output, "signed", notes=result.notes)
 
 
 def _run_job(job: SignJob) -> SignOutcome:
-    return sign_job(_signer, job)
+    return sign_job(_signer, job, _journal)
 
 
 def _start_method(source: MaterialSource) -> str:
@@ -246,24 +262,17 @@ class BatchSigner:
 
         todo: list[SignJob] = []
         for job in jobs:
-            if not resign and self.journal is not None and self.journal.done(job):
+            state = self.journal.state(job) if self.journal is not None else None
+            if state == "done" and not resign:
                 yield SignOutcome(str(job.source), str(job.dest), "skipped", "already signed with these settings")
                 continue
+            if state == "ours":  # our own earlier output of a source or settings that changed since
+                job = dataclasses.replace(job, force=True)
             todo.append(job)
         workers = min(self.jobs or default_jobs(), len(todo))
-        started = time.monotonic()
-        try:
-            outcomes = self._in_process(todo) if workers <= 1 else self._in_pool(todo, workers)
-            for job, outcome in outcomes:
-                if outcome.status == "signed" and self.journal is not None:
-                    self.journal.record(job, _stat_key(job.source) if not job.in_place else None)
-                    if time.monotonic() - started > 2:
-                        self.journal.commit()
-                        started = time.monotonic()
-                yield outcome
-        finally:
-            if self.journal is not None:
-                self.journal.commit()
+        outcomes = self._in_process(todo) if workers <= 1 else self._in_pool(todo, workers)
+        for _job, outcome in outcomes:
+            yield outcome
 
     def _in_process(self, todo: list[SignJob]) -> Iterator[tuple[SignJob, SignOutcome]]:
         if not todo:
@@ -272,14 +281,14 @@ class BatchSigner:
 
         with Signer(self.source.load(), thumbnail=self.thumbnail, tsa_url=self.tsa, xmp=self.xmp) as signer:
             for job in todo:
-                yield job, sign_job(signer, job)
+                yield job, sign_job(signer, job, self.journal)
 
     def _new_pool(self, workers: int) -> cf.ProcessPoolExecutor:
         return cf.ProcessPoolExecutor(
             workers,
             mp_context=multiprocessing.get_context(_start_method(self.source)),
             initializer=_init_worker,
-            initargs=(self.source, self.tsa, self.thumbnail, self.xmp),
+            initargs=(self.source, self.tsa, self.thumbnail, self.xmp, self.journal.path if self.journal else None),
         )
 
     def _in_pool(self, todo: list[SignJob], workers: int) -> Iterator[tuple[SignJob, SignOutcome]]:

@@ -307,8 +307,17 @@ class Signer:
             raise OutputExistsError("output exists", path=dest, hint="pass --force to overwrite")
 
     def _with_xmp(self, data: bytes, fmt: ImageFormat, rights: Rights, src: Path, notes: list[str]) -> bytes:
-        """``data`` with author, license and AI-use written as XMP for tools that ignore C2PA."""
-        return data
+        """``data`` with author, license and AI-use written as XMP for tools that ignore C2PA.
+
+        A format XMP is not written into (GIF, AVIF, HEIC, ...) is signed as it is, with a note.
+        """
+        from rightsmark import xmp
+
+        result = xmp.embed(data, fmt, xmp.fields_for(rights))
+        if isinstance(result, xmp.NotEmbedded):
+            notes.append(f"XMP not written: {result.reason}")
+            return data
+        return result
 
     def _check_parent(self, data: bytes, fmt: ImageFormat, path: Path) -> None:
         """A parent must carry a manifest that validates, or the new file's chain is broken from birth."""
