@@ -231,3 +231,4 @@ class SignResult:
     output: str
     manifest_label: str | None
     format: str
+    notes: tuple[str, ...] = ()  # what was done differently from what was asked, e.g. XMP not written
