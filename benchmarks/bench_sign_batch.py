@@ -48,7 +48,7 @@ PLAIN_SIGN = textwrap.dedent(
         {"label": "c2pa.actions", "data": {"actions": [{"action": "c2pa.created", "digitalSourceType":
          "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture"}]}}]})
     os.makedirs(sys.argv[2], exist_ok=True)
-    for name in sorted(os.listdir(sys.argv[1])):
+    for name in sorted(n for n in os.listdir(sys.argv[1]) if n.endswith(".jpg")):
         builder = c2pa.Builder.from_json(manifest, context=ctx)
         with open(os.path.join(sys.argv[1], name), "rb") as src, open(os.path.join(sys.argv[2], name), "w+b") as dst:
             builder.sign(signer, "image/jpeg", src, dst)

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rightsmark.batch import Planned, SignJob, SignOutcome, rights_digest
+from rightsmark.batch import MaterialSource, Planned, SignJob, SignOutcome, rights_digest
 from rightsmark.carry import Overrides, check_widening, inherit, parent_rights
 from rightsmark.consent import ConsentDeclaration, load_consent_file
 from rightsmark.consentmap import ConsentMap, load_consent_map
@@ -165,3 +165,93 @@ def _parent_key(parent: Path | None) -> str | None:
         return None
     st = parent.stat()
     return f"{parent.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+
+
+@dataclass
+class ExportRun:
+    """One signing run: settings resolved, key opened and checked, TSA probed, journal open. Call
+    :meth:`sign` once (``rightsmark sign``) or for each batch of new files (``rightsmark watch``)."""
+
+    settings: Profile
+    source: MaterialSource
+    explicit: Profile = field(default_factory=Profile)
+    parent: Path | None = None
+    widen: bool = False
+    in_place: bool = False
+    backup: bool = False
+    force: bool = False
+    resign: bool = False
+    jobs: int = 0
+    journal_path: Path | None = None
+
+    def __post_init__(self) -> None:
+        from cryptography.hazmat.primitives import hashes
+
+        from rightsmark.batch import BatchSigner, SignJournal, default_journal_path
+
+        s = self.settings
+        self.tsa_url: str | None = None
+        if s.tsa:
+            from rightsmark.timestamps import probe_tsa, validate_tsa_url
+
+            self.tsa_url = validate_tsa_url(s.tsa)
+            probe_tsa(self.tsa_url)  # a timestamp server that is down fails here, before any file is touched
+        self.resolver = RightsResolver(s, explicit=self.explicit, parent=self.parent, widen=self.widen)
+        material = self.source.load()  # the certificate checks run here, before any file is touched
+        self._settings_key = {
+            "signer": material.leaf.fingerprint(hashes.SHA256()).hex(),
+            "tsa": self.tsa_url,
+            "xmp": s.xmp is not False,
+            "thumbnail": bool(s.thumbnail),
+        }
+        self.journal = SignJournal(self.journal_path or default_journal_path())
+        self.signer = BatchSigner(
+            self.source,
+            tsa=self.tsa_url,
+            thumbnail=bool(s.thumbnail),
+            xmp=s.xmp is not False,
+            jobs=self.jobs,
+            journal=self.journal,
+        )
+
+    def jobs_for(self, inputs: list[Path], output: Path | None) -> tuple[list[SignJob], list[SignOutcome]]:
+        """The jobs for ``inputs``, and the outcomes of files that cannot become jobs (non-images, clashes)."""
+        from rightsmark.batch import plan
+
+        return self.jobs_from(plan(inputs, output=output, in_place=self.in_place, name_for=self.settings.output_name))
+
+    def planned_in(self, root: Path, files: list[Path], output: Path | None) -> list[Planned]:
+        """Files found below ``root`` (by ``rightsmark watch``), mirrored below ``output``."""
+        out = []
+        for source in files:
+            relative = source.relative_to(root)
+            dest = source if self.in_place else output / relative.parent / self.settings.output_name(source)  # type: ignore[operator]
+            out.append(Planned(source, dest, relative.as_posix(), False))
+        return out
+
+    def jobs_from(self, planned: Iterator[Planned] | list[Planned]) -> tuple[list[SignJob], list[SignOutcome]]:
+        from rightsmark.batch import BACKUP_SUFFIX
+
+        items = list(
+            build_jobs(
+                planned,
+                self.resolver,
+                settings=self._settings_key,
+                in_place=self.in_place,
+                backup_suffix=BACKUP_SUFFIX if self.backup else None,
+                force=self.force or self.resign,
+            )
+        )
+        return [i for i in items if isinstance(i, SignJob)], [i for i in items if not isinstance(i, SignJob)]
+
+    def sign(self, jobs: list[SignJob]) -> Iterator[SignOutcome]:
+        return self.signer.run(jobs, resign=self.resign)
+
+    def close(self) -> None:
+        self.journal.close()
+
+    def __enter__(self) -> ExportRun:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -74,7 +74,7 @@ def flags_profile(
     return layer
 
 
-def _with_people(base: Profile, top: Profile) -> Profile:
+def with_people(base: Profile, top: Profile) -> Profile:
     """``base`` overlaid with ``top``; people given on the command line replace the profile's whole [people]."""
     from dataclasses import replace
 
@@ -177,10 +177,7 @@ def sign(
     Folders are signed on all cores; files already signed with the same settings and unchanged
     are skipped (--resign to sign again); one bad file never stops the batch. Exit 1 if any failed.
     """
-    from cryptography.hazmat.primitives import hashes
-
-    from rightsmark.batch import BACKUP_SUFFIX, BatchSigner, SignJob, SignJournal, default_journal_path, plan
-    from rightsmark.export import RightsResolver, build_jobs
+    from rightsmark.export import ExportRun
     from rightsmark.profile import Profile, load_profile
     from rightsmark.summary import progress
 
@@ -225,7 +222,7 @@ def sign(
         if consent is not None and no_people:
             raise UsageError("--consent and --no-people contradict each other", hint="give one of them")
         base = load_profile(profile_file) if profile_file is not None else Profile()
-        settings = _with_people(base, explicit)
+        settings = with_people(base, explicit)
         if not settings.key:
             raise UsageError(
                 "no signing key: pass --key (and --cert), or use a --profile that names one",
@@ -234,54 +231,33 @@ def sign(
         for name in inputs:
             if not name.exists():
                 raise UsageError("no such file or directory", path=name, hint="check the path")
-        tsa_url = None
-        if settings.tsa:
-            from rightsmark.timestamps import probe_tsa, validate_tsa_url
-
-            tsa_url = validate_tsa_url(settings.tsa)
-            probe_tsa(tsa_url)  # a timestamp server that is down fails here, before any file is touched
-        resolver = RightsResolver(settings, explicit=explicit, parent=parent, widen=widen)
-        source = _key_source(settings, passphrase_file, passphrase_fd, passphrase_env)
-        material = source.load()  # the certificate checks run here, before any file is touched
-        fingerprint = material.leaf.fingerprint(hashes.SHA256()).hex()
-        run_settings = {
-            "signer": fingerprint,
-            "tsa": tsa_url,
-            "xmp": settings.xmp is not False,
-            "thumbnail": bool(settings.thumbnail),
-        }
-        planned = plan(inputs, output=output, in_place=in_place, name_for=settings.output_name)
-        items = list(
-            build_jobs(
-                planned,
-                resolver,
-                settings=run_settings,
-                in_place=in_place,
-                backup_suffix=BACKUP_SUFFIX if backup else None,
-                force=force or resign,
-            )
-        )
-        job_list = [i for i in items if isinstance(i, SignJob)]
-        early = [i for i in items if not isinstance(i, SignJob)]
-        journal = SignJournal(default_journal_path())
-        signer = BatchSigner(
-            source,
-            tsa=tsa_url,
-            thumbnail=bool(settings.thumbnail),
-            xmp=settings.xmp is not False,
-            jobs=jobs,
-            journal=journal,
-        )
+        source = key_source_for(settings, passphrase_file, passphrase_fd, passphrase_env)
         counts = {"signed": 0, "skipped": 0, "failed": 0, "not-image": 0}
-        try:
+        with ExportRun(
+            settings,
+            source,
+            explicit=explicit,
+            parent=parent,
+            widen=widen,
+            in_place=in_place,
+            backup=backup,
+            force=force,
+            resign=resign,
+            jobs=jobs,
+        ) as run:
+            job_list, early = run.jobs_for(inputs, output)
             with progress(not quiet and len(job_list) > 1, label="signing", total=len(job_list)) as advance:
                 for outcome in early:
-                    _report(outcome, counts, quiet)
-                for outcome in signer.run(job_list, resign=resign):
-                    _report(outcome, counts, quiet)
+                    report_outcome(outcome, counts, quiet)
+                for outcome in run.sign(job_list):
+                    report_outcome(outcome, counts, quiet)
                     advance()
-        finally:
-            journal.close()
+    if not print_summary(counts, inputs):
+        raise typer.Exit(1)
+
+
+def print_summary(counts: dict[str, int], inputs: list[Path]) -> bool:
+    """The closing line of a run on stderr; whether the run succeeded (nothing failed, something to sign)."""
     total = counts["signed"] + counts["skipped"] + counts["failed"]
     if total == 0:
         typer.echo(f"rightsmark: {', '.join(map(str, inputs))}: no image files to sign", err=True)
@@ -289,11 +265,10 @@ def sign(
         extra = f", ignored {counts['not-image']} non-image files" if counts["not-image"] else ""
         skipped = f", {counts['skipped']} skipped (already signed, unchanged)" if counts["skipped"] else ""
         typer.echo(f"{counts['signed']} signed{skipped}, {counts['failed']} failed{extra}", err=True)
-    if counts["failed"] or total == 0:
-        raise typer.Exit(1)
+    return not counts["failed"] and total > 0
 
 
-def _report(outcome: SignOutcome, counts: dict[str, int], quiet: bool) -> None:
+def report_outcome(outcome: SignOutcome, counts: dict[str, int], quiet: bool) -> None:
     if outcome.status == "failed":
         counts["failed"] += 1
         typer.echo(f"rightsmark: {outcome.message}", err=True)
@@ -312,7 +287,7 @@ def _report(outcome: SignOutcome, counts: dict[str, int], quiet: bool) -> None:
         typer.echo(f"skipped {outcome.source} ({outcome.message})")
 
 
-def _key_source(settings: Profile, passphrase_file: Path | None, passphrase_fd: int | None, passphrase_env: str):  # type: ignore[no-untyped-def]
+def key_source_for(settings: Profile, passphrase_file: Path | None, passphrase_fd: int | None, passphrase_env: str):  # type: ignore[no-untyped-def]
     from rightsmark._cli._material import load_key_source
 
     assert settings.key is not None
