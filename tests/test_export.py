@@ -394,3 +394,28 @@ def test_profile_example_in_repo_loads() -> None:
     profile = load_profile(REPO / "examples" / "studio.toml")
     assert profile.authors and profile.key
     assert (EXAMPLE_IMAGES / "harbour.jpg").is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# Timestamps from the command line
+
+
+def test_sign_with_tsa_from_a_profile_and_a_tsa_that_is_down(cli, tmp_path: Path, keys: KeyFiles, tsa) -> None:  # type: ignore[no-untyped-def]
+    from .tsa import closed_port
+
+    photo(tmp_path / "export" / "a.jpg", 1)
+    photo(tmp_path / "export" / "b.jpg", 2)
+    profile = write_profile(tmp_path / "p.toml", keys)
+    profile.write_text(profile.read_text().replace("[signing]\n", f'[signing]\ntsa = "{tsa.url}"\n'))
+    before = tsa.requests
+    result = cli("sign", "export", "--profile", profile, "-o", "signed")
+    assert result.returncode == 0, result.stderr
+    assert tsa.requests - before == 3  # the probe, then one per signature
+    trust = tmp_path / "anchors.pem"
+    trust.write_bytes(keys.ca.read_bytes() + Path(tsa.ca_pem).read_bytes())
+    info = cli("inspect", tmp_path / "signed" / "a.jpg", "--json", "--trust", trust).json()
+    assert info["manifests"][0]["timestamped"] is True  # type: ignore[index]
+    with closed_port() as dead:
+        down = cli("sign", "export", "--profile", profile, "--tsa", dead, "-o", "signed2")
+    assert down.returncode == 2 and "connection refused" in down.stderr and "Traceback" not in down.stderr
+    assert not (tmp_path / "signed2").exists()  # refused before any file was touched
