@@ -390,18 +390,24 @@ def test_source_type_is_recorded(cli: Cli, tmp_path: Path, keys: KeyFiles) -> No
 def test_existing_output_is_refused_unless_force(cli: Cli, tmp_path: Path, keys: KeyFiles) -> None:
     copy_image("harbour.jpg", tmp_path / "photo.jpg")
     out = tmp_path / "signed" / "photo.jpg"
-    assert_ok(cli("sign", "photo.jpg", "-o", "signed", *key_args(keys), "--no-people", "--author", "First"))
-    first = out.read_bytes()
-
-    refused = cli("sign", "photo.jpg", "-o", "signed", *key_args(keys), "--no-people", "--author", "Second")
+    out.parent.mkdir()
+    out.write_bytes(b"somebody else's file")  # not written by rightsmark: never replaced without --force
+    refused = cli("sign", "photo.jpg", "-o", "signed", *key_args(keys), "--no-people", "--author", "First")
     assert refused.returncode == 1
     assert "Traceback" not in refused.stderr
     assert "signed/photo.jpg: output exists" in refused.stderr
     assert "--force" in refused.stderr
-    assert out.read_bytes() == first
+    assert out.read_bytes() == b"somebody else's file"
 
-    forced = cli("sign", "photo.jpg", "-o", "signed", *key_args(keys), "--no-people", "--author", "Second", "--force")
+    forced = cli("sign", "photo.jpg", "-o", "signed", *key_args(keys), "--no-people", "--author", "First", "--force")
     assert_ok(forced)
+    first = out.read_bytes()
+    same = cli("sign", "photo.jpg", "-o", "signed", *key_args(keys), "--no-people", "--author", "First")
+    assert same.returncode == 0 and "already signed" in same.stdout  # the same settings: skipped
+    assert out.read_bytes() == first
+    # its own earlier output, untouched since, is signed again when the settings change
+    again = cli("sign", "photo.jpg", "-o", "signed", *key_args(keys), "--no-people", "--author", "Second")
+    assert_ok(again)
     assert out.read_bytes() != first
     info = cli("inspect", "signed/photo.jpg", "--json").json()
     assert isinstance(info, dict)

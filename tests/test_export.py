@@ -232,7 +232,7 @@ def test_batch_signs_on_all_cores_skips_what_is_done_and_resigns_on_request(
     profile = write_profile(tmp_path / "p.toml", keys)
     first = cli("sign", "export", "--profile", profile, "-o", "signed", "--jobs", "2")
     assert first.returncode == 0, first.stderr
-    assert "8 signed, 0 failed, ignored 1 non-image files" in first.stderr
+    assert "8 signed, 0 failed, skipped 1 non-image files" in first.stderr
     records = verify_json(cli, tmp_path / "signed", keys)
     assert len(records) == 8 and all(r["integrity"] == "valid" and r["trust"] == "trusted" for r in records)
     # file times and EXIF survive signing

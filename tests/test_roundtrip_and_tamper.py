@@ -187,11 +187,13 @@ def verifier(keys: KeyFiles) -> Iterator[Verifier]:
 
 
 @pytest.fixture(scope="module")
-def signed_samples(tmp_path_factory: pytest.TempPathFactory, signer: Signer) -> dict[str, SignedSample]:
-    """Every sample signed once with the session signer (copies as input, never the repo files)."""
+def signed_samples(tmp_path_factory: pytest.TempPathFactory, material: SigningMaterial) -> dict[str, SignedSample]:
+    """Every sample signed once (copies as input, never the repo files). Without the XMP mirror: these
+    tests place their tampering by the layout of the manifest alone (tests/test_xmp.py signs with XMP)."""
     src_dir = tmp_path_factory.mktemp("originals")
     out_dir = tmp_path_factory.mktemp("signed")
     out = {}
+    signer = Signer(material, xmp=False)
     for fmt, name in SAMPLES.items():
         source = src_dir / name
         shutil.copyfile(EXAMPLE_IMAGES / name, source)

@@ -28,7 +28,7 @@ from rightsmark.errors import (
     UnsupportedFormatError,
     UsageError,
 )
-from rightsmark.formats import SIGNABLE, ImageFormat, sniff, structural_problem
+from rightsmark.formats import SIGNABLE, ImageFormat, jpeg_scan_start, sniff, structural_problem
 from rightsmark.keys import SigningMaterial
 from rightsmark.manifest import Rights, manifest_definition
 from rightsmark.models import Algorithm, Integrity, SignResult
@@ -337,8 +337,16 @@ class Signer:
             )
 
     def _carries_manifest(self, data: bytes, fmt: ImageFormat) -> bool:
-        """Whether ``data`` embeds a manifest store: a cheap byte scan, confirmed by the engine."""
-        if b"c2pa" not in data or b"jumb" not in data:
+        """Whether ``data`` embeds a manifest store: a cheap byte scan, confirmed by the engine.
+
+        In a JPEG the store can only be in APP11 segments, before the image data: only the header is scanned.
+        """
+        view = memoryview(data)
+        if fmt.name == "jpeg":
+            start = jpeg_scan_start(data)
+            view = view[: start if isinstance(start, int) else len(data)]
+        head = bytes(view) if len(view) < len(data) else data
+        if b"c2pa" not in head or b"jumb" not in head:
             return False
         c2pa = engine.c2pa()
         try:

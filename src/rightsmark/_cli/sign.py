@@ -228,9 +228,6 @@ def sign(
                 "no signing key: pass --key (and --cert), or use a --profile that names one",
                 hint="'rightsmark init' writes a profile; 'rightsmark keys init DIR' makes development keys",
             )
-        for name in inputs:
-            if not name.exists():
-                raise UsageError("no such file or directory", path=name, hint="check the path")
         source = key_source_for(settings, passphrase_file, passphrase_fd, passphrase_env)
         counts = {"signed": 0, "skipped": 0, "failed": 0, "not-image": 0}
         with ExportRun(
@@ -262,7 +259,7 @@ def print_summary(counts: dict[str, int], inputs: list[Path]) -> bool:
     if total == 0:
         typer.echo(f"rightsmark: {', '.join(map(str, inputs))}: no image files to sign", err=True)
     elif total > 1 or counts["not-image"]:
-        extra = f", ignored {counts['not-image']} non-image files" if counts["not-image"] else ""
+        extra = f", skipped {counts['not-image']} non-image files" if counts["not-image"] else ""
         skipped = f", {counts['skipped']} skipped (already signed, unchanged)" if counts["skipped"] else ""
         typer.echo(f"{counts['signed']} signed{skipped}, {counts['failed']} failed{extra}", err=True)
     return not counts["failed"] and total > 0
