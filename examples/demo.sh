@@ -37,4 +37,13 @@ echo
 echo "== inspect $out/harbour.jpg"
 rightsmark inspect "$out/harbour.jpg" --trust keys/examples/ca.pem
 echo
+echo "== a photographer's batch: the whole folder with a profile (examples/studio.toml), consent per image"
+echo "   from examples/consent-map.csv, XMP written for tools that ignore C2PA"
+rightsmark sign examples/images --profile examples/studio.toml -o "$out/studio"
+echo "== the same again: nothing changed, so nothing is signed twice"
+rightsmark sign examples/images --profile examples/studio.toml -o "$out/studio" -q
+rightsmark verify "$out/studio/harbour.jpg" --trust keys/examples/ca.pem --non-commercial --format json \
+    | python3 -c 'import json,sys; r=json.load(sys.stdin)[0]; print("harbour.jpg:", r["decision"], "consent", r["consent"]["status"], "XMP drift", r["metadata_drift"])'
+
+echo
 echo "demo finished: signed copies, report.jsonl and keep.txt are in $out/"
