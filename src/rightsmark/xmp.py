@@ -10,8 +10,11 @@ The values come from :func:`rightsmark.manifest.metadata_assertion`, the very di
 that is signed as ``cawg.metadata``, so the packet and the signed mirror cannot disagree.
 
 Writing merges into an XMP packet already in the file: every property stays, only the
-properties rightsmark writes are replaced. Pixels are never re-encoded: the file's other
-segments or chunks are copied byte for byte.
+properties rightsmark writes are replaced. A property rightsmark has no value for (no
+author, no copyright, no license given) is not written, and the file's own value stays;
+``plus:ModelReleaseID`` is replaced together with ``plus:ModelReleaseStatus`` (ids of an
+earlier status would contradict the new one). Pixels are never re-encoded: the file's other
+segments or chunks are copied byte for byte, and a JPEG's extended-XMP segments are kept.
 
 Formats: JPEG (APP1), PNG (iTXt ``XML:com.adobe.xmp``), WebP (``XMP `` chunk, a simple
 VP8/VP8L file is converted to the extended VP8X layout) and classic TIFF (tag 700). For any
@@ -238,8 +241,8 @@ def _parse(raw: bytes) -> _Packet:
             if isinstance(item, tuple):
                 prefixes.setdefault(str(item[1]), str(item[0]))
         top = events.root  # type: ignore[attr-defined]
-    except (ET.ParseError, UnicodeError, ValueError) as exc:
-        raise _MalformedError(str(exc)) from None
+    except (ET.ParseError, UnicodeError, ValueError, LookupError, RecursionError) as exc:  # LookupError: encoding
+        raise _MalformedError(str(exc).split("\n", 1)[0]) from None
     assert isinstance(top, ET.Element)
     rdf = top if top.tag == f"{{{RDF}}}RDF" else top.find(f".//{{{RDF}}}RDF")
     if rdf is None:
@@ -373,7 +376,10 @@ def _merge(existing: bytes | None, fields: XmpFields, *, padding: int = _PADDING
         target.append(_property(prop, value))
     if packet.root.get(f"{{{X}}}xmptk") is None:
         packet.root.set(f"{{{X}}}xmptk", "rightsmark")
-    return _serialise(packet, padding)
+    try:
+        return _serialise(packet, padding)
+    except RecursionError:
+        raise _MalformedError("elements nested too deeply") from None
 
 
 # -- serialisation: namespace prefixes kept as the packet had them, declared where Adobe's toolkit
@@ -478,7 +484,7 @@ def packet_fields(raw: bytes) -> XmpFields | None:
     """The rightsmark fields an XMP packet states, or None when it is not well-formed XMP."""
     try:
         return _fields(_parse(raw))
-    except _MalformedError:
+    except (_MalformedError, RecursionError):  # (a chain of nested rdf:value thousands deep)
         return None
 
 
@@ -783,19 +789,25 @@ _EMBEDDERS = {"jpeg": _jpeg_embed, "png": _png_embed, "webp": _webp_embed, "tiff
 #: Format names :func:`embed` writes into.
 SUPPORTED = frozenset(_EMBEDDERS)
 
+_BMFF = "its XMP is an item of the meta box, and rewriting item locations is not supported"
 _UNSUPPORTED = {
-    "gif": "XMP is not written into GIF files (its application-extension packet is not supported)",
+    "gif": "XMP is not written into GIF files (the application-extension packet is not supported)",
     "dng": "XMP is not written into DNG files (raw files are left to raw converters)",
+    "avif": f"XMP is not written into AVIF files ({_BMFF})",
+    "heic": f"XMP is not written into HEIC files ({_BMFF})",
+    "heif": f"XMP is not written into HEIF files ({_BMFF})",
 }
 
 
 def embed(data: bytes, fmt: ImageFormat, fields: XmpFields) -> bytes | NotEmbedded:
     """``data`` with ``fields`` merged into its XMP packet (pixels and other metadata untouched).
 
-    Returns :class:`NotEmbedded` (bytes unchanged) for a format XMP is not written into, or
-    when the file's own XMP packet is not well-formed XML (it is never overwritten). Raises
-    :class:`XmpError` (an :class:`~rightsmark.errors.InputError`) when the file is damaged or
-    the packet cannot fit; nothing is ever half-written.
+    Returns :class:`NotEmbedded` (nothing written; sign on and say ``reason`` once) for a format
+    outside :data:`SUPPORTED`, or when the file's own packet cannot be merged into (not
+    well-formed XML, no ``rdf:RDF``, nested beyond reason): another tool's packet is never
+    overwritten. Raises :class:`XmpError` (an :class:`~rightsmark.errors.InputError`) when the
+    file is damaged, a value holds a character XML cannot carry, or a JPEG packet cannot fit
+    one segment. Nothing is ever half-written: the input bytes are not modified in any case.
     """
     write = _EMBEDDERS.get(fmt.name)
     if write is None:
@@ -804,7 +816,7 @@ def embed(data: bytes, fmt: ImageFormat, fields: XmpFields) -> bytes | NotEmbedd
     try:
         return write(data, fields)
     except _MalformedError as exc:
-        return NotEmbedded(fmt.name, f"the file's XMP packet is not well-formed ({exc}); left unchanged")
+        return NotEmbedded(fmt.name, f"the file's XMP packet cannot be merged into ({exc}); left unchanged")
 
 
 def find_packet(data: bytes, fmt: ImageFormat) -> bytes | None:
