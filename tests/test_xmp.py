@@ -818,6 +818,23 @@ def test_xmp_that_disagrees_with_the_signed_manifest_is_reported(
     assert "  1 file: embedded XMP disagrees with the signed manifest" in summary.render()
 
 
+def test_signer_rewrites_a_stale_packet_so_nothing_drifts(
+    tmp_path: Path, exiftool: str, signer: Signer, keys: KeyFiles
+) -> None:
+    """The real Signer writes the XMP mirror itself: a file whose packet says otherwise is brought in line
+    (the other tools' properties kept), and verify finds no drift."""
+    src = tmp_path / "stale.jpg"
+    src.write_bytes(embedded(make_image(tmp_path, "jpeg").read_bytes(), JPEG, xmp.fields_for(DISAGREEING)))
+    run_exiftool(exiftool, "-overwrite_original", "-XMP-xmp:CreatorTool=Lightroom", src)
+    out = tmp_path / "signed" / "stale.jpg"
+    signer.sign_file(src, out, RIGHTS)
+    with Verifier([keys.ca]) as verifier:
+        record = verifier.verify_file(out)
+    assert record.integrity is Integrity.VALID and record.metadata_drift == ()
+    assert xmp.read(out.read_bytes(), JPEG) == FIELDS
+    assert tags(exiftool, out, "-XMP-xmp:CreatorTool") == {"XMP-xmp:CreatorTool": "Lightroom"}
+
+
 def test_verify_command_reports_drift_in_every_format(
     tmp_path: Path, material: SigningMaterial, keys: KeyFiles, cli: Callable[..., Any]
 ) -> None:
