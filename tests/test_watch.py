@@ -81,7 +81,7 @@ def test_watch_signs_files_as_they_are_exported(tmp_path: Path, keys: KeyFiles) 
         assert (signed / "day2" / "late.jpg").exists()
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "2 signed, 0 failed" in err and "Traceback" not in err
     verify = subprocess.run(

@@ -313,7 +313,10 @@ class Signer:
         """
         from rightsmark import xmp
 
-        result = xmp.embed(data, fmt, xmp.fields_for(rights))
+        try:
+            result = xmp.embed(data, fmt, xmp.fields_for(rights))
+        except xmp.XmpError as exc:
+            raise InputError(exc.message, path=src, hint=exc.hint or "or sign with --no-xmp") from None
         if isinstance(result, xmp.NotEmbedded):
             notes.append(f"XMP not written: {result.reason}")
             return data
