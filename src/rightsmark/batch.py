@@ -284,9 +284,15 @@ class BatchSigner:
                 yield job, sign_job(signer, job, self.journal)
 
     def _new_pool(self, workers: int) -> cf.ProcessPoolExecutor:
+        method = _start_method(self.source)
+        if method == "fork":  # forked workers inherit what is imported here instead of each importing it
+            import importlib
+
+            for module in ("c2pa", "rightsmark.sign", "rightsmark.xmp"):
+                importlib.import_module(module)
         return cf.ProcessPoolExecutor(
             workers,
-            mp_context=multiprocessing.get_context(_start_method(self.source)),
+            mp_context=multiprocessing.get_context(method),
             initializer=_init_worker,
             initargs=(self.source, self.tsa, self.thumbnail, self.xmp, self.journal.path if self.journal else None),
         )
