@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 
 from rightsmark._cli._app import _errors, consent_app
-from rightsmark._cli._material import load_material
+from rightsmark._cli._material import (
+    PASSPHRASE_ENV,
+    CertOption,
+    KeyOption,
+    PassphraseEnvOption,
+    PassphraseFdOption,
+    PassphraseFileOption,
+    Pkcs11ModuleOption,
+    load_signing_key,
+)
 
 
 @consent_app.command("withdraw")
@@ -22,23 +31,35 @@ def consent_withdraw(
     list_: Annotated[
         Path, typer.Option("--list", help="Withdrawal list to create or extend (FILE.sig is written beside it).")
     ],
-    key: Annotated[Path, typer.Option(help="Private key of the party that holds the releases (PEM).")],
-    cert: Annotated[Path, typer.Option(help="Its certificate chain (PEM, leaf first).")],
+    key: KeyOption,
+    cert: CertOption = None,
     reason: Annotated[str | None, typer.Option(help="Why, for the list's holder (never a name).")] = None,
     issuer: Annotated[
         str | None, typer.Option(help="Who holds the releases (default: the list's, else the certificate's name).")
     ] = None,
-    passphrase_file: Annotated[
-        Path | None,
-        typer.Option(help="File holding the key's passphrase (else $RIGHTSMARK_KEY_PASSPHRASE, else a prompt)."),
-    ] = None,
+    pkcs11_module: Pkcs11ModuleOption = None,
+    passphrase_file: PassphraseFileOption = None,
+    passphrase_fd: PassphraseFdOption = None,
+    passphrase_env: PassphraseEnvOption = PASSPHRASE_ENV,
 ) -> None:
-    """Withdraw consent records: create or extend a signed withdrawal list (schemas/withdrawals.schema.json)."""
+    """Withdraw consent records: create or extend a signed withdrawal list (schemas/withdrawals.schema.json).
+
+    The key of the party that holds the releases signs the list: a PEM key with --cert, a PKCS#12
+    bundle, or a pkcs11: URI of a token key (its passphrase or PIN as for 'rightsmark sign').
+    """
     from rightsmark.withdrawals import create_or_extend, signature_path
 
     with _errors():
-        material = load_material(key, cert, passphrase_file)
-        result = create_or_extend(list_, release_ids, material, reason=reason, issuer=issuer)  # type: ignore[arg-type]
+        _, material = load_signing_key(
+            key,
+            cert,
+            passphrase_file=passphrase_file,
+            passphrase_fd=passphrase_fd,
+            passphrase_env=passphrase_env,
+            pkcs11_module=pkcs11_module,
+        )
+        with material:
+            result = create_or_extend(list_, release_ids, material, reason=reason, issuer=issuer)
     when = result.withdrawn
     for rid in dict.fromkeys(release_ids):
         state = "withdrew" if rid in result.added else "already withdrawn:"
