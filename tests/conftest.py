@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,14 @@ EXAMPLE_IMAGES = REPO / "examples" / "images"
 EXAMPLE_KEYS = REPO / "keys" / "examples"
 SHARED = REPO.parent / "shared"
 CORPUS = SHARED / "corpus"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _signing_journal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Signing runs of the tests keep their journal in a temporary directory, never in the user's cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RIGHTSMARK_CACHE_DIR", str(tmp_path_factory.mktemp("rightsmark-cache")))
+        yield
 
 
 @pytest.fixture(scope="session")

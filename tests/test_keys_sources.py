@@ -232,6 +232,26 @@ def test_token_sign_through_the_cli(soft_token: SoftToken, tmp_path: Path) -> No
     verify(tmp_path / "out" / "photo.jpg", soft_token.ca)
 
 
+def test_token_signs_a_batch_on_two_workers_each_with_its_own_session(soft_token: SoftToken, tmp_path: Path) -> None:
+    """A folder signed with a token key on two worker processes (a fork server: a PKCS#11 library is never
+    inherited across fork); every file verifies, and a second run skips them all."""
+    from PIL import Image
+
+    (tmp_path / "export").mkdir()
+    for i in range(6):
+        Image.new("RGB", (96, 64), (40 * i, 90, 200 - 30 * i)).save(tmp_path / "export" / f"img{i}.jpg", quality=90)
+    args = ("sign", "export", "-o", "out", "--key", soft_token.uri("signer"), "--no-people", "--jobs", "2")
+    env = {"RIGHTSMARK_PKCS11_PIN": soft_token.pin, "RIGHTSMARK_CACHE_DIR": str(tmp_path / "cache")}
+    result = run_cli(*args, cwd=tmp_path, env=env)
+    assert_ok(result)
+    assert "6 signed, 0 failed" in result.stderr
+    for i in range(6):
+        verify(tmp_path / "out" / f"img{i}.jpg", soft_token.ca)
+    again = run_cli(*args, cwd=tmp_path, env=env)
+    assert_ok(again)
+    assert "0 signed, 6 skipped" in again.stderr
+
+
 def test_keys_check_with_a_token_and_every_way_to_give_module_and_pin(soft_token: SoftToken, tmp_path: Path) -> None:
     pin_file = tmp_path / "pin.txt"
     pin_file.write_text(soft_token.pin + "\n")
