@@ -107,15 +107,12 @@ def _normalise_subject(raw: Mapping[str, Any], index: int, path: Path, base_dir:
 
 def load_consent_file(path: str | Path) -> ConsentDeclaration:
     """Read and validate a consent input file; every problem is a :class:`ConsentError`."""
+    from rightsmark.files import read_text
+
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConsentError("no such consent file", path=p, hint="check --consent") from None
-    except IsADirectoryError:
-        raise ConsentError("is a directory, not a consent file", path=p, hint="name the JSON file itself") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConsentError(f"cannot read consent file: {exc}", path=p) from None
+    text = read_text(
+        p, ConsentError, what="consent file", missing_hint="check --consent", directory_hint="name the JSON file itself"
+    )
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

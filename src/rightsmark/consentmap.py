@@ -22,6 +22,7 @@ from typing import Any
 from rightsmark import schemas
 from rightsmark.consent import ConsentDeclaration, declaration_from_dict, load_consent_file
 from rightsmark.errors import ConsentError
+from rightsmark.files import read_text
 
 CONSENT_MAP = schemas.CONSENT_MAP
 
@@ -156,12 +157,10 @@ def _declaration(raw: Mapping[str, Any], path: Path) -> ConsentDeclaration:
 def load_consent_map(path: str | Path) -> ConsentMap:
     """Read a CSV or JSON consent mapping; every problem is a :class:`ConsentError` naming the file."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ConsentError("no such consent mapping file", path=p, hint="check --consent-map") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConsentError(f"cannot read consent mapping: {exc}", path=p) from None
+    # utf-8-sig: spreadsheets save CSV with a byte-order mark
+    text = read_text(
+        p, ConsentError, what="consent mapping file", missing_hint="check --consent-map", encoding="utf-8-sig"
+    )
     raw_entries: Sequence[Mapping[str, Any]]
     if p.suffix.lower() == ".csv":
         raw_entries = _csv_entries(text, p)

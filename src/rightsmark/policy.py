@@ -15,7 +15,6 @@ import fnmatch
 import functools
 import hashlib
 import json
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -394,17 +393,10 @@ def policy_from_dict(data: dict[str, Any], *, base_dir: Path | None = None, sour
 
 def load_policy(path: str | Path) -> Policy:
     """Read a policy file (TOML, or JSON by extension)."""
+    from rightsmark.files import load_document
+
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PolicyError("no such policy file", path=p, hint="check --policy") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(f"cannot read policy file: {exc}", path=p) from None
-    try:
-        data = json.loads(text) if p.suffix.lower() == ".json" else tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise PolicyError(f"not valid {'JSON' if p.suffix.lower() == '.json' else 'TOML'}: {exc}", path=p) from None
+    data = load_document(p, PolicyError, what="policy file", missing_hint="check --policy")
     return policy_from_dict(data, base_dir=p.resolve().parent, source=str(p))
 
 

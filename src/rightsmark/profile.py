@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import string
-import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -158,22 +157,12 @@ def profile_from_dict(data: dict[str, Any], *, base_dir: Path | None = None, sou
 
 def load_profile(path: str | Path) -> Profile:
     """Read a profile file (TOML, or JSON by extension)."""
+    from rightsmark.files import load_document
+
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ProfileError(
-            "no such profile", path=p, hint="check --profile, or create one with 'rightsmark init'"
-        ) from None
-    except IsADirectoryError:
-        raise ProfileError("is a directory, not a profile", path=p, hint="name the .toml file itself") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"cannot read profile: {exc}", path=p) from None
-    is_json = p.suffix.lower() == ".json"
-    try:
-        data = json.loads(text) if is_json else tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise ProfileError(f"not valid {'JSON' if is_json else 'TOML'}: {exc}", path=p) from None
+    data = load_document(
+        p, ProfileError, what="profile", missing_hint="check --profile, or create one with 'rightsmark init'"
+    )
     if not isinstance(data, dict):
         raise ProfileError("must be a table of settings", path=p, hint="see schemas/profile.schema.json")
     return profile_from_dict(data, base_dir=p.resolve().parent, source=str(p))
