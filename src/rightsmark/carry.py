@@ -16,7 +16,7 @@ from typing import Any
 
 from rightsmark import engine
 from rightsmark.consent import CONSENT_LABEL, ConsentDeclaration, parse_time
-from rightsmark.errors import InputError, UsageError
+from rightsmark.errors import UsageError
 from rightsmark.manifest import (
     Rights,
     assertions_by_label,
@@ -26,7 +26,7 @@ from rightsmark.manifest import (
     read_source_type,
     read_training,
 )
-from rightsmark.models import Integrity, Purpose, Training, Use
+from rightsmark.models import Purpose, Training, Use
 
 #: How much each value permits; a higher rank is wider.
 _RANK = {Use.NOT_ALLOWED: 0, Use.UNSPECIFIED: 0, Use.CONSTRAINED: 1, Use.ALLOWED: 2}
@@ -42,30 +42,18 @@ class Overrides:
 
 
 def parent_rights(path: str | Path) -> Rights:
-    """The rights recorded in a signed parent's active manifest (its integrity must hold)."""
-    from rightsmark.reading import read_manifest_store
-    from rightsmark.sign import read_input
+    """The rights recorded in a signed parent's active manifest (it must validate: see
+    :func:`rightsmark.sign.validated_parent`)."""
+    from rightsmark.sign import read_input, validated_parent
 
     p = Path(path)
     data, _fmt = read_input(p)
     context = engine.reading_context(None, verify_trust=False)
     try:
-        reading = read_manifest_store(data, p, context, anchors_given=False)
+        active = validated_parent(data, p, context).active
     finally:
         context.close()
-    if reading.integrity is Integrity.ABSENT:
-        raise InputError(
-            "the parent carries no C2PA manifest",
-            path=p,
-            hint="sign the original first, then sign the edit with --parent pointing at the signed original",
-        )
-    active = reading.active
-    if reading.integrity is not Integrity.VALID or active is None:
-        raise InputError(
-            f"the parent's manifest does not validate ({', '.join(reading.failure_codes) or reading.message})",
-            path=p,
-            hint="a chain of custody cannot continue from a tampered or broken file",
-        )
+    assert active is not None  # a valid reading has an active manifest
     assertions = assertions_by_label(active)
     return Rights(
         consent=_consent(assertions.get(CONSENT_LABEL)),

@@ -32,7 +32,7 @@ from rightsmark.formats import SIGNABLE, ImageFormat, jpeg_scan_start, sniff, st
 from rightsmark.keys import SigningMaterial
 from rightsmark.manifest import Rights, manifest_definition
 from rightsmark.models import Algorithm, Integrity, SignResult
-from rightsmark.reading import TRUST_CODES, read_manifest_store
+from rightsmark.reading import TRUST_CODES, EngineReading, read_manifest_store
 
 _ALG_NAMES = {
     Algorithm.ES256: "ES256",
@@ -86,6 +86,26 @@ def _check_decodes(data: bytes, fmt: ImageFormat, path: Path) -> None:
         ) from None
     except Exception as exc:  # Pillow raises many types for damaged files
         raise InputError(f"is damaged or truncated ({exc})", path=path, hint="export the image again") from None
+
+
+def validated_parent(data: bytes, path: Path, context: Any) -> EngineReading:
+    """The engine's reading of a parent, which must carry a manifest that validates (its ingredients
+    too), or the new file's chain is broken from birth; :class:`InputError` otherwise."""
+    reading = read_manifest_store(data, path, context, anchors_given=False)
+    if reading.integrity is Integrity.ABSENT:
+        raise InputError(
+            "the parent carries no C2PA manifest",
+            path=path,
+            hint="sign the original first, then sign the edit with --parent pointing at the signed original",
+        )
+    problems = [c for c in reading.failure_codes if c not in TRUST_CODES] + list(reading.ingredient_codes)
+    if reading.integrity is not Integrity.VALID or reading.ingredient_codes:
+        raise InputError(
+            f"the parent's manifest does not validate ({', '.join(problems) or reading.message})",
+            path=path,
+            hint="a chain of custody cannot continue from a tampered or broken file",
+        )
+    return reading
 
 
 @dataclass(frozen=True)
@@ -249,7 +269,7 @@ class Signer:
         parent_data: tuple[bytes, ImageFormat] | None = None
         if parent is not None:
             parent_data = read_input(Path(parent))
-            self._check_parent(parent_data[0], parent_data[1], Path(parent))
+            validated_parent(parent_data[0], Path(parent), self._context)
         elif self._carries_manifest(data, fmt):
             raise InputError(
                 "already carries a C2PA manifest; signing it afresh would discard its chain of custody",
@@ -321,23 +341,6 @@ class Signer:
             notes.append(f"XMP not written: {result.reason}")
             return data
         return result
-
-    def _check_parent(self, data: bytes, fmt: ImageFormat, path: Path) -> None:
-        """A parent must carry a manifest that validates, or the new file's chain is broken from birth."""
-        reading = read_manifest_store(data, path, self._context, anchors_given=False)
-        if reading.integrity is Integrity.ABSENT:
-            raise InputError(
-                "the parent carries no C2PA manifest",
-                path=path,
-                hint="sign the original first, then sign the edit with --parent pointing at the signed original",
-            )
-        problems = [c for c in reading.failure_codes if c not in TRUST_CODES] + list(reading.ingredient_codes)
-        if reading.integrity is not Integrity.VALID or reading.ingredient_codes:
-            raise InputError(
-                f"the parent's manifest does not validate ({', '.join(problems) or reading.message})",
-                path=path,
-                hint="a chain of custody cannot continue from a tampered or broken file",
-            )
 
     def _carries_manifest(self, data: bytes, fmt: ImageFormat) -> bool:
         """Whether ``data`` embeds a manifest store: a cheap byte scan, confirmed by the engine.
