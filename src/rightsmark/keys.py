@@ -814,55 +814,40 @@ def engine_trial(material: SigningMaterial, *, path: str | Path | None = None) -
     result does not validate (apart from trust, which depends on the reader's anchors).
     """
     import io
-    import json
 
     from PIL import Image
 
-    from rightsmark import engine
+    from rightsmark import __version__, engine
+    from rightsmark.consent import ConsentDeclaration
+    from rightsmark.manifest import Rights, manifest_definition
+    from rightsmark.models import Integrity
+    from rightsmark.reading import TRUST_CODES, read_manifest_store
+    from rightsmark.sign import engine_signer
 
     c2pa = engine.c2pa()
     image = io.BytesIO()
     Image.new("RGB", (16, 16), (90, 120, 150)).save(image, "JPEG")
-    manifest = {
-        "claim_generator_info": [{"name": engine.GENERATOR}],
-        "title": "rightsmark key check",
-        "assertions": [
-            {
-                "label": "c2pa.actions",
-                "data": {
-                    "actions": [
-                        {
-                            "action": "c2pa.created",
-                            "digitalSourceType": "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture",
-                        }
-                    ]
-                },
-            }
-        ],
-    }
-    alg = {Algorithm.ES256: "ES256", Algorithm.ES384: "ES384", Algorithm.PS256: "PS256"}.get(
-        material.algorithm, "ED25519"
+    definition = manifest_definition(
+        Rights(consent=ConsentDeclaration.no_people()),
+        title="rightsmark key check",
+        generator=engine.GENERATOR,
+        version=__version__,
+        edit=False,
     )
     out = io.BytesIO()
     try:
         with (
             engine.signing_context() as context,
-            c2pa.Signer.from_callback(
-                material.sign, getattr(c2pa.C2paSigningAlg, alg), material.chain_pem(), None
-            ) as signer,
-            c2pa.Builder.from_json(json.dumps(manifest), context=context) as builder,
+            engine_signer(material) as signer,
+            c2pa.Builder.from_json(definition, context=context) as builder,
         ):
             builder.sign(signer, "image/jpeg", io.BytesIO(image.getvalue()), out)
     except c2pa.C2paError as exc:
         raise CertificateError(f"the C2PA engine refuses to sign with it: {exc}", path=path, hint=HINT_GET) from None
-    with (
-        engine.reading_context(None) as context,
-        c2pa.Reader("image/jpeg", io.BytesIO(out.getvalue()), None, context) as reader,
-    ):
-        store = json.loads(reader.json())
-    results = store.get("validation_results", {}).get("activeManifest", {})
-    failures = [f["code"] for f in results.get("failure", []) if f.get("code") != "signingCredential.untrusted"]
-    if failures or store.get("validation_state") not in ("Valid", "Trusted"):
+    with engine.reading_context(None) as context:
+        reading = read_manifest_store(out.getvalue(), "key-check.jpg", context, anchors_given=False)
+    failures = [c for c in reading.failure_codes if c not in TRUST_CODES]
+    if failures or reading.integrity is not Integrity.VALID:
         raise CertificateError(
             "the C2PA engine signed a test image but does not accept the result: " + ", ".join(failures),
             path=path,

@@ -31,15 +31,16 @@ from rightsmark.errors import (
 from rightsmark.formats import SIGNABLE, ImageFormat, jpeg_scan_start, sniff, structural_problem
 from rightsmark.keys import SigningMaterial
 from rightsmark.manifest import Rights, manifest_definition
-from rightsmark.models import Algorithm, Integrity, SignResult
+from rightsmark.models import Integrity, SignResult
 from rightsmark.reading import TRUST_CODES, EngineReading, read_manifest_store
 
-_ALG_NAMES = {
-    Algorithm.ES256: "ES256",
-    Algorithm.ES384: "ES384",
-    Algorithm.PS256: "PS256",
-    Algorithm.ED25519: "ED25519",
-}
+
+def engine_signer(material: SigningMaterial, tsa_url: str | None = None) -> Any:
+    """The engine's callback signer for ``material`` (the private key never leaves its store);
+    :class:`Algorithm` names are the engine's ``C2paSigningAlg`` names."""
+    c2pa = engine.c2pa()
+    algorithm = getattr(c2pa.C2paSigningAlg, material.algorithm.name)
+    return c2pa.Signer.from_callback(material.sign, algorithm, material.chain_pem(), tsa_url)
 
 
 def read_input(path: Path) -> tuple[bytes, ImageFormat]:
@@ -217,14 +218,8 @@ class Signer:
             from rightsmark.timestamps import validate_tsa_url
 
             self.tsa_url = validate_tsa_url(self.tsa_url)
-        c2pa = engine.c2pa()
         self._context = engine.signing_context(thumbnail=self.thumbnail)
-        self._signer = c2pa.Signer.from_callback(
-            self.material.sign,
-            getattr(c2pa.C2paSigningAlg, _ALG_NAMES[self.material.algorithm]),
-            self.material.chain_pem(),
-            self.tsa_url,
-        )
+        self._signer = engine_signer(self.material, self.tsa_url)
 
     def sign_file(
         self,
