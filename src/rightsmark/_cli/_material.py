@@ -46,6 +46,12 @@ PIN_ENV = "RIGHTSMARK_PKCS11_PIN"
 KeyOption = Annotated[
     str, typer.Option("--key", help="Private key: PEM file, PKCS#12 bundle (.p12/.pfx), or pkcs11: URI of a token key.")
 ]
+OptionalKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--key", help="Private key: PEM file, PKCS#12 bundle (.p12/.pfx), or pkcs11: URI (else the profile's)."
+    ),
+]
 CertOption = Annotated[
     Path | None,
     typer.Option("--cert", help="Certificate chain (PEM, leaf first); optional for .p12 bundles and token keys."),
@@ -108,11 +114,16 @@ def _explicit_secret(
     if passphrase_fd is not None:
         return _read_secret_fd(passphrase_fd)
     if passphrase_env and passphrase_env != PASSPHRASE_ENV:
-        value = os.environ.get(passphrase_env)
-        if not value:
-            raise UsageError(f"environment variable {passphrase_env} is empty or unset", hint="export it first")
-        return value.encode()
+        return secret_from_env(passphrase_env)
     return None
+
+
+def secret_from_env(name: str) -> bytes:
+    """The passphrase in environment variable ``name``, which the user named: unset or empty is an error."""
+    value = os.environ.get(name)
+    if not value:
+        raise UsageError(f"environment variable {name} is empty or unset", hint="export it first")
+    return value.encode()
 
 
 def _env(name: str) -> bytes | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,6 +16,7 @@ from rightsmark._cli._material import (
     PassphraseFdOption,
     PassphraseFileOption,
     Pkcs11ModuleOption,
+    secret_from_env,
 )
 from rightsmark.errors import UsageError
 from rightsmark.models import Algorithm
@@ -46,12 +46,7 @@ def keys_init(
     from rightsmark.keys import init_keys
 
     with _errors():
-        passphrase = None
-        if passphrase_env:
-            value = os.environ.get(passphrase_env)
-            if not value:
-                raise UsageError(f"environment variable {passphrase_env} is empty or unset", hint="export it first")
-            passphrase = value.encode()
+        passphrase = secret_from_env(passphrase_env) if passphrase_env else None
         files = init_keys(
             directory,
             subject=subject,
@@ -169,12 +164,7 @@ def keys_csr(
                 raise UsageError(
                     "--new-key takes its passphrase from --passphrase-env VAR", hint="export VAR, then pass its name"
                 )
-            passphrase = None
-            if passphrase_env:
-                value = os.environ.get(passphrase_env)
-                if not value:
-                    raise UsageError(f"environment variable {passphrase_env} is empty or unset", hint="export it first")
-                passphrase = value.encode()
+            passphrase = secret_from_env(passphrase_env) if passphrase_env else None
             private = new_private_key(algorithm or Algorithm.ES256)
             csr = certificate_request(private, name, email=email, document_signing=document_signing)
             write_private_key(new_key, private, passphrase)

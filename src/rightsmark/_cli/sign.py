@@ -8,14 +8,25 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from rightsmark._cli._app import UseChoice, _errors, app
+from rightsmark._cli._material import (
+    PASSPHRASE_ENV,
+    CertOption,
+    OptionalKeyOption,
+    PassphraseEnvOption,
+    PassphraseFdOption,
+    PassphraseFileOption,
+    Pkcs11ModuleOption,
+)
 from rightsmark.errors import UsageError
 
 if TYPE_CHECKING:
     from rightsmark.batch import SignOutcome
+    from rightsmark.keysource import KeySource
+    from rightsmark.models import Use
     from rightsmark.profile import Profile
 
 
-def _use(choice: UseChoice | None) -> object:
+def _use(choice: UseChoice | None) -> Use | None:
     from rightsmark.models import Use
 
     return Use(choice.value) if choice is not None else None
@@ -53,10 +64,10 @@ def flags_profile(
         author_url=author_url,
         copyright=copyright_,
         license=license_,
-        ai_training=_use(ai_training),  # type: ignore[arg-type]
-        ai_generative_training=_use(ai_generative_training),  # type: ignore[arg-type]
-        ai_inference=_use(ai_inference),  # type: ignore[arg-type]
-        data_mining=_use(data_mining),  # type: ignore[arg-type]
+        ai_training=_use(ai_training),
+        ai_generative_training=_use(ai_generative_training),
+        ai_inference=_use(ai_inference),
+        data_mining=_use(data_mining),
         constraint_info=constraint_info,
         source_type=source_type,
         consent=consent,
@@ -72,6 +83,51 @@ def flags_profile(
     )
     check_templates(layer, "the command line")
     return layer
+
+
+def check_destination(output: Path | None, in_place: bool, backup: bool) -> None:
+    """-o DIR or --in-place, exactly one; --backup only with --in-place; -o must be a directory."""
+    if (output is None) == (not in_place):
+        raise UsageError(
+            "say where signed files go: -o DIR for signed copies, or --in-place to replace the originals"
+            if output is None
+            else "-o and --in-place contradict each other",
+            hint="originals are never modified unless --in-place is given",
+        )
+    if backup and not in_place:
+        raise UsageError("--backup only applies to --in-place", hint="-o never touches the originals")
+    if output is not None and output.exists() and not output.is_dir():
+        raise UsageError("exists and is not a directory", path=output, hint="-o names a directory")
+
+
+def run_settings(profile_file: Path | None, explicit: Profile) -> Profile:
+    """The profile (if any) with the command line laid over it; a signing key is required."""
+    from rightsmark.profile import Profile, load_profile
+
+    settings = with_people(load_profile(profile_file) if profile_file is not None else Profile(), explicit)
+    if not settings.key:
+        raise UsageError(
+            "no signing key: pass --key (and --cert), or use a --profile that names one",
+            hint="'rightsmark init' writes a profile; 'rightsmark keys init DIR' makes development keys",
+        )
+    return settings
+
+
+def key_source_for(
+    settings: Profile, passphrase_file: Path | None, passphrase_fd: int | None, passphrase_env: str
+) -> KeySource:
+    """The run's key, loaded and checked once (prompting on a terminal when a secret is missing)."""
+    from rightsmark._cli._material import load_key_source
+
+    assert settings.key is not None  # run_settings requires it
+    return load_key_source(
+        settings.key,
+        settings.cert,
+        passphrase_file=passphrase_file,
+        passphrase_fd=passphrase_fd,
+        passphrase_env=passphrase_env,
+        pkcs11_module=settings.pkcs11_module,
+    )
 
 
 def with_people(base: Profile, top: Profile) -> Profile:
@@ -93,12 +149,8 @@ def sign(
     profile_file: Annotated[
         Path | None, typer.Option("--profile", help="Signing profile (TOML; 'rightsmark init' writes one).")
     ] = None,
-    key: Annotated[
-        str | None, typer.Option(help="Private key: PEM file, PKCS#12 bundle (.p12), or pkcs11: URI of a token key.")
-    ] = None,
-    cert: Annotated[
-        Path | None, typer.Option(help="Certificate chain (PEM, leaf first); optional for .p12 and tokens holding it.")
-    ] = None,
+    key: OptionalKeyOption = None,
+    cert: CertOption = None,
     author: Annotated[list[str] | None, typer.Option(help="Author name (repeatable).")] = None,
     author_url: Annotated[str | None, typer.Option(help="Web page of the (first) author.")] = None,
     copyright_: Annotated[
@@ -158,18 +210,10 @@ def sign(
         bool | None, typer.Option(help="Also write author, license and AI-use as XMP for non-C2PA tools.")
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (0: all cores).")] = 0,
-    pkcs11_module: Annotated[
-        str | None, typer.Option(help="PKCS#11 library for pkcs11: keys (else $RIGHTSMARK_PKCS11_MODULE).")
-    ] = None,
-    passphrase_file: Annotated[
-        Path | None, typer.Option(help="File holding the key's passphrase or token PIN.")
-    ] = None,
-    passphrase_fd: Annotated[
-        int | None, typer.Option(help="Read the passphrase from this inherited file descriptor.")
-    ] = None,
-    passphrase_env: Annotated[
-        str, typer.Option(help="Environment variable holding the passphrase.")
-    ] = "RIGHTSMARK_KEY_PASSPHRASE",
+    pkcs11_module: Pkcs11ModuleOption = None,
+    passphrase_file: PassphraseFileOption = None,
+    passphrase_fd: PassphraseFdOption = None,
+    passphrase_env: PassphraseEnvOption = PASSPHRASE_ENV,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors and the summary only.")] = False,
 ) -> None:
     """Sign images: signed copies into -o DIR (or --in-place); a profile sets everything once.
@@ -178,21 +222,10 @@ def sign(
     are skipped (--resign to sign again); one bad file never stops the batch. Exit 1 if any failed.
     """
     from rightsmark.export import ExportRun
-    from rightsmark.profile import Profile, load_profile
     from rightsmark.summary import progress
 
     with _errors():
-        if (output is None) == (not in_place):
-            raise UsageError(
-                "say where signed files go: -o DIR for signed copies, or --in-place to replace the originals"
-                if output is None
-                else "-o and --in-place contradict each other",
-                hint="originals are never modified unless --in-place is given",
-            )
-        if backup and not in_place:
-            raise UsageError("--backup only applies to --in-place", hint="-o never touches the originals")
-        if output is not None and output.exists() and not output.is_dir():
-            raise UsageError("exists and is not a directory", path=output, hint="-o names a directory")
+        check_destination(output, in_place, backup)
         if parent is not None and not parent.is_file():
             raise UsageError(
                 "no such parent file", path=parent, hint="--parent names the signed file this is an edit of"
@@ -221,13 +254,7 @@ def sign(
         )
         if consent is not None and no_people:
             raise UsageError("--consent and --no-people contradict each other", hint="give one of them")
-        base = load_profile(profile_file) if profile_file is not None else Profile()
-        settings = with_people(base, explicit)
-        if not settings.key:
-            raise UsageError(
-                "no signing key: pass --key (and --cert), or use a --profile that names one",
-                hint="'rightsmark init' writes a profile; 'rightsmark keys init DIR' makes development keys",
-            )
+        settings = run_settings(profile_file, explicit)
         source = key_source_for(settings, passphrase_file, passphrase_fd, passphrase_env)
         counts = {"signed": 0, "skipped": 0, "failed": 0, "not-image": 0}
         with ExportRun(
@@ -282,17 +309,3 @@ def report_outcome(outcome: SignOutcome, counts: dict[str, int], quiet: bool) ->
             typer.echo(f"  note: {note}", err=True)
     else:
         typer.echo(f"skipped {outcome.source} ({outcome.message})")
-
-
-def key_source_for(settings: Profile, passphrase_file: Path | None, passphrase_fd: int | None, passphrase_env: str):  # type: ignore[no-untyped-def]
-    from rightsmark._cli._material import load_key_source
-
-    assert settings.key is not None
-    return load_key_source(
-        settings.key,
-        settings.cert,
-        passphrase_file=passphrase_file,
-        passphrase_fd=passphrase_fd,
-        passphrase_env=passphrase_env,
-        pkcs11_module=settings.pkcs11_module,
-    )

@@ -9,7 +9,23 @@ from typing import Annotated
 import typer
 
 from rightsmark._cli._app import _errors, app
-from rightsmark._cli.sign import flags_profile, key_source_for, print_summary, report_outcome, with_people
+from rightsmark._cli._material import (
+    PASSPHRASE_ENV,
+    CertOption,
+    OptionalKeyOption,
+    PassphraseEnvOption,
+    PassphraseFdOption,
+    PassphraseFileOption,
+    Pkcs11ModuleOption,
+)
+from rightsmark._cli.sign import (
+    check_destination,
+    flags_profile,
+    key_source_for,
+    print_summary,
+    report_outcome,
+    run_settings,
+)
 from rightsmark.errors import UsageError
 
 
@@ -18,8 +34,8 @@ def watch(
     folder: Annotated[Path, typer.Argument(help="The export folder to watch (and its subfolders).")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Directory for signed copies.")] = None,
     profile_file: Annotated[Path | None, typer.Option("--profile", help="Signing profile (TOML).")] = None,
-    key: Annotated[str | None, typer.Option(help="Private key: PEM, .p12, or pkcs11: URI.")] = None,
-    cert: Annotated[Path | None, typer.Option(help="Certificate chain (PEM, leaf first).")] = None,
+    key: OptionalKeyOption = None,
+    cert: CertOption = None,
     consent: Annotated[Path | None, typer.Option(help="Consent of the people pictured, for every file.")] = None,
     consent_map: Annotated[Path | None, typer.Option(help="Who is in which file (CSV or JSON).")] = None,
     no_people: Annotated[bool, typer.Option("--no-people", help="No identifiable people are pictured.")] = False,
@@ -34,11 +50,10 @@ def watch(
         bool, typer.Option("--once", help="Sign what is there (waiting for files still being written), then exit.")
     ] = False,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (0: all cores).")] = 0,
-    passphrase_file: Annotated[Path | None, typer.Option(help="File holding the key's passphrase or PIN.")] = None,
-    passphrase_fd: Annotated[int | None, typer.Option(help="Read the passphrase from this file descriptor.")] = None,
-    passphrase_env: Annotated[
-        str, typer.Option(help="Environment variable holding the passphrase.")
-    ] = "RIGHTSMARK_KEY_PASSPHRASE",
+    pkcs11_module: Pkcs11ModuleOption = None,
+    passphrase_file: PassphraseFileOption = None,
+    passphrase_fd: PassphraseFdOption = None,
+    passphrase_env: PassphraseEnvOption = PASSPHRASE_ENV,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
 ) -> None:
     """Sign files as they appear in an export folder, once each is completely written.
@@ -47,28 +62,25 @@ def watch(
     Runs until interrupted (Ctrl-C), or with --once until nothing is left to sign.
     """
     from rightsmark.export import ExportRun
-    from rightsmark.profile import Profile, load_profile
     from rightsmark.watch import Watcher
 
     counts = {"signed": 0, "skipped": 0, "failed": 0, "not-image": 0}
     with _errors():
         if not folder.is_dir():
             raise UsageError("is not a directory", path=folder, hint="watch the folder your exports go to")
-        if (output is None) == (not in_place):
-            raise UsageError(
-                "say where signed files go: -o DIR, or --in-place"
-                if output is None
-                else "-o and --in-place contradict",
-                hint="originals are never modified unless --in-place is given",
-            )
+        check_destination(output, in_place, backup)
         if output is not None and output.resolve().is_relative_to(folder.resolve()):
             raise UsageError("the output is inside the watched folder", path=output, hint="sign into another folder")
         explicit = flags_profile(
-            key=key, cert=cert, consent=consent, consent_map=consent_map, no_people=no_people, tsa=tsa
+            key=key,
+            cert=cert,
+            pkcs11_module=pkcs11_module,
+            consent=consent,
+            consent_map=consent_map,
+            no_people=no_people,
+            tsa=tsa,
         )
-        settings = with_people(load_profile(profile_file) if profile_file else Profile(), explicit)
-        if not settings.key:
-            raise UsageError("no signing key: pass --key (and --cert), or a --profile that names one")
+        settings = run_settings(profile_file, explicit)
         source = key_source_for(settings, passphrase_file, passphrase_fd, passphrase_env)
         with ExportRun(settings, source, explicit=explicit, in_place=in_place, backup=backup, jobs=jobs) as run:
             watcher = Watcher(folder, settle=settle)
