@@ -18,24 +18,20 @@ import json
 import multiprocessing
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from rightsmark import __version__
 from rightsmark.errors import RightsmarkError, UsageError
-from rightsmark.keys import SigningMaterial
 from rightsmark.manifest import Rights, manifest_definition
+
+if TYPE_CHECKING:
+    from rightsmark.keysource import KeySource
 
 #: Suffix of the copies ``--backup`` keeps beside originals signed in place (never signed themselves).
 BACKUP_SUFFIX = ".orig"
-
-
-class MaterialSource(Protocol):
-    """Where the signing key lives; picklable, opened once per worker (see ``rightsmark.keysource``)."""
-
-    def load(self) -> SigningMaterial: ...
 
 
 @dataclass(frozen=True)
@@ -48,17 +44,26 @@ class Planned:
     explicit: bool  # named on the command line (a non-image is then an error, not skipped)
 
 
-def plan(inputs: Sequence[Path], *, output: Path | None, in_place: bool, name_for: Any = None) -> Iterator[Planned]:
+NameFor = Callable[[Path], str]
+
+
+def destination(source: Path, relative: Path, output: Path | None, name_for: NameFor | None = None) -> Path:
+    """Where ``source`` (at ``relative`` below the folder given) is signed to: itself in place (no
+    ``output``), else mirrored below ``output`` under ``name_for(source)`` (profile naming)."""
+    if output is None:
+        return source
+    return output / relative.parent / (name_for(source) if name_for else source.name)
+
+
+def plan(
+    inputs: Sequence[Path], *, output: Path | None, in_place: bool, name_for: NameFor | None = None
+) -> Iterator[Planned]:
     """Every file to sign with its destination; directories are walked (hidden entries and backups skipped)
-    and mirrored below ``output``. ``name_for(source) -> str`` renames outputs (profile naming)."""
+    and mirrored below ``output``."""
     from rightsmark.verify import iter_directory
 
     def dest_for(source: Path, relative: Path) -> Path:
-        if in_place:
-            return source
-        assert output is not None
-        name = name_for(source) if name_for else source.name
-        return output / relative.parent / name
+        return destination(source, relative, None if in_place else output, name_for)
 
     for given in inputs:
         if given.is_dir():
@@ -115,9 +120,12 @@ def rights_digest(rights: Rights, *, settings: dict[str, Any]) -> str:
 
 
 def default_journal_path() -> Path:
-    base = os.environ.get("RIGHTSMARK_CACHE_DIR") or os.environ.get("XDG_CACHE_HOME")
-    root = Path(base) if base else Path.home() / ".cache"
-    return (root if os.environ.get("RIGHTSMARK_CACHE_DIR") else root / "rightsmark") / "signed.sqlite"
+    """``$RIGHTSMARK_CACHE_DIR/signed.sqlite``, else ``rightsmark/signed.sqlite`` in the user's cache directory."""
+    own = os.environ.get("RIGHTSMARK_CACHE_DIR")
+    if own:
+        return Path(own) / "signed.sqlite"
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "rightsmark" / "signed.sqlite"
 
 
 def _stat_key(path: Path) -> str | None:
@@ -196,7 +204,7 @@ _signer: Any = None
 _journal: SignJournal | None = None
 
 
-def _init_worker(source: MaterialSource, tsa: str | None, thumbnail: bool, xmp: bool, journal: Path | None) -> None:
+def _init_worker(source: KeySource, tsa: str | None, thumbnail: bool, xmp: bool, journal: Path | None) -> None:
     global _signer, _journal
     from rightsmark.sign import Signer
 
@@ -230,25 +238,28 @@ def sign_job(signer: Any, job: SignJob, journal: SignJournal | None = None) -> S
     return SignOutcome(str(job.source), result.output, "signed", notes=result.notes)
 
 
+def _died(job: SignJob) -> SignOutcome:
+    message = f"{job.source}: the signing worker died; nothing was written (run again to retry)"
+    return SignOutcome(str(job.source), str(job.dest), "failed", message, exit_code=1)
+
+
 def _run_job(job: SignJob) -> SignOutcome:
     return sign_job(_signer, job, _journal)
 
 
-def _start_method(source: MaterialSource) -> str:
+def _start_method(source: KeySource) -> str:
     """fork while single-threaded (workers inherit the imports), else a fork server; a PKCS#11 library
     initialised in this process must not be inherited by a fork, so tokens always get a fork server."""
-    from rightsmark.bulk import _start_method as bulk_start
+    from rightsmark.bulk import start_method
 
-    if type(source).__name__ == "KeySource" and getattr(source, "kind", "") == "pkcs11":
-        return "forkserver"
-    return bulk_start()
+    return "forkserver" if source.is_token else start_method()
 
 
 @dataclass
 class BatchSigner:
     """Signs :class:`SignJob` s on ``jobs`` processes (1: in this process), yielding outcomes as they finish."""
 
-    source: MaterialSource
+    source: KeySource
     tsa: str | None = None
     thumbnail: bool = False
     xmp: bool = True
@@ -323,27 +334,12 @@ class BatchSigner:
                         outcome = future.result()
                     except cf.process.BrokenProcessPool:
                         broken = True
-                        outcome = SignOutcome(
-                            str(job.source),
-                            str(job.dest),
-                            "failed",
-                            f"{job.source}: the signing worker died; nothing was written (run again to retry)",
-                            exit_code=1,
-                        )
+                        outcome = _died(job)
                     yield job, outcome
                 if broken:
-                    for future, job in list(pending.items()):
-                        pending.pop(future)
-                        yield (
-                            job,
-                            SignOutcome(
-                                str(job.source),
-                                str(job.dest),
-                                "failed",
-                                f"{job.source}: the signing worker died; nothing was written (run again to retry)",
-                                exit_code=1,
-                            ),
-                        )
+                    for job in pending.values():
+                        yield job, _died(job)
+                    pending.clear()
                     pool.shutdown(wait=True, cancel_futures=True)
                     restarts += 1
                     if restarts > 3:

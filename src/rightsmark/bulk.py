@@ -43,7 +43,7 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def _start_method() -> str:
+def start_method() -> str:
     """``fork`` while this process has a single thread (cheap: workers inherit the imported engine),
     else a fork server. The engine starts threads for some files (PDF, CAWG identity); a child forked
     from a process holding them waits forever on a thread or a lock it did not inherit."""
@@ -239,7 +239,7 @@ class BulkVerifier:
             engine.c2pa()
             self._pool = cf.ProcessPoolExecutor(
                 max_workers=self.jobs,
-                mp_context=multiprocessing.get_context(_start_method()),
+                mp_context=multiprocessing.get_context(start_method()),
                 initializer=_init_worker,
                 initargs=(self._anchors_pem, self._fingerprints),
             )

@@ -9,10 +9,11 @@ and consent unless the signer overrode them, refusing to widen them without ``wi
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rightsmark.batch import MaterialSource, Planned, SignJob, SignOutcome, rights_digest
+from rightsmark.batch import Planned, SignJob, SignOutcome, rights_digest
 from rightsmark.carry import Overrides, check_widening, inherit, parent_rights
 from rightsmark.consent import ConsentDeclaration, load_consent_file
 from rightsmark.consentmap import ConsentMap, load_consent_map
@@ -22,6 +23,9 @@ from rightsmark.licenses import parse_license
 from rightsmark.manifest import SOURCE_TYPES, Rights
 from rightsmark.models import Purpose, Training, Use
 from rightsmark.profile import Profile
+
+if TYPE_CHECKING:
+    from rightsmark.keysource import KeySource
 
 
 def check_source_type(value: str) -> str:
@@ -96,7 +100,7 @@ class RightsResolver:
         consent = self.consent_for(relative)
         if self._parent is None:
             assert consent is not None
-            return Rights(**{**self._base.__dict__, "consent": consent}), ()
+            return replace(self._base, consent=consent), ()
         e = self.explicit
         explicit_consent = consent if (self._map is not None or e.consent or e.no_people or e.consent_map) else None
         overrides = Overrides(
@@ -106,7 +110,7 @@ class RightsResolver:
         )
         chosen = self._base
         if self.settings.authors is None:  # neither profile nor flags named an author: keep the parent's line
-            chosen = Rights(**{**chosen.__dict__, "copyright": None})
+            chosen = replace(chosen, copyright=None)
         edit = inherit(self._parent, chosen, overrides)
         assert self.parent is not None
         widened = check_widening(self._parent, edit, allow=self.widen, parent_path=self.parent)
@@ -173,7 +177,7 @@ class ExportRun:
     :meth:`sign` once (``rightsmark sign``) or for each batch of new files (``rightsmark watch``)."""
 
     settings: Profile
-    source: MaterialSource
+    source: KeySource
     explicit: Profile = field(default_factory=Profile)
     parent: Path | None = None
     widen: bool = False
@@ -222,10 +226,12 @@ class ExportRun:
 
     def planned_in(self, root: Path, files: list[Path], output: Path | None) -> list[Planned]:
         """Files found below ``root`` (by ``rightsmark watch``), mirrored below ``output``."""
+        from rightsmark.batch import destination
+
         out = []
         for source in files:
             relative = source.relative_to(root)
-            dest = source if self.in_place else output / relative.parent / self.settings.output_name(source)  # type: ignore[operator]
+            dest = destination(source, relative, None if self.in_place else output, self.settings.output_name)
             out.append(Planned(source, dest, relative.as_posix(), False))
         return out
 
