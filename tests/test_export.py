@@ -423,3 +423,20 @@ def test_sign_with_tsa_from_a_profile_and_a_tsa_that_is_down(cli, tmp_path: Path
         down = cli("sign", "export", "--profile", profile, "--tsa", dead, "-o", "signed2")
     assert down.returncode == 2 and "connection refused" in down.stderr and "Traceback" not in down.stderr
     assert not (tmp_path / "signed2").exists()  # refused before any file was touched
+
+
+@pytest.mark.parametrize("name", ["harbour.jpg", "market.png"])
+def test_signing_a_signed_file_again_without_parent_is_refused(name: str, tmp_path: Path, material) -> None:  # type: ignore[no-untyped-def]
+    """The manifest is found (in a JPEG by its header alone) and the file is not signed afresh."""
+    from rightsmark.errors import InputError
+    from rightsmark.sign import Signer
+
+    from .conftest import open_rights
+
+    source = tmp_path / name
+    source.write_bytes((EXAMPLE_IMAGES / name).read_bytes())
+    with Signer(material) as signer:
+        signer.sign_file(source, tmp_path / "once" / name, open_rights())
+        with pytest.raises(InputError, match="already carries a C2PA manifest"):
+            signer.sign_file(tmp_path / "once" / name, tmp_path / "twice" / name, open_rights())
+    assert not (tmp_path / "twice" / name).exists()

@@ -342,12 +342,11 @@ class Signer:
 
         In a JPEG the store can only be in APP11 segments, before the image data: only the header is scanned.
         """
-        view = memoryview(data)
+        end = len(data)
         if fmt.name == "jpeg":
             start = jpeg_scan_start(data)
-            view = view[: start if isinstance(start, int) else len(data)]
-        head = bytes(view) if len(view) < len(data) else data
-        if b"c2pa" not in head or b"jumb" not in head:
+            end = start if isinstance(start, int) else end
+        if data.find(b"c2pa", 0, end) < 0 or data.find(b"jumb", 0, end) < 0:
             return False
         c2pa = engine.c2pa()
         try:
