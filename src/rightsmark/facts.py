@@ -13,6 +13,7 @@ once per distinct signing chain.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from rightsmark.models import Drift, Integrity, License, SignerInfo, Training, U
 from rightsmark.reading import EngineReading, interpret, read_manifest_store, signer_info
 
 #: Bump when the meaning of cached facts changes; old cache entries are then ignored.
-FACTS_VERSION = 3
+FACTS_VERSION = 4
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,45 @@ def prescan_local(path: str, name: str | Path = "") -> tuple[Facts | None, bool]
         return None, has_marker(head)
 
 
+def engine_chain(reading: EngineReading, store: bytes | None) -> tuple[bytes, ...] | None:
+    """The signing chain of the active manifest when it is surely the one the engine verified, else None.
+
+    Only a signature carrying exactly one chain qualifies (:func:`rightsmark.jumbf.signing_chain`),
+    and its leaf must be the certificate the engine names as the signer (serial number and common
+    name): a chain the engine did not use never names, pins or caches the signer.
+    """
+    label = (reading.store or {}).get("active_manifest")
+    if not store or not label or reading.active is None:
+        return None
+    chain = signing_chain(store, label)
+    if chain is None:
+        return None
+    sig = reading.active.get("signature_info")
+    identity = _leaf_identity(chain[0])
+    if not isinstance(sig, dict) or identity is None:
+        return None
+    serial, common_name = identity
+    if str(sig.get("cert_serial_number")) != serial or sig.get("common_name") != common_name:
+        return None
+    return chain
+
+
+@functools.lru_cache(maxsize=256)
+def _leaf_identity(der: bytes) -> tuple[str, str | None] | None:
+    """(decimal serial number, subject common name) of a DER certificate, or None when it does not parse."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        serial = cert.serial_number
+    except Exception:  # a damaged certificate names nobody
+        return None
+    common_name = names[0].value if names else None
+    return str(serial), common_name if isinstance(common_name, str) else None
+
+
 class FactReader:
     """Engine front for one process. Not thread-safe; create one per worker."""
 
@@ -216,16 +256,27 @@ class FactReader:
         return self.examine(data, name)[0]
 
     def examine(self, data: bytes, name: str | Path = "") -> tuple[Facts, EngineReading]:
-        """Facts and the engine reading they came from (always runs the engine)."""
+        """Facts and the engine reading they came from (always runs the engine).
+
+        Trust is evaluated once per distinct signing chain, and only for a chain that is surely the
+        one the engine verified the signature with (:func:`engine_chain`); any other valid manifest
+        is judged on its own by the trusting engine context and gets no fingerprint.
+        """
         fmt = sniff(data[:HEADER_BYTES], name)
-        if self._trusting is None:
-            reading, store_bytes = self._read(data, name, self._fast)
-            chain = self._chain(reading, store_bytes)
-            return self._facts(reading, data, fmt, leaf_fingerprint(chain) if chain else None), reading
-        reading, store_bytes = self._read(data, name, self._fast, want_store=True)
+        want_store = self.fingerprints or self._trusting is not None
+        reading, store_bytes = self._read(data, name, self._fast, want_store=want_store)
         if reading.integrity is not Integrity.VALID:
             return self._facts(reading, data, fmt, None), reading
-        chain = self._chain(reading, store_bytes)
+        chain = engine_chain(reading, store_bytes)
+        if self._trusting is not None:
+            reading = self._trust(reading, chain, data, name)
+        fingerprint = leaf_fingerprint(chain) if self.fingerprints and chain else None
+        return self._facts(reading, data, fmt, fingerprint), reading
+
+    def _trust(
+        self, reading: EngineReading, chain: tuple[bytes, ...] | None, data: bytes, name: str | Path
+    ) -> EngineReading:
+        """``reading`` (from the fast context) with the trusting context's verdict on its signer."""
         clean = not any(c.startswith(("signingCredential.", "timeStamp.")) for c in reading.failure_codes)
         digest = chain_digest(chain) if clean and chain else None
         if digest is not None and digest in self._chain_trust:
@@ -236,18 +287,11 @@ class FactReader:
             codes = reading.failure_codes if trusted else ("signingCredential.untrusted", *reading.failure_codes)
             clean_valid = trusted and reading.state == "Valid" and not reading.failure_codes
             state = "Trusted" if clean_valid else reading.state
-            reading = dataclasses.replace(reading, trusted=trusted, state=state, failure_codes=codes)
-        else:
-            reading, _ = self._read(data, name, self._trusting, anchors_given=True)
-            if digest is not None and reading.integrity is Integrity.VALID:
-                self._chain_trust[digest] = reading.trusted
-        fingerprint = leaf_fingerprint(chain) if self.fingerprints and chain else None
-        return self._facts(reading, data, fmt, fingerprint), reading
-
-    @staticmethod
-    def _chain(reading: EngineReading, store: bytes | None) -> tuple[bytes, ...] | None:
-        label = (reading.store or {}).get("active_manifest")
-        return signing_chain(store, label) if store and label else None
+            return dataclasses.replace(reading, trusted=trusted, state=state, failure_codes=codes)
+        trusted_reading, _ = self._read(data, name, self._trusting, anchors_given=True)
+        if digest is not None and trusted_reading.integrity is Integrity.VALID:
+            self._chain_trust[digest] = trusted_reading.trusted
+        return trusted_reading
 
     def _read(
         self, data: bytes, name: str | Path, context: Any, *, want_store: bool = False, anchors_given: bool = False
@@ -286,4 +330,4 @@ class FactReader:
         )
 
 
-__all__ = ["FACTS_VERSION", "FactReader", "Facts", "error_facts", "interpret", "prescan"]
+__all__ = ["FACTS_VERSION", "FactReader", "Facts", "engine_chain", "error_facts", "interpret", "prescan"]

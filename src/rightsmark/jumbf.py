@@ -6,7 +6,9 @@ verification, and is the same for every file signed with the same chain; so righ
 reads the chain from the manifest store the engine hands back (``resource_to_stream`` of
 the signature URI returns the store it validated) and evaluates trust once per distinct
 chain. Anything unexpected here returns None and the caller falls back to the engine's
-own trust evaluation: this module may be fast, it may never be wrong.
+own trust evaluation: this module may be fast, it may never be wrong. In particular a
+signature that carries more than one certificate chain yields none (see
+:func:`certificate_chain`), and callers cross-check the leaf with the signer the engine reports.
 """
 
 from __future__ import annotations
@@ -83,34 +85,55 @@ def signature_box(store: bytes, manifest_label: str) -> bytes | None:
     return None
 
 
+#: The header labels under which a COSE_Sign1 may carry an X.509 chain (RFC 9360 and the older text label).
+_CHAIN_LABELS: tuple[int | str, ...] = (_X5CHAIN, "x5chain")
+
+
 def certificate_chain(cose: bytes) -> tuple[bytes, ...] | None:
-    """The DER certificates of the x5chain header of a COSE_Sign1 structure, leaf first."""
+    """The DER certificates (leaf first) of a COSE_Sign1 structure that carries exactly one chain, or None.
+
+    The engine verifies the signature with the chain it finds first, and a chain may sit in the
+    protected header (label 33 or ``"x5chain"``) or the unprotected one, which the signature does not
+    cover. A reading that could differ from the engine's is refused rather than guessed at: the
+    structure must have exactly one CBOR encoding (no duplicate map keys, no indefinite lengths, no
+    trailing bytes: decoding and encoding again gives the same bytes), and exactly one chain label may
+    be present in both headers together. Anything else returns None: the caller then lets the engine
+    judge the file on its own and derives nothing about the signer from these bytes.
+    """
     import cbor2
 
     try:
         obj = cbor2.loads(cose)
+        if cbor2.dumps(obj) != cose:
+            return None  # duplicate keys, non-shortest or indefinite encodings, trailing data
         if isinstance(obj, cbor2.CBORTag):
             if obj.tag != _COSE_SIGN1_TAG:
                 return None
             obj = obj.value
-        if not isinstance(obj, (list, tuple)) or len(obj) != 4:
+        if not isinstance(obj, (list, tuple)) or len(obj) != 4 or not isinstance(obj[0], bytes):
             return None
         protected = cbor2.loads(obj[0]) if obj[0] else {}
+        if obj[0] and cbor2.dumps(protected) != obj[0]:
+            return None
         unprotected = obj[1]
-    except Exception:  # malformed CBOR of any kind: fall back to the engine
+    except Exception:  # malformed CBOR of any kind: the engine decides
         return None
-    found = protected.get(_X5CHAIN) if isinstance(protected, Mapping) else None
-    if found is None and isinstance(unprotected, Mapping):
-        found = unprotected.get(_X5CHAIN)
-    if isinstance(found, bytes):
-        return (found,)
-    if isinstance(found, (list, tuple)) and found and all(isinstance(c, bytes) for c in found):
-        return tuple(found)
+    if not isinstance(protected, Mapping) or not isinstance(unprotected, Mapping):
+        return None
+    found = [h[label] for h in (protected, unprotected) for label in _CHAIN_LABELS if label in h]
+    if len(found) != 1:
+        return None  # no chain, or more than one place that could hold it: ambiguous
+    value = found[0]
+    if isinstance(value, bytes) and value:
+        return (value,)
+    if isinstance(value, (list, tuple)) and value and all(isinstance(c, bytes) and c for c in value):
+        return tuple(value)
     return None
 
 
 def signing_chain(store: bytes, manifest_label: str) -> tuple[bytes, ...] | None:
-    """The DER signing chain (leaf first) of ``manifest_label`` in a manifest store, or None."""
+    """The one DER signing chain (leaf first) of ``manifest_label`` in a manifest store, or None (see
+    :func:`certificate_chain`: absent and ambiguous are both None)."""
     cose = signature_box(store, manifest_label)
     return certificate_chain(cose) if cose else None
 
