@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import cbor2
 from cryptography import x509
@@ -28,6 +30,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from rightsmark import engine
 from rightsmark.jumbf import _boxes, _child, _label, signature_box
 from rightsmark.keys import SigningMaterial, sign_with
+from rightsmark.sign import Signer
+
+from .conftest import EXAMPLE_IMAGES, open_rights
 
 #: (label, chain) pairs: label 33 or "x5chain"
 Headers = Sequence[tuple[int | str, Sequence[x509.Certificate]]]
@@ -111,3 +116,33 @@ def forge(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data[:at] + new + data[at + len(cose) :])
     return out
+
+
+#: Forgeries that carry Mallory's chain (the one she signed with) and the trusted chain elsewhere.
+#: Each names where the engine finds a chain: "P" protected, "U" unprotected header; 33 or x5 (text).
+FORGERIES: dict[str, Callable[[Any, Any], dict[str, Any]]] = {
+    "Px5-mallory_U33-trusted": lambda m, t: {"protected": [("x5chain", m)], "unprotected": [(33, t)]},
+    "Px5-mallory_P33-trusted": lambda m, t: {"protected": [("x5chain", m), (33, t)]},
+    "P33-mallory_U33-trusted": lambda m, t: {"protected": [(33, m)], "unprotected": [(33, t)]},
+    "Ux5-mallory_U33-trusted": lambda m, t: {"protected": [], "unprotected": [("x5chain", m), (33, t)]},
+    "U33-trusted_Ux5-mallory": lambda m, t: {"protected": [], "unprotected": [(33, t), ("x5chain", m)]},
+}
+
+
+def forged_batch(root: Path, trusted: SigningMaterial, attacker: SigningMaterial) -> Path:
+    """A folder where each forgery comes both before and after a legitimate file of the trusted signer.
+
+    Names sort as: forgeries (a-*), the legitimate files (m-*), the same forgeries again (z-*).
+    """
+    work = root / "work"
+    work.mkdir()
+    src = EXAMPLE_IMAGES / "harbour.jpg"
+    signed_by_attacker = Path(Signer(attacker).sign_file(src, work / "mallory.jpg", open_rights()).output)
+    folder = root / "batch"
+    folder.mkdir()
+    Signer(trusted).sign_file(src, folder / "m-legit-1.jpg", open_rights())
+    shutil.copy(folder / "m-legit-1.jpg", folder / "m-legit-2.jpg")
+    for name, make in FORGERIES.items():
+        forge(signed_by_attacker, folder / f"a-{name}.jpg", attacker, **make(attacker.chain, trusted.chain))
+        shutil.copy(folder / f"a-{name}.jpg", folder / f"z-{name}.jpg")
+    return folder

@@ -9,7 +9,6 @@ of a batch comes first, on one worker or several, through the CLI, ``Verifier``,
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,22 +22,10 @@ from rightsmark.keys import KeyFiles, SigningMaterial, init_keys, load_signing_m
 from rightsmark.pem import load_trust_anchors
 from rightsmark.policy import Policy, SignerRule
 from rightsmark.reading import read_manifest_store
-from rightsmark.sign import Signer
 
-from .conftest import EXAMPLE_IMAGES, open_rights
-from .forge import der_chain, forge
+from .forge import FORGERIES, der_chain, forged_batch
 
 Cli = Callable[..., Any]
-
-#: Forgeries that carry Mallory's chain (the one she signed with) and the trusted chain elsewhere.
-#: Each names where the engine finds a chain: "P" protected, "U" unprotected header; 33 or x5 (text).
-FORGERIES: dict[str, Callable[[Any, Any], dict[str, Any]]] = {
-    "Px5-mallory_U33-trusted": lambda m, t: {"protected": [("x5chain", m)], "unprotected": [(33, t)]},
-    "Px5-mallory_P33-trusted": lambda m, t: {"protected": [("x5chain", m), (33, t)]},
-    "P33-mallory_U33-trusted": lambda m, t: {"protected": [(33, m)], "unprotected": [(33, t)]},
-    "Ux5-mallory_U33-trusted": lambda m, t: {"protected": [], "unprotected": [("x5chain", m), (33, t)]},
-    "U33-trusted_Ux5-mallory": lambda m, t: {"protected": [], "unprotected": [(33, t), ("x5chain", m)]},
-}
 
 
 @pytest.fixture(scope="module")
@@ -49,30 +36,14 @@ def mallory(tmp_path_factory: pytest.TempPathFactory) -> SigningMaterial:
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory: pytest.TempPathFactory, material: SigningMaterial, mallory: SigningMaterial) -> Path:
-    """A folder where each forgery comes both before and after a legitimate file of the trusted signer.
-
-    Names sort as: forgeries (a-*), the legitimate files (m-*), the same forgeries again (z-*).
-    """
-    root = tmp_path_factory.mktemp("forged")
-    work = root / "work"
-    work.mkdir()
-    src = EXAMPLE_IMAGES / "harbour.jpg"
-    signed_by_mallory = Signer(mallory).sign_file(src, work / "mallory.jpg", open_rights()).output
-    folder = root / "batch"
-    folder.mkdir()
-    Signer(material).sign_file(src, folder / "m-legit-1.jpg", open_rights())
-    shutil.copy(folder / "m-legit-1.jpg", folder / "m-legit-2.jpg")
-    for name, make in FORGERIES.items():
-        forge(Path(signed_by_mallory), folder / f"a-{name}.jpg", mallory, **make(mallory.chain, material.chain))
-        shutil.copy(folder / f"a-{name}.jpg", folder / f"z-{name}.jpg")
-    return folder
+    return forged_batch(tmp_path_factory.mktemp("forged"), material, mallory)
 
 
 def _by_name(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {Path(str(r["path"])).name: r for r in records}
 
 
-def _assert_forgeries_refused(records: dict[str, dict[str, Any]]) -> None:
+def assert_forgeries_refused(records: dict[str, dict[str, Any]]) -> None:
     assert len(records) == 2 + 2 * len(FORGERIES)
     for name, r in records.items():
         if name.startswith("m-legit"):
@@ -102,7 +73,7 @@ def test_the_forgeries_verify_as_mallory_in_the_engine(batch: Path, keys: KeyFil
 def test_cli_never_trusts_a_borrowed_chain(cli: Cli, batch: Path, keys: KeyFiles, jobs: str) -> None:
     res = cli("verify", batch, "--trust", keys.ca, "--format", "jsonl", "--jobs", jobs)
     assert res.returncode == 1, res.stderr
-    _assert_forgeries_refused(_by_name(res.jsonl()))
+    assert_forgeries_refused(_by_name(res.jsonl()))
 
 
 def test_library_verifier_and_keep_filter_in_both_orders(batch: Path, keys: KeyFiles) -> None:
@@ -112,7 +83,7 @@ def test_library_verifier_and_keep_filter_in_both_orders(batch: Path, keys: KeyF
     for order in (names, names[::-1]):
         with Verifier(trust=[keys.ca]) as v:
             records = {n: v.verify_file(batch / n).to_dict() for n in order}
-        _assert_forgeries_refused(records)
+        assert_forgeries_refused(records)
         keep = KeepFilter(trust=[keys.ca])
         kept = {n for n in order if keep((batch / n).read_bytes())}
         assert kept == {"m-legit-1.jpg", "m-legit-2.jpg"}

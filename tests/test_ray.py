@@ -34,7 +34,7 @@ import ray.data
 
 import rightsmark.ray
 from rightsmark.bulk import verify_source
-from rightsmark.keys import KeyFiles
+from rightsmark.keys import KeyFiles, SigningMaterial
 from rightsmark.licenses import parse_license
 from rightsmark.policy import Policy
 from rightsmark.ray_engine import Unit, UnitVerifier, plan, verify_units
@@ -405,6 +405,27 @@ def test_a_killed_worker_loses_no_key(cluster: str, data: Data, policy: Policy, 
     assert guard.exists()  # a worker was killed
     got = by_key_once([json.loads(r["record"]) for r in rows])
     assert got == local_records([folder], policy)
+
+
+def test_ray_engine_never_trusts_a_borrowed_chain(
+    cluster: str, tmp_path: Path, material: SigningMaterial, keys: KeyFiles
+) -> None:
+    """Forged files (Mallory's signature, a trusted chain beside hers) before and after legitimate ones,
+    in units of two files (each unit one actor's reading with its own per-chain trust cache)."""
+    from rightsmark.keys import init_keys, load_signing_material
+    from rightsmark.pem import load_trust_anchors
+
+    from .forge import forged_batch
+    from .test_forged_chains import assert_forgeries_refused
+
+    files = init_keys(tmp_path / "mallory", subject="Mallory", organization="Mallory CA")
+    folder = forged_batch(tmp_path, material, load_signing_material(files.key, files.chain))
+    policy = Policy(anchors=(keys.ca,))
+    rows = verify_units(
+        plan([str(folder)], unit_files=2), policy, anchors_pem=load_trust_anchors(policy.anchors), jobs=2
+    ).take_all()
+    records = by_key_once([json.loads(r["record"]) for r in rows])
+    assert_forgeries_refused({Path(k).name: r for k, r in records.items()})
 
 
 def test_the_core_never_imports_ray() -> None:
