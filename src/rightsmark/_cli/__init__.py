@@ -10,7 +10,7 @@ Exit codes: 0 success (every file signed / kept), 1 some file failed or was drop
 
 from __future__ import annotations
 
-from rightsmark._cli import consent, init, keys, sign, verify, watch  # noqa: F401 - importing registers the commands
+from rightsmark._cli import consent, init, keys, sign, trust, verify, watch  # noqa: F401 - importing registers the commands
 from rightsmark._cli._app import app
 
 
