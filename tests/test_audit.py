@@ -35,6 +35,7 @@ from rightsmark.models import Integrity
 from rightsmark.pem import load_trust_anchors
 from rightsmark.reading import read_manifest_store
 from rightsmark.sign import Signer
+from rightsmark.trust import TrustSources
 
 from .chains import RELEASE, TRAINING_ALLOWED, Chain, build_chain, consent_file, edit, people_rights
 from .conftest import CliResult
@@ -251,7 +252,7 @@ def test_signing_times_out_of_order(chain: Chain, keys: KeyFiles) -> None:
     so the store the engine reads from a real two-generation file is edited: the active manifest is
     given a signing time before its parent's, then audited through the same code path."""
     data = chain.gen2.read_bytes()
-    context = engine.reading_context(load_trust_anchors([keys.ca]))
+    context = engine.reading_context(TrustSources(claim_pem=load_trust_anchors([keys.ca])))
     sink: list[bytes] = []
     try:
         reading = read_manifest_store(data, str(chain.gen2), context, True, store_sink=sink.append)

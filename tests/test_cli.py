@@ -268,11 +268,19 @@ def test_verify_exit_code_is_1_when_any_file_is_dropped(cli: Cli, tmp_path: Path
 def test_verify_without_trust_anchors_drops(cli: Cli, tmp_path: Path, keys: KeyFiles) -> None:
     copy_image("harbour.jpg", tmp_path / "photo.jpg")
     assert_ok(cli("sign", "photo.jpg", "-o", "signed", *open_args(keys), "--no-people"))
+    # by default the bundled C2PA trust lists are consulted: a development CA is on none of them
     result = cli("verify", "signed/photo.jpg", "-f", "jsonl")
     assert result.returncode == 1
     (record,) = result.jsonl()
     assert (record["integrity"], record["trust"]) == ("valid", "untrusted")
-    assert reason_codes(record) == ["no-trust-anchors"]
+    assert reason_codes(record) == ["untrusted"]
+    message = record["reasons"][0]["message"]
+    assert "'rightsmark development signer'" in message and "trust lists c2pa, c2pa-tsa" in message, message
+    # with no list at all, nothing can vouch for any signer
+    for flags in (["--trust-list", "none"], ["--no-default-trust"]):
+        result = cli("verify", "signed/photo.jpg", "-f", "jsonl", *flags)
+        (record,) = result.jsonl()
+        assert reason_codes(record) == ["no-trust-anchors"], flags
 
 
 @pytest.mark.parametrize(

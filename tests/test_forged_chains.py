@@ -22,6 +22,7 @@ from rightsmark.keys import KeyFiles, SigningMaterial, init_keys, load_signing_m
 from rightsmark.pem import load_trust_anchors
 from rightsmark.policy import Policy, SignerRule
 from rightsmark.reading import read_manifest_store
+from rightsmark.trust import TrustSources
 
 from .forge import FORGERIES, der_chain, forged_batch
 
@@ -60,7 +61,7 @@ def test_the_forgeries_verify_as_mallory_in_the_engine(batch: Path, keys: KeyFil
     """The premise: each forged file is valid, signed by Mallory, and carries the trusted chain too."""
     from rightsmark import engine
 
-    context = engine.reading_context(load_trust_anchors([keys.ca]))
+    context = engine.reading_context(TrustSources(claim_pem=load_trust_anchors([keys.ca])))
     for name in FORGERIES:
         store: list[bytes] = []
         reading = read_manifest_store((batch / f"a-{name}.jpg").read_bytes(), "x.jpg", context, True, store.append)

@@ -511,7 +511,8 @@ def test_absent_remote_and_error_are_told_apart() -> None:
 
 def test_trust_rules() -> None:
     untrusted = facts(trusted=False, state="Valid")
-    assert decide(untrusted, Policy()) == (Decision.DROP, ["no-trust-anchors"])
+    assert decide(untrusted, Policy(trust_lists=())) == (Decision.DROP, ["no-trust-anchors"])
+    assert decide(untrusted, Policy()) == (Decision.DROP, ["untrusted"])  # the bundled C2PA list by default
     assert decide(untrusted) == (Decision.DROP, ["untrusted"])
     assert decide(untrusted, Policy(allow_untrusted=True)) == (Decision.KEEP, [])
     by_fp = Policy(anchors=(Path("ca.pem"),), allowed_signers=(SignerRule(fingerprint="SHA256:" + "AB" * 32),))
@@ -554,7 +555,7 @@ def test_a_policy_that_has_decided_can_be_extended(keys: KeyFiles, signed_jpeg: 
     from rightsmark import KeepFilter
     from rightsmark.verify import Verifier
 
-    policy = Policy()
+    policy = Policy(trust_lists=())
     assert decide(facts(trusted=False), policy) == (Decision.DROP, ["no-trust-anchors"])  # memoises its checks
     with Verifier([keys.ca], policy=policy, purpose=Purpose.AI_TRAINING) as verifier:
         assert verifier.verify_file(signed_jpeg).decision is Decision.KEEP

@@ -387,7 +387,6 @@ class KillingVerifier(UnitVerifier):
 
 
 def test_a_killed_worker_loses_no_key(cluster: str, data: Data, policy: Policy, tmp_path: Path) -> None:
-    from rightsmark.pem import load_trust_anchors
 
     folder = str(data.root / "files")
     units = plan([folder], unit_files=2)
@@ -397,7 +396,7 @@ def test_a_killed_worker_loses_no_key(cluster: str, data: Data, policy: Policy, 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the class travels to the workers
     try:
         rows = verify_units(
-            units, policy, anchors_pem=load_trust_anchors(policy.anchors), jobs=2, verifier=KillingVerifier
+            units, policy, trust=policy.trust_sources(), jobs=2, verifier=KillingVerifier
         ).take_all()
     finally:
         ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
@@ -413,7 +412,6 @@ def test_ray_engine_never_trusts_a_borrowed_chain(
     """Forged files (Mallory's signature, a trusted chain beside hers) before and after legitimate ones,
     in units of two files (each unit one actor's reading with its own per-chain trust cache)."""
     from rightsmark.keys import init_keys, load_signing_material
-    from rightsmark.pem import load_trust_anchors
 
     from .forge import forged_batch
     from .test_forged_chains import assert_forgeries_refused
@@ -422,7 +420,7 @@ def test_ray_engine_never_trusts_a_borrowed_chain(
     folder = forged_batch(tmp_path, material, load_signing_material(files.key, files.chain))
     policy = Policy(anchors=(keys.ca,))
     rows = verify_units(
-        plan([str(folder)], unit_files=2), policy, anchors_pem=load_trust_anchors(policy.anchors), jobs=2
+        plan([str(folder)], unit_files=2), policy, trust=policy.trust_sources(), jobs=2
     ).take_all()
     records = by_key_once([json.loads(r["record"]) for r in rows])
     assert_forgeries_refused({Path(k).name: r for k, r in records.items()})

@@ -40,6 +40,7 @@ from rightsmark.keys import (
 )
 from rightsmark.models import Decision, Integrity, Trust, VerifyRecord
 from rightsmark.sign import Signer
+from rightsmark.trust import TrustSources
 from rightsmark.verify import Verifier
 
 from .conftest import EXAMPLE_IMAGES, open_rights
@@ -506,7 +507,7 @@ def test_certificate_with_other_c2pa_eku_verifies_trusted(eku: ObjectIdentifier,
     # Control: the very same reading settings minus trust.trust_config reject this certificate.
     # So it is that setting (not an unknown key the engine silently ignores) that made it trusted.
     c2pa = engine.c2pa()
-    settings = engine.reading_settings(ca.read_text())
+    settings = engine.reading_settings(TrustSources(claim_pem=ca.read_text()))
     del settings["trust"]["trust_config"]
     with c2pa.Reader("image/jpeg", io.BytesIO(out.read_bytes()), None, c2pa.Context.from_dict(settings)) as reader:
         store = json.loads(reader.json())

@@ -31,6 +31,7 @@ from rightsmark.models import Algorithm, Decision, Integrity, Trust
 from rightsmark.policy import Policy
 from rightsmark.sign import Signer
 from rightsmark.timestamps import PROBE_DIGEST, probe_tsa, timestamp_request, validate_tsa_url
+from rightsmark.trust import TrustSources
 from rightsmark.verify import Verifier
 
 from .conftest import EXAMPLE_IMAGES, REPO, CliResult, open_rights
@@ -47,7 +48,7 @@ pytestmark = pytest.mark.usefixtures("direct_loopback")
 def engine_reading(path: Path, anchors_pem: str | None) -> dict[str, Any]:
     """The engine's own validation of ``path`` (state and codes), with rightsmark's reading settings."""
     c2pa = engine.c2pa()
-    context = engine.reading_context(anchors_pem)
+    context = engine.reading_context(TrustSources(claim_pem=anchors_pem) if anchors_pem else None)
     try:
         with c2pa.Reader("image/jpeg", io.BytesIO(path.read_bytes()), None, context) as reader:
             store: dict[str, Any] = json.loads(reader.json())

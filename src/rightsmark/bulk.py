@@ -25,6 +25,7 @@ from rightsmark.facts import FactReader, Facts, error_facts, prescan, prescan_lo
 from rightsmark.models import VerifyRecord
 from rightsmark.policy import Policy
 from rightsmark.sources.base import Item
+from rightsmark.trust import TrustSources
 from rightsmark.verify import make_record
 
 #: Engine work per chunk: enough to amortise a round trip, small enough to keep workers busy.
@@ -63,9 +64,9 @@ def start_method() -> str:
 _reader: FactReader | None = None
 
 
-def _init_worker(anchors_pem: str | None, fingerprints: bool) -> None:
+def _init_worker(trust: TrustSources | None, fingerprints: bool) -> None:
     global _reader
-    _reader = FactReader(anchors_pem, fingerprints=fingerprints)
+    _reader = FactReader(trust, fingerprints=fingerprints)
 
 
 def _read_task(reader: FactReader, task: tuple[str, str | None, bytes | None]) -> Facts:
@@ -162,7 +163,7 @@ class FactsCache:
         self._db.close()
 
 
-def cache_context(anchors_pem: str | None, fingerprints: bool) -> str:
+def cache_context(trust: TrustSources | None, fingerprints: bool) -> str:
     from rightsmark import __version__
     from rightsmark.facts import FACTS_VERSION
 
@@ -172,8 +173,8 @@ def cache_context(anchors_pem: str | None, fingerprints: bool) -> str:
         engine_version = version("c2pa-python")
     except Exception:  # pragma: no cover
         engine_version = "unknown"
-    anchors = hashlib.sha256((anchors_pem or "").encode()).hexdigest()
-    return f"rightsmark {__version__} facts {FACTS_VERSION} c2pa {engine_version} anchors {anchors} fp {fingerprints}"
+    anchors = trust.digest if trust is not None else "none"
+    return f"rightsmark {__version__} facts {FACTS_VERSION} c2pa {engine_version} trust {anchors} fp {fingerprints}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -199,14 +200,12 @@ class BulkVerifier:
         cache_dir: str | os.PathLike[str] | None = None,
         now: dt.datetime | None = None,
     ) -> None:
-        from rightsmark.pem import load_trust_anchors
-
         self.policy = policy
         self.jobs = max(1, jobs or default_jobs())
         self.now = now
-        self._anchors_pem = load_trust_anchors(policy.anchors) if policy.anchors else None
+        self.trust = policy.trust_sources()
         self._fingerprints = policy.needs_fingerprints
-        self.cache = FactsCache(cache_dir, cache_context(self._anchors_pem, self._fingerprints)) if cache_dir else None
+        self.cache = FactsCache(cache_dir, cache_context(self.trust, self._fingerprints)) if cache_dir else None
         self._pool: cf.ProcessPoolExecutor | None = None
         self._local: FactReader | None = None
         self.engine_reads = 0
@@ -241,7 +240,7 @@ class BulkVerifier:
                 max_workers=self.jobs,
                 mp_context=multiprocessing.get_context(start_method()),
                 initializer=_init_worker,
-                initargs=(self._anchors_pem, self._fingerprints),
+                initargs=(self.trust, self._fingerprints),
             )
         return self._pool
 
@@ -322,7 +321,7 @@ class BulkVerifier:
         self.engine_reads += len(chunk.tasks)
         if self.jobs == 1:
             if self._local is None:
-                self._local = FactReader(self._anchors_pem, fingerprints=self._fingerprints)
+                self._local = FactReader(self.trust, fingerprints=self._fingerprints)
             done: cf.Future[list[Facts]] = cf.Future()
             done.set_result([_read_task(self._local, t) for t in chunk.tasks])
             chunk.future = done

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rightsmark import __version__
 from rightsmark.manifest import CREATED_LABELS
+
+if TYPE_CHECKING:
+    from rightsmark.trust import TrustSources
 
 GENERATOR = "rightsmark"
 
@@ -42,14 +45,27 @@ def c2pa() -> ModuleType:
     return importlib.import_module("c2pa")
 
 
-def reading_settings(trust_anchors_pem: str | None, *, verify_trust: bool = True) -> dict[str, Any]:
-    # The same anchors serve RFC 3161 timestamps: a TSA root among them makes a timestamp
-    # trusted (timeStamp.trusted), which keeps a signature whose certificate has since expired
-    # valid. No separate TSA list (trust_kind "tsa") is needed (tests/test_timestamps.py).
-    trust: dict[str, Any] = {"trust_config": _TRUST_CONFIG}
-    if trust_anchors_pem:
-        trust["trust_anchors"] = trust_anchors_pem
-    return {**_OFFLINE, "verify": {**_OFFLINE["verify"], "verify_trust": verify_trust}, "trust": trust}
+def reading_settings(trust: TrustSources | None, *, verify_trust: bool = True) -> dict[str, Any]:
+    """Offline reading settings; with ``trust``, the anchors of every role and the allowed end-entity certificates.
+
+    The engine has one pool of anchors: timestamp authorities' roots must be in it for a timestamp to
+    be trusted (which keeps a signature whose certificate has since expired valid), and its
+    ``trust_kind`` does not stop them from vouching for claim signers too; :mod:`rightsmark.trust`
+    therefore checks the claim signer's role itself. End-entity certificates trusted as they are
+    (the interim list's ``allowed.pem``) go in the list form's ``allowed_list``, the only place the
+    engine honours them (the legacy ``trust.allowed_list`` has no effect).
+    """
+    config = _TRUST_CONFIG
+    if trust is not None and trust.ekus:
+        config = "\n".join(dict.fromkeys([*_TRUST_CONFIG.split("\n"), *trust.ekus]))
+    settings: dict[str, Any] = {"trust_config": config}
+    if trust is not None:
+        pool = trust.claim_pem + trust.tsa_pem
+        if pool:
+            settings["trust_anchors"] = pool
+        if trust.allowed_pem:
+            settings["anchors"] = [{"trust_anchors": "", "trust_kind": "manifest", "allowed_list": trust.allowed_pem}]
+    return {**_OFFLINE, "verify": {**_OFFLINE["verify"], "verify_trust": verify_trust}, "trust": settings}
 
 
 def signing_settings(*, thumbnail: bool) -> dict[str, Any]:
@@ -64,8 +80,8 @@ def signing_settings(*, thumbnail: bool) -> dict[str, Any]:
     }
 
 
-def reading_context(trust_anchors_pem: str | None, *, verify_trust: bool = True) -> Any:
-    return c2pa().Context.from_dict(reading_settings(trust_anchors_pem, verify_trust=verify_trust))
+def reading_context(trust: TrustSources | None, *, verify_trust: bool = True) -> Any:
+    return c2pa().Context.from_dict(reading_settings(trust, verify_trust=verify_trust))
 
 
 def signature_uri(manifest_label: str) -> str:

@@ -13,20 +13,25 @@ once per distinct signing chain.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rightsmark import engine, xmp
 from rightsmark.consent import CONSENT_LABEL
+from rightsmark.errors import RightsmarkError
 from rightsmark.formats import HEADER_BYTES, PRESCANNED, ImageFormat, jpeg_scan_start, sniff, structural_problem
 from rightsmark.jumbf import chain_digest, leaf_fingerprint, signing_chain
 from rightsmark.manifest import assertions_by_label, read_authors, read_license, read_training
 from rightsmark.models import Drift, Integrity, License, SignerInfo, Training, Use
 from rightsmark.reading import EngineReading, interpret, read_manifest_store, signer_info
+
+if TYPE_CHECKING:
+    from rightsmark.trust import TrustSources
 
 #: Bump when the meaning of cached facts changes; old cache entries are then ignored.
 FACTS_VERSION = 4
@@ -45,6 +50,8 @@ class Facts:
     format: str | None = None
     signer: SignerInfo | None = None
     signer_fingerprint: str | None = None
+    #: bundled trust lists, not enabled, that would trust this (untrusted) signer
+    trust_hint: tuple[str, ...] = ()
     authors: tuple[str, ...] = ()
     license: License | None = None
     training: Training = field(default_factory=Training)
@@ -69,6 +76,7 @@ class Facts:
                 "format": self.format,
                 "signer": self.signer.to_dict() if self.signer else None,
                 "signer_fingerprint": self.signer_fingerprint,
+                "trust_hint": self.trust_hint,
                 "authors": self.authors,
                 "license": self.license.to_dict() if self.license else None,
                 "training": self.training.to_dict(),
@@ -97,6 +105,7 @@ class Facts:
             format=d["format"],
             signer=SignerInfo(**d["signer"]) if d["signer"] else None,
             signer_fingerprint=d["signer_fingerprint"],
+            trust_hint=tuple(d.get("trust_hint", ())),
             authors=tuple(d["authors"]),
             license=License(**d["license"]) if d["license"] else None,
             training=Training(
@@ -232,22 +241,62 @@ def _leaf_identity(der: bytes) -> tuple[str, str | None] | None:
     return str(serial), common_name if isinstance(common_name, str) else None
 
 
+def _with_trust(reading: EngineReading, trusted: bool) -> EngineReading:
+    codes = reading.failure_codes if trusted else ("signingCredential.untrusted", *reading.failure_codes)
+    clean_valid = trusted and reading.state == "Valid" and not reading.failure_codes
+    state = "Trusted" if clean_valid else reading.state
+    return dataclasses.replace(reading, trusted=trusted, state=state, failure_codes=codes)
+
+
+def _untrusted(reading: EngineReading) -> EngineReading:
+    """A trusted reading turned untrusted (its signer chains to a timestamp authority's root only)."""
+    codes = tuple(c for c in reading.failure_codes if c != "signingCredential.trusted")
+    state = "Valid" if reading.state == "Trusted" else reading.state
+    return dataclasses.replace(
+        reading, trusted=False, state=state, failure_codes=("signingCredential.untrusted", *codes)
+    )
+
+
+def _signing_time(reading: EngineReading) -> dt.datetime:
+    """When the engine says the claim was signed (a timestamp's time), else now: the time to validate at."""
+    sig = (reading.active or {}).get("signature_info")
+    when = sig.get("time") if isinstance(sig, dict) else None
+    if isinstance(when, str):
+        try:
+            parsed = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return dt.datetime.now(dt.UTC)
+
+
+@functools.lru_cache(maxsize=16)
+def _certificates(pem: str) -> tuple[Any, ...]:
+    from cryptography import x509
+
+    return tuple(x509.load_pem_x509_certificates(pem.encode())) if pem.strip() else ()
+
+
 class FactReader:
     """Engine front for one process. Not thread-safe; create one per worker."""
 
-    def __init__(self, anchors_pem: str | None = None, *, fingerprints: bool = False) -> None:
-        self.anchors_pem = anchors_pem
+    def __init__(self, trust: TrustSources | None = None, *, fingerprints: bool = False) -> None:
+        self.trust = trust
         self.fingerprints = fingerprints
         # Reading without trust evaluation costs about half as much; trust is then
         # evaluated with the trusting context once per distinct signing chain.
         self._fast = engine.reading_context(None, verify_trust=False)
-        self._trusting = engine.reading_context(anchors_pem) if anchors_pem else None
-        self._chain_trust: dict[str, bool] = {}
+        self._trusting = engine.reading_context(trust) if trust is not None and trust.any_claim else None
+        self._claim_only: Any = None  # the claim-signer anchors alone, for signers whose chain is ambiguous
+        self._chain_trust: dict[str, tuple[bool, tuple[str, ...]]] = {}
 
     def close(self) -> None:
         self._fast.close()
         if self._trusting is not None:
             self._trusting.close()
+        if self._claim_only is not None:
+            self._claim_only.close()
 
     def read(self, data: bytes, name: str | Path = "") -> Facts:
         early = prescan(data, name)
@@ -260,38 +309,81 @@ class FactReader:
 
         Trust is evaluated once per distinct signing chain, and only for a chain that is surely the
         one the engine verified the signature with (:func:`engine_chain`); any other valid manifest
-        is judged on its own by the trusting engine context and gets no fingerprint.
+        is judged on its own by the engine and gets no fingerprint.
         """
         fmt = sniff(data[:HEADER_BYTES], name)
-        want_store = self.fingerprints or self._trusting is not None
+        want_store = self.fingerprints or self.trust is not None
         reading, store_bytes = self._read(data, name, self._fast, want_store=want_store)
         if reading.integrity is not Integrity.VALID:
             return self._facts(reading, data, fmt, None), reading
         chain = engine_chain(reading, store_bytes)
+        hint: tuple[str, ...] = ()
         if self._trusting is not None:
-            reading = self._trust(reading, chain, data, name)
+            reading, hint = self._trust(reading, chain, data, name)
+        elif self.trust is not None and chain is not None:
+            hint = self._hint(chain, _signing_time(reading))
         fingerprint = leaf_fingerprint(chain) if self.fingerprints and chain else None
-        return self._facts(reading, data, fmt, fingerprint), reading
+        return self._facts(reading, data, fmt, fingerprint, hint), reading
 
     def _trust(
         self, reading: EngineReading, chain: tuple[bytes, ...] | None, data: bytes, name: str | Path
-    ) -> EngineReading:
-        """``reading`` (from the fast context) with the trusting context's verdict on its signer."""
+    ) -> tuple[EngineReading, tuple[str, ...]]:
+        """``reading`` (from the fast context) with the verdict on its signer, and lists that would trust it."""
         clean = not any(c.startswith(("signingCredential.", "timeStamp.")) for c in reading.failure_codes)
         digest = chain_digest(chain) if clean and chain else None
         if digest is not None and digest in self._chain_trust:
             # say what the trusting read would have said, so that a record never depends on the files
             # read before it: Trusted only for a manifest with no failure at all (identity failures
             # leave the engine at Valid), and an untrusted chain's own failure code
-            trusted = self._chain_trust[digest]
-            codes = reading.failure_codes if trusted else ("signingCredential.untrusted", *reading.failure_codes)
-            clean_valid = trusted and reading.state == "Valid" and not reading.failure_codes
-            state = "Trusted" if clean_valid else reading.state
-            return dataclasses.replace(reading, trusted=trusted, state=state, failure_codes=codes)
-        trusted_reading, _ = self._read(data, name, self._trusting, anchors_given=True)
-        if digest is not None and trusted_reading.integrity is Integrity.VALID:
-            self._chain_trust[digest] = trusted_reading.trusted
-        return trusted_reading
+            trusted, hint = self._chain_trust[digest]
+            return _with_trust(reading, trusted), hint
+        judged, _ = self._read(data, name, self._trusting, anchors_given=True)
+        if judged.trusted and self.trust is not None and self.trust.tsa_pem:
+            # the engine's pool holds the timestamp authorities' roots too: a claim signer must
+            # chain to a claim-signer anchor (a TSA root never vouches for one)
+            # (standard validation first; the engine with the claim-signer anchors alone where that
+            # library refuses what the engine accepts, e.g. Ed25519 chains, or the chain is ambiguous)
+            if chain is None or not self._claim_role(chain, _signing_time(judged)):
+                alone, _ = self._read(data, name, self._claim_only_context(), anchors_given=True)
+                judged = alone if alone.trusted else _untrusted(judged)
+        hint = self._hint(chain, _signing_time(judged)) if chain is not None and not judged.trusted else ()
+        if digest is not None and judged.integrity is Integrity.VALID:
+            self._chain_trust[digest] = (judged.trusted, hint)
+        return judged, hint
+
+    def _claim_only_context(self) -> Any:
+        if self._claim_only is None:
+            assert self.trust is not None
+            self._claim_only = engine.reading_context(dataclasses.replace(self.trust, tsa_pem=""))
+        return self._claim_only
+
+    def _claim_role(self, chain: tuple[bytes, ...], at: dt.datetime) -> bool:
+        from rightsmark.chainval import Role, validate_chain
+
+        assert self.trust is not None
+        return validate_chain(
+            chain, self.trust.claim_certificates, at=at, role=Role.CLAIM_SIGNER, allowed=self.trust.allowed_certificates
+        ).ok
+
+    def _hint(self, chain: tuple[bytes, ...], at: dt.datetime) -> tuple[str, ...]:
+        """The bundled claim-signer lists, not enabled, that would trust this chain."""
+        from rightsmark import trustlists
+        from rightsmark.chainval import Role, validate_chain
+
+        assert self.trust is not None
+        overrides = dict(self.trust.overrides)
+        found = []
+        for name in self.trust.others:
+            try:
+                tl = trustlists.load(name, overrides.get(name))
+            except RightsmarkError:
+                continue  # a hint is advice; the enabled lists were checked when the run started
+            if tl.role != "claim-signer":
+                continue
+            anchors, allowed = _certificates(tl.anchors_pem), _certificates(tl.allowed_pem)
+            if validate_chain(chain, anchors, at=at, role=Role.CLAIM_SIGNER, allowed=allowed).ok:
+                found.append(name)
+        return tuple(found)
 
     def _read(
         self, data: bytes, name: str | Path, context: Any, *, want_store: bool = False, anchors_given: bool = False
@@ -304,7 +396,13 @@ class FactReader:
         return reading, (store_bytes[0] if store_bytes else None)
 
     @staticmethod
-    def _facts(reading: EngineReading, data: bytes, fmt: ImageFormat | None, fingerprint: str | None) -> Facts:
+    def _facts(
+        reading: EngineReading,
+        data: bytes,
+        fmt: ImageFormat | None,
+        fingerprint: str | None,
+        hint: tuple[str, ...] = (),
+    ) -> Facts:
         active = reading.active if reading.integrity is Integrity.VALID else None
         assertions = assertions_by_label(active) if active else {}
         # the XMP mirror is compared only with a manifest that validates (header-only parse, no decode)
@@ -321,6 +419,7 @@ class FactReader:
             format=fmt.name if fmt else None,
             signer=signer_info(reading.active) if reading.active else None,
             signer_fingerprint=fingerprint,
+            trust_hint=hint,
             authors=read_authors(assertions),
             license=read_license(assertions),
             training=read_training(assertions) if active else Training(),

@@ -55,10 +55,7 @@ class KeepFilter:
 
     def _facts_reader(self) -> FactReader:
         if self._reader is None:
-            from rightsmark.pem import load_trust_anchors
-
-            anchors = load_trust_anchors(self.policy.anchors) if self.policy.anchors else None
-            self._reader = FactReader(anchors, fingerprints=self.policy.needs_fingerprints)
+            self._reader = FactReader(self.policy.trust_sources(), fingerprints=self.policy.needs_fingerprints)
         return self._reader
 
     def record(self, data: bytes, key: str = "") -> VerifyRecord:

@@ -121,4 +121,5 @@ def inspect_file(
         "remote_manifest": record.remote_manifest,
         "error": record.error,
         "manifests": manifests,
+        "trust_sources": v.trust.describe(),
     }

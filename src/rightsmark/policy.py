@@ -18,12 +18,18 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from rightsmark import trustlists
 from rightsmark.errors import RightsmarkError
 from rightsmark.facts import Facts
 from rightsmark.licenses import KNOWN, parse_license
 from rightsmark.models import ConsentResult, ConsentStatus, Decision, Integrity, Purpose, Reason, Use
+from rightsmark.trust import enabled_lists
+from rightsmark.trustlists import DEFAULT as DEFAULT_TRUST_LISTS
+
+if TYPE_CHECKING:
+    from rightsmark.trust import TrustSources
 
 #: Every reason code a policy can produce, with what it means.
 REASON_CODES = {
@@ -86,7 +92,13 @@ class Policy:
 
     purpose: Purpose = Purpose.AI_TRAINING
     commercial: bool = True
+    #: the user's own claim-signer anchors (``--trust``)
     anchors: tuple[Path, ...] = ()
+    #: bundled trust lists enabled (``--trust-list``; () is none), and snapshots replacing them
+    trust_lists: tuple[str, ...] = DEFAULT_TRUST_LISTS
+    trust_list_files: tuple[tuple[str, Path], ...] = ()
+    #: the user's own timestamp-authority anchors (``--tsa-trust``): they never vouch for a claim signer
+    tsa_anchors: tuple[Path, ...] = ()
     allow_untrusted: bool = False
     allowed_signers: tuple[SignerRule, ...] = ()
     license_allow: tuple[str, ...] | None = None
@@ -105,6 +117,37 @@ class Policy:
     def needs_fingerprints(self) -> bool:
         return any(r.fingerprint for r in self.allowed_signers)
 
+    def trust_sources(self) -> TrustSources:
+        """The trust lists and anchor files, loaded and checked (once per policy object).
+
+        :class:`~rightsmark.errors.TrustError` for an unknown or damaged list or an unreadable file.
+        """
+        return self._trust_sources
+
+    @functools.cached_property
+    def _trust_sources(self) -> TrustSources:
+        from rightsmark.trust import resolve
+
+        return resolve(
+            self.trust_lists, anchors=self.anchors, tsa_anchors=self.tsa_anchors, overrides=self.trust_list_files
+        )
+
+    @property
+    def trusts_claim_signers(self) -> bool:
+        """Whether any source vouches for claim signers (else no signer can be trusted)."""
+        from rightsmark import trustlists
+
+        return bool(self.anchors) or any(trustlists.role(n) == "claim-signer" for n in self.trust_lists)
+
+    def trust_phrase(self) -> str:
+        """What trust was sought from, for messages: ``trust lists c2pa, c2pa-tsa and your anchors (--trust)``."""
+        parts = []
+        if self.trust_lists:
+            parts.append(f"trust list{'s' if len(self.trust_lists) > 1 else ''} {', '.join(self.trust_lists)}")
+        if self.anchors:
+            parts.append("the anchors given (--trust)")
+        return " and ".join(parts) if parts else "no trust source"
+
     @functools.cached_property
     def _checks(self) -> AllOf:
         return self.checks()
@@ -113,7 +156,7 @@ class Policy:
         return AllOf(
             [
                 IntegrityCheck(self.keep_absent, self.keep_remote),
-                TrustCheck(self.allow_untrusted, bool(self.anchors), self.allowed_signers),
+                TrustCheck(self.allow_untrusted, self.trusts_claim_signers, self.allowed_signers, self.trust_phrase()),
                 ChainCheck(self.keep_ingredient_invalid),
                 PermissionCheck(self.purpose, self.constrained),
                 LicenseCheck(self.license_allow, self.license_deny, self.license_required, self.commercial),
@@ -136,7 +179,12 @@ class Policy:
             "purpose": self.purpose.value,
             "commercial": self.commercial,
             "trust": {
+                "lists": list(self.trust_lists),
+                "list_files": [
+                    {"name": n, "path": str(f), "sha256": _sha256_file(f)} for n, f in self.trust_list_files
+                ],
                 "anchors": [{"path": str(a), "sha256": _sha256_file(a)} for a in self.anchors],
+                "tsa_anchors": [{"path": str(a), "sha256": _sha256_file(a)} for a in self.tsa_anchors],
                 "allow_untrusted": self.allow_untrusted,
                 "allowed_signers": [r.to_dict() for r in self.allowed_signers],
             },
@@ -204,24 +252,40 @@ class TrustCheck:
     allow_untrusted: bool = False
     anchors_given: bool = False
     allowed_signers: tuple[SignerRule, ...] = ()
+    #: what trust was sought from, named in the reason (see :meth:`Policy.trust_phrase`)
+    consulted: str = "the trust anchors given"
 
     def reasons(self, facts: Facts, consent: ConsentResult) -> list[Reason]:
         if facts.integrity is not Integrity.VALID:
             return []
         out = []
         if not facts.trusted and not self.allow_untrusted:
+            hint = ""
+            if facts.trust_hint:
+                lists = " ".join(f"--trust-list {n}" for n in facts.trust_hint)
+                hint = f"; the bundled list {', '.join(facts.trust_hint)} would trust it: add {lists}"
             if not self.anchors_given:
                 out.append(
                     Reason(
-                        "no-trust-anchors", "no trust anchors given (--trust CA.pem), so the signer cannot be trusted"
+                        "no-trust-anchors",
+                        "no trust list or anchor vouches for claim signers "
+                        f"(--trust-list none and no --trust), so {_signer_phrase(facts)} cannot be trusted{hint}",
                     )
                 )
             else:
-                out.append(Reason("untrusted", "the signer does not chain to any of the trust anchors given"))
+                out.append(
+                    Reason("untrusted", f"{_signer_phrase(facts)} does not chain to {self.consulted}{hint}")
+                )
         if self.allowed_signers and not any(r.matches(facts) for r in self.allowed_signers):
             who = facts.signer.common_name if facts.signer else "unknown"
             out.append(Reason("signer-not-allowed", f"signer '{who}' is not one of the allowed signers"))
         return out
+
+
+def _signer_phrase(facts: Facts) -> str:
+    s = facts.signer
+    who = f"the signer '{s.common_name}'" if s and s.common_name else "the signer"
+    return f"{who} (issued by '{s.issuer}')" if s and s.issuer else who
 
 
 @dataclass(frozen=True)
@@ -325,7 +389,7 @@ class WithdrawalCheck:
 
 _TOP = {"purpose", "commercial", "trust", "licenses", "consent", "treat"}
 _TABLES = {
-    "trust": {"anchors", "allow_untrusted", "allowed_signers"},
+    "trust": {"anchors", "lists", "list_files", "tsa_anchors", "allow_untrusted", "allowed_signers"},
     "licenses": {"allow", "deny", "required"},
     "consent": {"required"},
     "treat": {"constrained", "absent", "remote", "ingredient_invalid"},
@@ -368,15 +432,23 @@ def policy_from_dict(data: dict[str, Any], *, base_dir: Path | None = None, sour
     lic = data.get("licenses", {})
     treat = data.get("treat", {})
     root = base_dir or Path.cwd()
-    anchors = tuple((root / a) if not Path(a).is_absolute() else Path(a) for a in trust.get("anchors", ()))
-    for a in anchors:
-        if not a.is_file():
-            hint = "anchors are relative to the policy file"
-            raise PolicyError(f"trust anchor file not found: {a}", path=source, hint=hint)
+    anchors = _policy_paths(trust.get("anchors", ()), root, source, "trust anchor file")
+    tsa_anchors = _policy_paths(trust.get("tsa_anchors", ()), root, source, "TSA anchor file")
+    try:
+        lists = enabled_lists(trust["lists"]) if "lists" in trust else DEFAULT_TRUST_LISTS
+        list_files = tuple(trustlists.parse_override(v) for v in trust.get("list_files", ()))
+    except RightsmarkError as exc:
+        raise PolicyError(f"trust: {exc.message}", path=source, hint=exc.hint) from None
+    list_files = tuple(
+        (n, _policy_paths([str(f)], root, source, "trust list file")[0]) for n, f in list_files
+    )
     return Policy(
         purpose=Purpose(data.get("purpose", Purpose.AI_TRAINING.value)),
         commercial=bool(data.get("commercial", True)),
         anchors=anchors,
+        trust_lists=lists,
+        trust_list_files=list_files,
+        tsa_anchors=tsa_anchors,
         allow_untrusted=bool(trust.get("allow_untrusted", False)),
         allowed_signers=tuple(SignerRule(**r) for r in trust.get("allowed_signers", ())),
         license_allow=spdx_ids(lic["allow"], "licenses.allow", source) if "allow" in lic else None,
@@ -389,6 +461,14 @@ def policy_from_dict(data: dict[str, Any], *, base_dir: Path | None = None, sour
         keep_ingredient_invalid=treat.get("ingredient_invalid", "drop") == "keep",
         source=source,
     )
+
+
+def _policy_paths(values: Sequence[str], root: Path, source: str | None, what: str) -> tuple[Path, ...]:
+    paths = tuple((root / a) if not Path(a).is_absolute() else Path(a) for a in values)
+    for a in paths:
+        if not a.is_file():
+            raise PolicyError(f"{what} not found: {a}", path=source, hint="paths are relative to the policy file")
+    return paths
 
 
 def load_policy(path: str | Path) -> Policy:

@@ -34,6 +34,7 @@ from rightsmark.models import VerifyRecord
 from rightsmark.policy import Policy
 from rightsmark.ray_engine import Judge, record_json, record_type
 from rightsmark.report import FLAT_COLUMNS, flat
+from rightsmark.trust import TrustSources
 
 #: Column names that hold the image, best first: the WebDataset extensions of images (``read_webdataset``
 #: names a column after each member's extension), then generic names (``read_binary_files`` says ``bytes``).
@@ -137,12 +138,12 @@ class RowVerifier(Judge):
     def __init__(
         self,
         policy: Policy,
-        anchors_pem: str | None,
+        trust: TrustSources | None,
         column: str | None,
         key_column: str | None,
         now: dt.datetime | None,
     ) -> None:
-        super().__init__(policy, anchors_pem, now)
+        super().__init__(policy, trust, now)
         self.column = column
         self.key_column = key_column
 
@@ -204,18 +205,17 @@ def verify(
     ``rightsmark_record`` (the whole record, JSON). A row without image bytes gets an ``error`` record,
     never an exception. ``concurrency``: actors (a number, or ``(min, max)``; default: as many as
     the cluster's free CPUs allow), each with one CPU and one engine context; a fixed number should
-    leave CPUs for the tasks reading the input, or the reads wait for ever. Trust anchors are read
+    leave CPUs for the tasks reading the input, or the reads wait for ever. Trust lists and anchors are read
     here, on the driver, and travel to the actors as PEM text.
     """
-    from rightsmark.pem import load_trust_anchors
 
     policy = policy or Policy()
-    anchors_pem = load_trust_anchors(policy.anchors) if policy.anchors else None
+    trust = policy.trust_sources()
     return ds.map_batches(
         RowVerifier,
         fn_constructor_kwargs={
             "policy": policy,
-            "anchors_pem": anchors_pem,
+            "trust": trust,
             "column": column,
             "key_column": key_column,
             "now": now,

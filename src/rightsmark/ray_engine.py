@@ -38,6 +38,7 @@ from rightsmark.facts import Facts, error_facts
 from rightsmark.models import VerifyRecord
 from rightsmark.policy import Policy
 from rightsmark.sources.base import Item
+from rightsmark.trust import TrustSources
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -181,12 +182,12 @@ def plan(
 class Judge:
     """One engine context (a :class:`~rightsmark.facts.FactReader`) and a policy: what each actor holds."""
 
-    def __init__(self, policy: Policy, anchors_pem: str | None, now: dt.datetime | None) -> None:
+    def __init__(self, policy: Policy, trust: TrustSources | None, now: dt.datetime | None) -> None:
         from rightsmark.facts import FactReader
 
         self.policy = policy
         self.now = now
-        self.reader = FactReader(anchors_pem, fingerprints=policy.needs_fingerprints)
+        self.reader = FactReader(trust, fingerprints=policy.needs_fingerprints)
 
     def facts(self, data: bytes, key: str) -> Facts:
         try:
@@ -259,13 +260,13 @@ class UnitVerifier(Judge):
     def __init__(
         self,
         policy: Policy,
-        anchors_pem: str | None,
+        trust: TrustSources | None,
         now: dt.datetime | None,
         column: str | None,
         key_column: str | None,
         storage_options: dict[str, Any],
     ) -> None:
-        super().__init__(policy, anchors_pem, now)
+        super().__init__(policy, trust, now)
         self.column = column
         self.key_column = key_column
         self.storage_options = storage_options
@@ -306,7 +307,7 @@ def verify_units(
     units: Sequence[Unit],
     policy: Policy,
     *,
-    anchors_pem: str | None = None,
+    trust: TrustSources | None = None,
     jobs: int | None = None,
     column: str | None = None,
     key_column: str | None = None,
@@ -328,7 +329,7 @@ def verify_units(
         verifier,
         fn_constructor_kwargs={
             "policy": policy,
-            "anchors_pem": anchors_pem,
+            "trust": trust,
             "now": now,
             "column": column,
             "key_column": key_column,
@@ -486,7 +487,6 @@ def run(
     ``echo`` prints a line on stderr. Raises :class:`UsageError` for what the user must change.
     """
     from rightsmark.outputs import KeepList, format_for, journal_path, open_report
-    from rightsmark.pem import load_trust_anchors
     from rightsmark.summary import Summary
 
     shards = output is not None and is_shard_target(output)
@@ -498,7 +498,7 @@ def run(
         shard_target(output, storage_options)
     else:
         fmt = format_for(Path(output) if output else None, fmt)
-    anchors_pem = load_trust_anchors(policy.anchors) if policy.anchors else None
+    trust = policy.trust_sources()
     now = dt.datetime.now(dt.UTC)
     exclude: list[str | os.PathLike[str]] = [p for p in (keep_list,) if p is not None]
     if output is not None and not shards:
@@ -519,7 +519,7 @@ def run(
         results = verify_units(
             units,
             policy,
-            anchors_pem=anchors_pem,
+            trust=trust,
             jobs=jobs,
             column=column,
             key_column=key_column,
@@ -572,7 +572,7 @@ def run(
 
             ray.shutdown()
     if not quiet and (summary.total > 1 or output is not None):
-        echo(summary.render())
+        echo(summary.render(trust=trust))
     return 1 if outcome.dropped else 0
 
 

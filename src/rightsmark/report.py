@@ -228,6 +228,9 @@ def inspect_text(info: dict[str, Any]) -> str:
     ]
     for r in info["reasons"]:
         lines.append(f"  - {r['code']}: {r['message']}")
+    if "trust_sources" in info:
+        used = ", ".join(f"{t['name']} ({t['role']}, sha256 {t['sha256'][:12]})" for t in info["trust_sources"])
+        lines.append(f"  trust rests on {used or 'nothing: no trust list and no anchors'}")
     if info.get("error"):
         lines.append(f"  error: {info['error']}")
     if info.get("remote_manifest"):

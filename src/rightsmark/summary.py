@@ -7,9 +7,19 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rightsmark.models import VerifyRecord
+
+if TYPE_CHECKING:
+    from rightsmark.trust import TrustSources
+
+
+def trust_line(trust: TrustSources) -> str:
+    """What trust rested on, in one line: each source with its role and the start of its sha256."""
+    if not trust.sources:
+        return "nothing (no trust list, no anchors): no signer can be trusted"
+    return ", ".join(f"{s.name} ({s.role}, {s.origin}, sha256 {s.sha256[:12]})" for s in trust.sources)
 
 
 class Summary:
@@ -37,7 +47,7 @@ class Summary:
         for code in dict.fromkeys(reason_codes):
             self.reasons[code] += 1
 
-    def render(self, *, skipped: int = 0, cache_hits: int = 0) -> str:
+    def render(self, *, skipped: int = 0, cache_hits: int = 0, trust: TrustSources | None = None) -> str:
         elapsed = max(time.perf_counter() - self.start, 1e-9)
         lines = [
             f"verified {self.total} files in {elapsed:.1f} s ({self.total / elapsed:.1f} files/s): "
@@ -47,6 +57,8 @@ class Summary:
             lines.append(f"  resumed: {skipped} files already in the report were skipped")
         if cache_hits:
             lines.append(f"  cache: {cache_hits} verdicts reused")
+        if trust is not None:
+            lines.append("  trust: " + trust_line(trust))
         lines.append("  integrity: " + ", ".join(f"{k} {v}" for k, v in sorted(self.integrity.items())))
         if self.drifting:
             files = "file" if self.drifting == 1 else "files"

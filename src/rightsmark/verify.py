@@ -26,7 +26,6 @@ from pathlib import Path
 
 from rightsmark.facts import FactReader, Facts, error_facts
 from rightsmark.models import Decision, Purpose, Trust, VerifyRecord
-from rightsmark.pem import load_trust_anchors
 from rightsmark.policy import Policy, judge
 from rightsmark.reading import (
     TRUST_CODES,
@@ -95,8 +94,8 @@ class Verifier:
         if purpose is not None:
             base = replace(base, purpose=purpose)
         self.policy = base
-        self._anchors_pem = load_trust_anchors(base.anchors) if base.anchors else None
-        self._reader = FactReader(self._anchors_pem, fingerprints=base.needs_fingerprints)
+        self.trust = base.trust_sources()
+        self._reader = FactReader(self.trust, fingerprints=base.needs_fingerprints)
         self.now = now
 
     @property

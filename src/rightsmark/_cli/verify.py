@@ -17,6 +17,65 @@ if TYPE_CHECKING:
     from rightsmark.policy import Policy
 
 
+TrustOpt = Annotated[
+    list[Path] | None,
+    typer.Option(help="Your own claim-signer trust anchors (PEM, repeatable); added to the trust lists."),
+]
+TrustListOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--trust-list",
+        help="Bundled trust list to use besides the defaults (c2pa, c2pa-tsa): c2pa, c2pa-tsa, interim; "
+        "or none for no list at all (repeatable; see rightsmark trust list).",
+    ),
+]
+NoDefaultTrustOpt = Annotated[
+    bool, typer.Option("--no-default-trust", help="Do not use the default trust lists (only your own anchors).")
+]
+TrustListFileOpt = Annotated[
+    list[str] | None,
+    typer.Option("--trust-list-file", help="NAME=FILE: a newer snapshot of a bundled list you fetched yourself."),
+]
+TsaTrustOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--tsa-trust", help="Timestamp authority anchors (PEM, repeatable); never trusted for claim signers."),
+]
+
+
+def _with_trust(
+    base: Policy,
+    trust: list[Path] | None,
+    trust_list: list[str] | None,
+    no_default_trust: bool,
+    trust_list_file: list[str] | None,
+    tsa_trust: list[Path] | None,
+) -> Policy:
+    """``base`` with the trust options applied, and its trust sources loaded (errors before any file is read)."""
+    from dataclasses import replace
+
+    from rightsmark import trustlists
+    from rightsmark.trust import NONE, enabled_lists
+
+    lists = tuple(n for n in base.trust_lists if not (no_default_trust and n in trustlists.DEFAULT))
+    asked = list(trust_list or ())
+    lists = enabled_lists([*lists, *asked] if NONE not in asked else asked)
+    files = tuple(trustlists.parse_override(v) for v in trust_list_file or ())
+    policy = replace(
+        base,
+        anchors=(*base.anchors, *(trust or ())),
+        trust_lists=lists,
+        trust_list_files=(*base.trust_list_files, *files),
+        tsa_anchors=(*base.tsa_anchors, *(tsa_trust or ())),
+    )
+    policy.trust_sources()
+    return policy
+
+
+def _warn_trust(policy: Policy) -> None:
+    for warning in policy.trust_sources().warnings:
+        typer.echo(f"rightsmark: warning: {warning}", err=True)
+
+
 class Engine(str, enum.Enum):
     local = "local"
     ray = "ray"
@@ -32,7 +91,6 @@ class ReportFormat(str, enum.Enum):
 
 def _build_policy(
     policy_file: Path | None,
-    trust: list[Path] | None,
     purpose: Purpose | None,
     commercial: bool | None,
     allow_license: list[str] | None,
@@ -61,7 +119,6 @@ def _build_policy(
         base,
         purpose=purpose,
         commercial=commercial,
-        anchors=(*base.anchors, *trust) if trust else None,
         license_allow=allow,
         license_deny=(*base.license_deny, *spdx_ids(deny_license, "--deny-license")) if deny_license else None,
         license_required=True if require_license else None,
@@ -95,7 +152,11 @@ def verify(
     policy_file: Annotated[
         Path | None, typer.Option("--policy", help="Policy file (TOML; schemas/policy.schema.json).")
     ] = None,
-    trust: Annotated[list[Path] | None, typer.Option(help="Trust anchor certificates (PEM, repeatable).")] = None,
+    trust: TrustOpt = None,
+    trust_list: TrustListOpt = None,
+    no_default_trust: NoDefaultTrustOpt = False,
+    trust_list_file: TrustListFileOpt = None,
+    tsa_trust: TsaTrustOpt = None,
     purpose: Annotated[Purpose | None, typer.Option(help="The use to check permission for.")] = None,
     commercial: Annotated[
         bool | None,
@@ -157,9 +218,12 @@ def verify(
         if jobs is not None and jobs < 1:
             raise UsageError("--jobs must be 1 or more")
         policy = _build_policy(
-            policy_file, trust, purpose, commercial, allow_license, deny_license, require_license,
+            policy_file, purpose, commercial, allow_license, deny_license, require_license,
             allow_untrusted, allow_signer, constrained, keep_unsigned, keep_remote,
         )  # fmt: skip
+        policy = _with_trust(policy, trust, trust_list, no_default_trust, trust_list_file, tsa_trust)
+        if not quiet:
+            _warn_trust(policy)
         if withdrawals:
             from dataclasses import replace
 
@@ -220,7 +284,8 @@ def verify(
                     keeper.close()
             cache_hits = bulk.cache.hits if bulk.cache else 0
     if not quiet and (summary.total > 1 or done.keys or output is not None):
-        typer.echo(summary.render(skipped=len(done.keys), cache_hits=cache_hits), err=True)
+        trusted_by = policy.trust_sources()
+        typer.echo(summary.render(skipped=len(done.keys), cache_hits=cache_hits, trust=trusted_by), err=True)
     if dropped or len(done.keys) > len(set(done.kept)):  # drops recorded by the run resumed count too
         raise typer.Exit(1)
 
@@ -228,17 +293,25 @@ def verify(
 @app.command()
 def inspect(
     file: Annotated[str, typer.Argument(help="The file to describe.")],
-    trust: Annotated[list[Path] | None, typer.Option(help="Trust anchor certificates (PEM, repeatable).")] = None,
+    trust: TrustOpt = None,
+    trust_list: TrustListOpt = None,
+    no_default_trust: NoDefaultTrustOpt = False,
+    trust_list_file: TrustListFileOpt = None,
+    tsa_trust: TsaTrustOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Show everything a file records: signer, time, tool, author, license, permissions, consent, ingredients."""
     import json
 
     from rightsmark.inspection import inspect_file
+    from rightsmark.policy import Policy
     from rightsmark.report import inspect_text
+    from rightsmark.verify import Verifier
 
     with _errors():
-        info = inspect_file(file, trust or ())
+        policy = _with_trust(Policy(), trust, trust_list, no_default_trust, trust_list_file, tsa_trust)
+        with Verifier(policy=policy) as verifier:
+            info = inspect_file(file, verifier=verifier)
     if info["integrity"] == "error":  # unreadable: one line on stderr (JSON still on stdout when asked)
         typer.echo(f"rightsmark: {info['path']}: {info['error']}", err=True)
         if as_json:

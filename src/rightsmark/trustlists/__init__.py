@@ -178,6 +178,12 @@ def entries(tl: TrustList) -> list[Entry]:
     return found
 
 
+def role(name: str) -> str:
+    """The role of the bundled list ``name`` ("claim-signer" or "tsa"), without loading its certificates."""
+    _known(name)
+    return _spec(name, DATA_DIR).role
+
+
 def description(name: str) -> str:
     """What the bundled list ``name`` is, in a sentence (from MANIFEST.json)."""
     return _spec(name, DATA_DIR).description
