@@ -338,14 +338,14 @@ class FactReader:
             trusted, hint = self._chain_trust[digest]
             return _with_trust(reading, trusted), hint
         judged, _ = self._read(data, name, self._trusting, anchors_given=True)
-        if judged.trusted and self.trust is not None and self.trust.tsa_pem:
-            # the engine's pool holds the timestamp authorities' roots too: a claim signer must
-            # chain to a claim-signer anchor (a TSA root never vouches for one)
-            # (standard validation first; the engine with the claim-signer anchors alone where that
-            # library refuses what the engine accepts, e.g. Ed25519 chains, or the chain is ambiguous)
-            if chain is None or not self._claim_role(chain, _signing_time(judged)):
-                alone, _ = self._read(data, name, self._claim_only_context(), anchors_given=True)
-                judged = alone if alone.trusted else _untrusted(judged)
+        # the engine's pool holds the timestamp authorities' roots too: a claim signer must chain to
+        # a claim-signer anchor (a TSA root never vouches for one). Standard validation first; the
+        # engine with the claim-signer anchors alone where that library refuses what the engine
+        # accepts (e.g. Ed25519 chains) or the chain is ambiguous.
+        needs_role = judged.trusted and self.trust is not None and bool(self.trust.tsa_pem)
+        if needs_role and (chain is None or not self._claim_role(chain, _signing_time(judged))):
+            alone, _ = self._read(data, name, self._claim_only_context(), anchors_given=True)
+            judged = alone if alone.trusted else _untrusted(judged)
         hint = self._hint(chain, _signing_time(judged)) if chain is not None and not judged.trusted else ()
         if digest is not None and judged.integrity is Integrity.VALID:
             self._chain_trust[digest] = (judged.trusted, hint)

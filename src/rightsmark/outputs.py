@@ -113,17 +113,18 @@ class ParquetReport(Report):
 
     name = "parquet"
 
-    def __init__(self, out: TextIO, *, target: Path) -> None:
+    def __init__(self, out: TextIO, *, target: Path, meta: dict[str, Any] | None = None) -> None:
         super().__init__(out)
         self._journal = JsonLinesReport(out)
         self._target = target
+        self._meta = meta
 
     def write(self, record: VerifyRecord) -> None:
         self._journal.write(record)
 
     def close(self) -> None:
         self.out.flush()
-        convert_journal(Path(self.out.name), self._target)
+        convert_journal(Path(self.out.name), self._target, self._meta)
 
 
 def _parquet_schema() -> Any:
@@ -132,12 +133,18 @@ def _parquet_schema() -> Any:
     return pa.schema([pa.field(c, pa.list_(pa.string()) if c in LIST_COLUMNS else pa.string()) for c in FLAT_COLUMNS])
 
 
-def convert_journal(journal: Path, target: Path) -> None:
-    """Write ``target`` (Parquet) from a JSON Lines journal of verify records, in row groups."""
+def convert_journal(journal: Path, target: Path, meta: dict[str, Any] | None = None) -> None:
+    """Write ``target`` (Parquet) from a JSON Lines journal of verify records, in row groups.
+
+    ``meta`` (what the run rested on: policy, trust sources) goes into the schema's key-value
+    metadata, each value as JSON under ``rightsmark.<key>``.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = _parquet_schema()
+    if meta:
+        schema = schema.with_metadata({f"rightsmark.{k}": json.dumps(v, sort_keys=True) for k, v in meta.items()})
     tmp = target.with_name(f".{target.name}.part")
     with pq.ParquetWriter(tmp, schema) as writer, journal.open(encoding="utf-8") as fh:
         batch: dict[str, list[Any]] = {c: [] for c in FLAT_COLUMNS}
@@ -158,9 +165,32 @@ def convert_journal(journal: Path, target: Path) -> None:
     journal.unlink()
 
 
+def meta_path(output: Path) -> Path:
+    """Where a report's run description is written beside it (``REPORT.meta.json``)."""
+    return output.with_name(f"{output.name}.meta.json")
+
+
+def write_meta(output: Path, meta: dict[str, Any]) -> None:
+    """Write ``REPORT.meta.json`` atomically: what the report's verdicts rested on."""
+    target = meta_path(output)
+    tmp = target.with_name(f".{target.name}.part")
+    try:
+        tmp.write_text(json.dumps(meta, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+        tmp.replace(target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(f"cannot write the report's description: {exc.strerror}", path=target) from None
+
+
 @contextmanager
-def open_report(output: Path | None, fmt: str, *, resume: bool) -> Iterator[tuple[Report, Done]]:
-    """A report writer for ``output`` (stdout when None) and what an earlier run already did."""
+def open_report(
+    output: Path | None, fmt: str, *, resume: bool, meta: dict[str, Any] | None = None
+) -> Iterator[tuple[Report, Done]]:
+    """A report writer for ``output`` (stdout when None) and what an earlier run already did.
+
+    ``meta`` describes the run (policy, trust sources): Parquet keeps it in its schema metadata, every
+    report written to a file also gets it beside it as ``REPORT.meta.json``.
+    """
     if resume and (output is None or fmt not in RESUMABLE):
         raise UsageError("--resume needs -o FILE in jsonl, csv or parquet format", hint="e.g. -o report.jsonl --resume")
     if output is None:
@@ -174,11 +204,13 @@ def open_report(output: Path | None, fmt: str, *, resume: bool) -> Iterator[tupl
         raise UsageError("is a directory; -o names the report file", path=output)
     if not output.parent.exists():
         raise UsageError("cannot write the report: its directory does not exist", path=output, hint="create it first")
+    if meta is not None:
+        write_meta(output, meta)
     if fmt == "parquet":
         journal = journal_path(output)
         done = read_done(journal, "jsonl") if resume else Done()
         with journal.open("a" if resume else "w", encoding="utf-8") as fh:
-            report = ParquetReport(fh, target=output)
+            report = ParquetReport(fh, target=output, meta=meta)
             yield report, done
             report.close()
         return

@@ -273,9 +273,7 @@ class TrustCheck:
                     )
                 )
             else:
-                out.append(
-                    Reason("untrusted", f"{_signer_phrase(facts)} does not chain to {self.consulted}{hint}")
-                )
+                out.append(Reason("untrusted", f"{_signer_phrase(facts)} does not chain to {self.consulted}{hint}"))
         if self.allowed_signers and not any(r.matches(facts) for r in self.allowed_signers):
             who = facts.signer.common_name if facts.signer else "unknown"
             out.append(Reason("signer-not-allowed", f"signer '{who}' is not one of the allowed signers"))
@@ -439,9 +437,7 @@ def policy_from_dict(data: dict[str, Any], *, base_dir: Path | None = None, sour
         list_files = tuple(trustlists.parse_override(v) for v in trust.get("list_files", ()))
     except RightsmarkError as exc:
         raise PolicyError(f"trust: {exc.message}", path=source, hint=exc.hint) from None
-    list_files = tuple(
-        (n, _policy_paths([str(f)], root, source, "trust list file")[0]) for n, f in list_files
-    )
+    list_files = tuple((n, _policy_paths([str(f)], root, source, "trust list file")[0]) for n, f in list_files)
     return Policy(
         purpose=Purpose(data.get("purpose", Purpose.AI_TRAINING.value)),
         commercial=bool(data.get("commercial", True)),
@@ -469,6 +465,17 @@ def _policy_paths(values: Sequence[str], root: Path, source: str | None, what: s
         if not a.is_file():
             raise PolicyError(f"{what} not found: {a}", path=source, hint="paths are relative to the policy file")
     return paths
+
+
+def run_meta(policy: Policy) -> dict[str, Any]:
+    """What a verification run's verdicts rest on, as reports record it: tool, policy, trust sources."""
+    from rightsmark import __version__
+
+    return {
+        "tool": f"rightsmark {__version__}",
+        "policy": policy.to_dict(),
+        "trust_sources": policy.trust_sources().describe(),
+    }
 
 
 def load_policy(path: str | Path) -> Policy:

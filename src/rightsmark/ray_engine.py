@@ -486,7 +486,8 @@ def run(
 
     ``echo`` prints a line on stderr. Raises :class:`UsageError` for what the user must change.
     """
-    from rightsmark.outputs import KeepList, format_for, journal_path, open_report
+    from rightsmark.outputs import KeepList, format_for, journal_path, meta_path, open_report
+    from rightsmark.policy import run_meta
     from rightsmark.summary import Summary
 
     shards = output is not None and is_shard_target(output)
@@ -502,7 +503,7 @@ def run(
     now = dt.datetime.now(dt.UTC)
     exclude: list[str | os.PathLike[str]] = [p for p in (keep_list,) if p is not None]
     if output is not None and not shards:
-        exclude += [output, journal_path(Path(output))]
+        exclude += [output, journal_path(Path(output)), meta_path(Path(output))]
     elif output is not None and os.path.isdir(output):
         exclude.append(output)
 
@@ -545,7 +546,8 @@ def run(
                 from rightsmark.models import Decision, Integrity
                 from rightsmark.verify import make_record
 
-                with open_report(Path(output) if output else None, fmt, resume=False) as (report, _):
+                meta = run_meta(policy)
+                with open_report(Path(output) if output else None, fmt, resume=False, meta=meta) as (report, _):
                     batches: Iterable[Any] = results.select_columns(["path", FACTS]).iter_batches(
                         batch_format="pyarrow"
                     )

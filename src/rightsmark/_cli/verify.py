@@ -206,7 +206,8 @@ def verify(
     """Verify files against a policy: integrity, trust, permissions, consent; keep or drop (exit 1 if any drops)."""
     from rightsmark.bulk import BulkVerifier
     from rightsmark.models import Decision, Integrity
-    from rightsmark.outputs import KeepList, format_for, journal_path, open_report
+    from rightsmark.outputs import KeepList, format_for, journal_path, meta_path, open_report
+    from rightsmark.policy import run_meta
     from rightsmark.sources import open_sources
     from rightsmark.summary import Summary, progress
 
@@ -250,7 +251,7 @@ def verify(
         to_stderr = fmt != "text" or output is not None
         with (
             BulkVerifier(policy, jobs=jobs, cache_dir=cache) as bulk,
-            open_report(output, fmt, resume=resume) as (report, done),
+            open_report(output, fmt, resume=resume, meta=run_meta(policy)) as (report, done),
         ):
             keeper = KeepList(keep_list, done.kept, resume) if keep_list else None
             items = open_sources(specs, column=column, key_column=key_column, storage_options=options)
@@ -258,6 +259,7 @@ def verify(
             own = {os.path.realpath(p) for p in (output, keep_list) if p is not None}
             if output is not None:
                 own.add(os.path.realpath(journal_path(output)))
+                own.add(os.path.realpath(meta_path(output)))
             names = {os.path.basename(p) for p in own}
             items = (
                 i
