@@ -9,6 +9,9 @@ Hugging Face ``datasets`` cast the image column with ``Image(decode=False)`` (ro
     ds = ds.cast_column("image", Image(decode=False)).filter(keep)    # datasets
     samples = keep.iter(webdataset_samples, data=lambda s: s["jpg"])   # any iterable, e.g. in an IterableDataset
 
+Trust comes from the bundled C2PA trust lists by default (``trust_lists=["c2pa", "c2pa-tsa",
+"interim"]`` adds the legacy interim list, ``["none"]`` uses none) and your own anchors (``trust=``).
+
 The filter is picklable: each process (DataLoader worker, ``datasets.map`` process) opens its own
 engine context on first use.
 """
@@ -37,12 +40,18 @@ class KeepFilter:
         policy: Policy | None = None,
         *,
         trust: Sequence[str | Path] = (),
+        trust_lists: Sequence[str] | None = None,
         column: str = "image",
         now: dt.datetime | None = None,
     ) -> None:
+        from rightsmark.trust import enabled_lists
+
         base = policy or Policy()
         if trust:
             base = replace(base, anchors=(*base.anchors, *(Path(t) for t in trust)))
+        if trust_lists is not None:
+            base = replace(base, trust_lists=enabled_lists(trust_lists))
+        base.trust_sources()  # a damaged or unknown list fails here, not on the first sample
         self.policy = base
         self.column = column
         self.now = now
