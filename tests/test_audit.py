@@ -271,12 +271,18 @@ def test_signing_times_out_of_order(chain: Chain, keys: KeyFiles) -> None:
         store["manifests"][parent_label]["signature_info"]["time"] = parent
         return audit_reading("gen2.jpg", dataclasses.replace(reading, store=store), sink[0], anchors=anchors)
 
-    swapped = with_times("2026-03-01T09:00:00+00:00", "2026-03-02T09:00:00+00:00")
+    # times within the certificates' validity: each ancestor's chain is validated at its signing time
+    day1 = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    day2 = day1 + dt.timedelta(days=1)
+    swapped = with_times(day1.isoformat(), day2.isoformat())
     order = _one(swapped, "time-order")
     assert order.severity == "error"
     assert order.manifests == (parent_label, active_label)
-    assert order.message == "signed 2026-03-01 09:00 before its ingredient (2026-03-02 09:00)"
-    assert with_times("2026-03-02T09:00:00Z", "2026-03-01T09:00:00Z").findings == []
+    assert order.message == f"signed {day1:%Y-%m-%d} 09:00 before its ingredient ({day2:%Y-%m-%d} 09:00)"
+    assert with_times(f"{day2:%Y-%m-%dT%H:%M:%SZ}", f"{day1:%Y-%m-%dT%H:%M:%SZ}").findings == []
+    # signed (it says) before its certificates were issued: the ancestor's chain is not valid then
+    early = _one(with_times("2020-03-02T09:00:00Z", "2020-03-01T09:00:00Z"), "ancestor-untrusted")
+    assert early.manifests == (parent_label,) and "is not valid before" in early.message
     # compare() on the nodes themselves, and a missing time on either side is no finding
     later, earlier = swapped.nodes[0], swapped.nodes[1]
     assert [f.code for f in compare(later, earlier)] == ["time-order"]

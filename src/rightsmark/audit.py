@@ -177,49 +177,16 @@ def load_anchor_certificates(paths: Sequence[str | Path]) -> list[Any]:
     return [x509.load_pem_x509_certificate(b.encode()) for p in paths for b in read_certificate_blocks(p)]
 
 
-def chain_trusted(chain: Sequence[bytes], anchors: Sequence[Any]) -> bool:
-    """Whether a DER chain (leaf first) is issued, link by link, up to one of ``anchors``."""
-    from cryptography import x509
+def _untrusted_because(chain: Sequence[bytes] | None, anchors: Sequence[Any], at: dt.datetime) -> str | None:
+    """Why a manifest's signing chain is not trusted as a claim signer's at ``at``; None when it is."""
+    if not chain:
+        return "the manifest carries no certificate chain"
+    if not anchors:
+        return "no trust anchors were given"
+    from rightsmark.chainval import Role, validate_chain
 
-    try:
-        certs = [x509.load_der_x509_certificate(c) for c in chain]
-    except ValueError:
-        return False
-    anchor_der = {a.public_bytes(_der()) for a in anchors}
-    for i, cert in enumerate(certs):
-        if cert.public_bytes(_der()) in anchor_der:
-            return True
-        issuer = certs[i + 1] if i + 1 < len(certs) else None
-        candidates = [issuer] if issuer is not None else [a for a in anchors if a.subject == cert.issuer]
-        if not any(_is_ca(c) and _issued_by(cert, c) for c in candidates):
-            return False
-        if issuer is None:
-            return True
-    return False
-
-
-def _is_ca(cert: Any) -> bool:
-    """Only a CA certificate may vouch for another (a leaf's key must not issue certificates)."""
-    from cryptography import x509
-
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
-
-
-def _der() -> Any:
-    from cryptography.hazmat.primitives.serialization import Encoding
-
-    return Encoding.DER
-
-
-def _issued_by(cert: Any, issuer: Any) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except Exception:  # wrong issuer, bad signature, unsupported algorithm: not trusted
-        return False
-    return True
+    verdict = validate_chain(chain, anchors, at=at, role=Role.CLAIM_SIGNER)
+    return None if verdict.ok else verdict.reason or "not trusted"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -462,13 +429,16 @@ def audit_reading(
                 )
             )
         if store_bytes is not None:
-            chain = signing_chain(store_bytes, node.label)
-            node.trusted = bool(chain and anchors and chain_trusted(chain, anchors))
-            if not node.trusted:
+            why = _untrusted_because(signing_chain(store_bytes, node.label), anchors, node.signed_at or when)
+            node.trusted = why is None
+            if why is not None:
                 who = (node.data.get("signature_info") or {}).get("common_name") or "unknown signer"
                 findings.append(
                     Finding(
-                        "ancestor-untrusted", "warning", f"'{node.title}' signed by {who}, not trusted", (node.label,)
+                        "ancestor-untrusted",
+                        "warning",
+                        f"'{node.title}' signed by {who}, not trusted: {why}",
+                        (node.label,),
                     )
                 )
     by_label = {n.label: n for n in nodes if n.label}
@@ -512,10 +482,11 @@ class Auditor:
     ) -> None:
         from rightsmark import engine
         from rightsmark.pem import load_trust_anchors
+        from rightsmark.trust import TrustSources
 
         self.trust = tuple(trust)
         pem = load_trust_anchors(self.trust) if self.trust else None
-        self._context = engine.reading_context(pem)
+        self._context = engine.reading_context(TrustSources(claim_pem=pem) if pem else None)
         self._anchors = load_anchor_certificates(self.trust) if self.trust else []
         self._anchors_given = bool(self.trust)
         self.withdrawn = withdrawn or {}

@@ -253,15 +253,6 @@ def _name(name: x509.Name) -> str:
     return str(names[0].value) if names else name.rfc4514_string()
 
 
-def _is_ca(certificate: x509.Certificate) -> bool:
-    from cryptography import x509
-
-    try:
-        return bool(certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
-
-
 def _common_name(certificate: x509.Certificate) -> str:
     return _name(certificate.subject)
 
@@ -282,9 +273,8 @@ def verify_detached(
     (validity now, not a CA, key usage).
     """
     from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding
 
-    from rightsmark.audit import chain_trusted
+    from rightsmark.chainval import Role, validate_chain
 
     sig_path = signature_path(list_path)
     if not sig_path.exists():
@@ -325,12 +315,12 @@ def verify_detached(
             path=list_path,
             hint="do not use it; get the list and its signature again from the party that holds the releases",
         )
-    if not all(_is_ca(c) for c in chain[1:]) or not chain_trusted(
-        [c.public_bytes(Encoding.DER) for c in chain], anchors
-    ):
+    trust = validate_chain(chain, anchors, at=dt.datetime.now(dt.UTC), role=Role.WITHDRAWAL_SIGNER)
+    if not trust.ok:
+        why = "" if not trust.reason or trust.reason.startswith("does not chain") else f": {trust.reason}"
         raise WithdrawalListError(
             f"signed by '{_common_name(leaf)}' (issued by '{_name(leaf.issuer)}'), "
-            f"which does not chain to {anchors_are}",
+            f"which does not chain to {anchors_are}{why}",
             path=list_path,
             hint=untrusted_hint,
         )
