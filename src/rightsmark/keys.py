@@ -264,10 +264,13 @@ def init_keys(
     unit = EXAMPLE_MARK if example else "development use only"
     now = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
     leaf_days = 365 * years + years // 4 + 1
-    root_key = _new_key(algorithm)
+    # Standard path validation (cryptography's verifier, used for audit ancestors and withdrawal-list
+    # signers) accepts the WebPKI algorithms only: an Ed25519 signer gets its CAs on P-256.
+    ca_algorithm = Algorithm.ES256 if algorithm is Algorithm.ED25519 else algorithm
+    root_key = _new_key(ca_algorithm)
     root_name = _name(f"{organization} root", organization, unit)
     root = _issue(root_name, root_key, root_name, root_key, now, leaf_days + 3650, ca=True)
-    inter_key = _new_key(algorithm)
+    inter_key = _new_key(ca_algorithm)
     inter_name = _name(f"{organization} intermediate", organization, unit)
     inter = _issue(inter_name, inter_key, root_name, root_key, now, leaf_days + 1825, ca=True, path_length=0)
     leaf_key = _new_key(algorithm)
