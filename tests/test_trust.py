@@ -205,3 +205,23 @@ def test_hint_names_a_bundled_list_that_would_trust_the_signer(cli: Cli, corpus:
 def test_trust_sources_object_is_plain_data() -> None:
     t = TrustSources(claim_pem="", tsa_pem="")
     assert t.describe() == [] and t.digest == TrustSources().digest
+
+
+def test_audit_names_the_trust_sources(cli: Cli, signed_jpeg: Path, keys: KeyFiles, tmp_path: Path) -> None:
+    c2pa_sha = trustlists.load("c2pa").sha256
+    res = cli("audit", signed_jpeg, "--trust", keys.ca, "--json", tmp_path / "a.json", "--html", tmp_path / "a.html")
+    assert res.returncode == 0, res.stderr
+    doc = json.loads((tmp_path / "a.json").read_text())
+    assert [(s["name"], s["role"]) for s in doc["trust_sources"]] == [
+        ("c2pa", "claim-signer"),
+        ("c2pa-tsa", "tsa"),
+        ("ca.pem", "claim-signer"),
+    ]
+    assert doc["files"][0]["trust"] == "trusted"
+    page = (tmp_path / "a.html").read_text()
+    assert "trust rested on" in page and c2pa_sha in page
+    # a TSA anchor vouches for no claim signer in an audit either
+    res = cli("audit", signed_jpeg, "--tsa-trust", keys.ca, "--json", tmp_path / "b.json", "-q")
+    assert "manifest-untrusted" in (tmp_path / "b.json").read_text()
+    res = cli("audit", signed_jpeg, "--trust-list", "bogus")
+    assert res.returncode == 2 and "unknown trust list 'bogus'" in res.stderr and "Traceback" not in res.stderr

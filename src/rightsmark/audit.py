@@ -23,7 +23,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rightsmark import __version__
 from rightsmark.consent import CONSENT_LABEL, parse_time
@@ -37,6 +37,9 @@ from rightsmark.manifest import (
 )
 from rightsmark.models import Integrity, Purpose, Use
 from rightsmark.reading import TRUST_CODES, EngineReading, signer_info
+
+if TYPE_CHECKING:
+    from rightsmark.trust import TrustSources
 
 SEVERITIES = ("info", "warning", "error", "critical")
 
@@ -177,15 +180,17 @@ def load_anchor_certificates(paths: Sequence[str | Path]) -> list[Any]:
     return [x509.load_pem_x509_certificate(b.encode()) for p in paths for b in read_certificate_blocks(p)]
 
 
-def _untrusted_because(chain: Sequence[bytes] | None, anchors: Sequence[Any], at: dt.datetime) -> str | None:
+def _untrusted_because(
+    chain: Sequence[bytes] | None, anchors: Sequence[Any], allowed: Sequence[Any], at: dt.datetime
+) -> str | None:
     """Why a manifest's signing chain is not trusted as a claim signer's at ``at``; None when it is."""
     if not chain:
-        return "the manifest carries no certificate chain"
-    if not anchors:
-        return "no trust anchors were given"
+        return "the manifest carries no single certificate chain (none, or more than one: ambiguous)"
+    if not anchors and not allowed:
+        return "no trust list or anchor vouches for claim signers"
     from rightsmark.chainval import Role, validate_chain
 
-    verdict = validate_chain(chain, anchors, at=at, role=Role.CLAIM_SIGNER)
+    verdict = validate_chain(chain, anchors, at=at, role=Role.CLAIM_SIGNER, allowed=allowed)
     return None if verdict.ok else verdict.reason or "not trusted"
 
 
@@ -372,6 +377,7 @@ def audit_reading(
     store_bytes: bytes | None,
     *,
     anchors: Sequence[Any] = (),
+    allowed: Sequence[Any] = (),
     now: dt.datetime | None = None,
     expiring_within: dt.timedelta | None = None,
     withdrawn: dict[str, str] | None = None,
@@ -429,7 +435,7 @@ def audit_reading(
                 )
             )
         if store_bytes is not None:
-            why = _untrusted_because(signing_chain(store_bytes, node.label), anchors, node.signed_at or when)
+            why = _untrusted_because(signing_chain(store_bytes, node.label), anchors, allowed, node.signed_at or when)
             node.trusted = why is None
             if why is not None:
                 who = (node.data.get("signature_info") or {}).get("common_name") or "unknown signer"
@@ -458,43 +464,52 @@ def file_sha256(path: str | Path) -> str:
 
 
 def report_header(
-    anchors: Sequence[str | Path], withdrawal_lists: Sequence[dict[str, Any]], now: dt.datetime
+    anchors: Sequence[str | Path],
+    withdrawal_lists: Sequence[dict[str, Any]],
+    now: dt.datetime,
+    sources: TrustSources | None = None,
 ) -> dict[str, Any]:
-    """What makes an audit reproducible: tool, time, anchors by sha256, withdrawal lists used."""
-    return {
+    """What makes an audit reproducible: tool, time, anchors by sha256, trust sources, withdrawal lists used."""
+    header = {
         "tool": {"name": "rightsmark", "version": __version__},
         "audited_at": now.isoformat(),
         "trust_anchors": [{"path": str(a), "sha256": file_sha256(a)} for a in anchors],
         "withdrawal_lists": list(withdrawal_lists),
     }
+    if sources is not None:
+        header["trust_sources"] = sources.describe()
+    return header
 
 
 class Auditor:
-    """Audits files against trust anchors (and withdrawal lists); one engine context, reused."""
+    """Audits files against trust sources (and withdrawal lists); one engine front, reused.
+
+    ``trust`` adds your own claim-signer anchor files to ``sources`` (default: the bundled lists
+    enabled by default, see :mod:`rightsmark.trust`).
+    """
 
     def __init__(
         self,
         trust: Sequence[str | Path] = (),
         *,
+        sources: TrustSources | None = None,
         withdrawn: dict[str, str] | None = None,
         expiring_within: dt.timedelta | None = None,
         now: dt.datetime | None = None,
     ) -> None:
-        from rightsmark import engine
-        from rightsmark.pem import load_trust_anchors
-        from rightsmark.trust import TrustSources
+        from rightsmark import trustlists
+        from rightsmark.facts import FactReader
+        from rightsmark.trust import resolve
 
         self.trust = tuple(trust)
-        pem = load_trust_anchors(self.trust) if self.trust else None
-        self._context = engine.reading_context(TrustSources(claim_pem=pem) if pem else None)
-        self._anchors = load_anchor_certificates(self.trust) if self.trust else []
-        self._anchors_given = bool(self.trust)
+        self.sources = sources if sources is not None else resolve(trustlists.DEFAULT, anchors=self.trust)
+        self._reader = FactReader(self.sources)
         self.withdrawn = withdrawn or {}
         self.expiring_within = expiring_within
         self.now = now or dt.datetime.now(dt.UTC)
 
     def close(self) -> None:
-        self._context.close()
+        self._reader.close()
 
     def __enter__(self) -> Auditor:
         return self
@@ -503,15 +518,13 @@ class Auditor:
         self.close()
 
     def audit_bytes(self, data: bytes, path: str) -> FileAudit:
-        from rightsmark.reading import read_manifest_store
-
-        sink: list[bytes] = []
-        reading = read_manifest_store(data, path, self._context, self._anchors_given, store_sink=sink.append)
+        _, reading, store = self._reader.examine_store(data, path)
         return audit_reading(
             path,
             reading,
-            sink[0] if sink else None,
-            anchors=self._anchors,
+            store,
+            anchors=self.sources.claim_certificates,
+            allowed=self.sources.allowed_certificates,
             now=self.now,
             expiring_within=self.expiring_within,
             withdrawn=self.withdrawn,

@@ -311,11 +311,16 @@ class FactReader:
         one the engine verified the signature with (:func:`engine_chain`); any other valid manifest
         is judged on its own by the engine and gets no fingerprint.
         """
+        facts, reading, _ = self.examine_store(data, name)
+        return facts, reading
+
+    def examine_store(self, data: bytes, name: str | Path = "") -> tuple[Facts, EngineReading, bytes | None]:
+        """:meth:`examine`, and the raw manifest store (JUMBF) the engine validated, when there is one."""
         fmt = sniff(data[:HEADER_BYTES], name)
         want_store = self.fingerprints or self.trust is not None
         reading, store_bytes = self._read(data, name, self._fast, want_store=want_store)
         if reading.integrity is not Integrity.VALID:
-            return self._facts(reading, data, fmt, None), reading
+            return self._facts(reading, data, fmt, None), reading, store_bytes
         chain = engine_chain(reading, store_bytes)
         hint: tuple[str, ...] = ()
         if self._trusting is not None:
@@ -323,7 +328,7 @@ class FactReader:
         elif self.trust is not None and chain is not None:
             hint = self._hint(chain, _signing_time(reading))
         fingerprint = leaf_fingerprint(chain) if self.fingerprints and chain else None
-        return self._facts(reading, data, fmt, fingerprint, hint), reading
+        return self._facts(reading, data, fmt, fingerprint, hint), reading, store_bytes
 
     def _trust(
         self, reading: EngineReading, chain: tuple[bytes, ...] | None, data: bytes, name: str | Path

@@ -557,7 +557,7 @@ def _footer(header: Mapping[str, Any]) -> str:
         )
         anchor_html = f"<table><thead><tr><th>file</th><th>sha256</th></tr></thead><tbody>{anchor_rows}</tbody></table>"
     else:
-        anchor_html = "<p>none given: no signer could be trusted</p>"
+        anchor_html = "<p>none of your own (--trust)</p>"
     if lists:
         items = []
         for entry in lists:
@@ -569,10 +569,25 @@ def _footer(header: Mapping[str, Any]) -> str:
         lists_html = f"<ul>{''.join(items)}</ul>"
     else:
         lists_html = "<p>none given: no consent was checked for withdrawal</p>"
+    sources = [x for x in header.get("trust_sources") or [] if isinstance(x, Mapping)]
+    if sources:
+        source_rows = "".join(
+            f"<tr><td>{_e(x.get('name', ''))}</td><td>{_e(x.get('role', ''))}</td><td>{_e(x.get('origin', ''))}"
+            f"{(' · ' + _e(x['repository'])) if x.get('repository') else ''}</td>"
+            f'<td><code class="hash">{_e(x.get("sha256", ""))}</code></td></tr>'
+            for x in sources
+        )
+        sources_html = (
+            "<table><thead><tr><th>source</th><th>role</th><th>origin</th><th>sha256</th></tr></thead>"
+            f"<tbody>{source_rows}</tbody></table>"
+        )
+    else:
+        sources_html = "<p>none: no trust list and no anchors, so no signer could be trusted</p>"
     return (
         '<footer id="reproducibility"><h2>Reproducibility</h2><dl>'
         f"<dt>tool</dt><dd>{_e(tool.get('name', 'rightsmark'))} {_e(tool.get('version', ''))}</dd>"
         f"<dt>audited at</dt><dd>{_e(header.get('audited_at', ''))}</dd>"
+        f"<dt>trust rested on</dt><dd>{sources_html}</dd>"
         f"<dt>trust anchors</dt><dd>{anchor_html}</dd>"
         f"<dt>withdrawal lists</dt><dd>{lists_html}</dd></dl>"
         '<p class="muted">The same files audited with the same tool version, trust anchors and withdrawal lists '
@@ -654,10 +669,12 @@ def render_html(header: Mapping[str, Any], summary: Mapping[str, Any], audits: S
     chips = " ".join(_severity_badge(s, f"{n} {s}") for s, n in total.items() if n) or _severity_badge(None)
     anchors = len(header.get("trust_anchors") or [])
     lists = len(header.get("withdrawal_lists") or [])
+    named = [str(x.get("name")) for x in header.get("trust_sources") or [] if isinstance(x, Mapping)]
+    trusted_by = f"trust: {', '.join(named)}" if named else f"{anchors} trust anchor{'s' if anchors != 1 else ''}"
     sub = (
         f"{len(audits)} file{'s' if len(audits) != 1 else ''} · audited {when} · "
         f"{tool.get('name', 'rightsmark')} {tool.get('version', '')} · "
-        f"{anchors} trust anchor{'s' if anchors != 1 else ''}"
+        f"{trusted_by}"
         f" · {lists} withdrawal list{'s' if lists != 1 else ''}"
     )
     body = [

@@ -325,7 +325,11 @@ def inspect(
 @app.command()
 def audit(
     paths: Annotated[list[str], typer.Argument(help="Files or directories to audit.", show_default=False)],
-    trust: Annotated[list[Path] | None, typer.Option(help="Trust anchor certificates (PEM, repeatable).")] = None,
+    trust: TrustOpt = None,
+    trust_list: TrustListOpt = None,
+    no_default_trust: NoDefaultTrustOpt = False,
+    trust_list_file: TrustListFileOpt = None,
+    tsa_trust: TsaTrustOpt = None,
     withdrawals: Annotated[
         list[Path] | None,
         typer.Option(help="Signed consent withdrawal list (JSON with FILE.sig beside it; repeatable)."),
@@ -347,9 +351,11 @@ def audit(
     import json
 
     from rightsmark.audit import Auditor, parse_window, report_header, summarise, tree_text
+    from rightsmark.policy import Policy
     from rightsmark.verify import iter_directory
 
     with _errors():
+        sources = _with_trust(Policy(), trust, trust_list, no_default_trust, trust_list_file, tsa_trust).trust_sources()
         window = parse_window(expiring_within) if expiring_within else None
         now = dt.datetime.now(dt.UTC)
         withdrawn: dict[str, str] = {}
@@ -360,7 +366,7 @@ def audit(
             loaded = load_withdrawals(withdrawals, trust or ())
             withdrawn, lists = loaded.withdrawn, loaded.describe()
         audits = []
-        with Auditor(trust or (), withdrawn=withdrawn, expiring_within=window, now=now) as auditor:
+        with Auditor(sources=sources, withdrawn=withdrawn, expiring_within=window, now=now) as auditor:
             for given in paths:
                 files = iter_directory(given) if os.path.isdir(given) else [given]
                 for file in files:
@@ -368,7 +374,7 @@ def audit(
                     audits.append(result)
                     if not quiet:
                         typer.echo(tree_text(result) + "\n")
-        header = report_header(trust or (), lists, now)
+        header = report_header(trust or (), lists, now, sources)
         summary = summarise(audits)
         if json_out is not None:
             document = {**header, "summary": summary, "files": [a.to_dict() for a in audits]}
