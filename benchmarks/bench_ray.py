@@ -33,18 +33,17 @@ from rightsmark.ray_engine import UNIT_FILES  # noqa: E402
 
 
 def ray_seconds(directory: Path, jobs: int, repeat: int, unit_files: int) -> tuple[float, int]:
-    from rightsmark.pem import load_trust_anchors
     from rightsmark.policy import Policy
     from rightsmark.ray_engine import plan, verify_units
 
     policy = Policy(anchors=(KEYS / "ca.pem",))
-    anchors = load_trust_anchors(policy.anchors)
+    trust = policy.trust_sources()
     units = plan([str(directory)], unit_files=unit_files)
     times = []
     rows = 0
     for _ in range(repeat):
         start = time.perf_counter()
-        rows = verify_units(units, policy, anchors_pem=anchors, jobs=jobs).materialize().count()
+        rows = verify_units(units, policy, trust=trust, jobs=jobs).materialize().count()
         times.append(time.perf_counter() - start)
     return statistics.median(times), rows
 

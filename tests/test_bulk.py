@@ -290,17 +290,22 @@ def test_one_and_two_jobs_give_identical_records_on_the_corpus(corpus: Path, tmp
     assert any(r["trust"] == "trusted" for r in one)  # the anchors made some files trusted
 
 
-def _assert_history_free(files: list[Path], anchors_pem: str) -> int:
+def _assert_history_free(files: list[Path], anchors: Path) -> int:
     """Facts from a reader that has read everything before equal those of a fresh reader, file by file
-    (trust is evaluated once per signing chain and reused; the reuse must not show)."""
-    warm = FactReader(anchors_pem)
+    (trust is evaluated once per signing chain and reused; the reuse must not show). The default lists
+    are used besides ``anchors``, so the claim-signer role check runs too."""
+    from rightsmark.trust import resolve
+    from rightsmark.trustlists import DEFAULT
+
+    trust = resolve(DEFAULT, anchors=[anchors])
+    warm = FactReader(trust)
     try:
         for f in files:
             warm.examine(f.read_bytes(), f.name)
         trusted = 0
         for f in files:
             data = f.read_bytes()
-            fresh = FactReader(anchors_pem)
+            fresh = FactReader(trust)
             try:
                 expected = fresh.examine(data, f.name)[0]
             finally:
@@ -316,14 +321,14 @@ def test_trust_reused_per_chain_gives_the_engines_own_answer(
     tmp_path: Path, mixed: Path, signer: Signer, other_keys: KeyFiles, keys: KeyFiles
 ) -> None:
     from rightsmark.keys import load_signing_material
-    from rightsmark.pem import load_trust_anchors
+    from rightsmark.trust import resolve
 
     with Signer(load_signing_material(other_keys.key, other_keys.chain)) as other:
         for i in range(2):
             other.sign_file(tiny_image(tmp_path / f"raw{i}.jpg", 30 + i), tmp_path / f"other{i}.jpg", open_rights())
     files = [Path(i.path or "") for i in path_items(mixed)] + sorted(tmp_path.glob("other*.jpg"))
-    assert _assert_history_free(files, load_trust_anchors([keys.ca])) == 3  # the three intact signed files
-    fresh = FactReader(load_trust_anchors([keys.ca]))
+    assert _assert_history_free(files, keys.ca) == 3  # the three intact signed files
+    fresh = FactReader(resolve((), anchors=[keys.ca]))
     try:
         untrusted = fresh.examine((tmp_path / "other1.jpg").read_bytes(), "other1.jpg")[0]
     finally:
@@ -332,12 +337,14 @@ def test_trust_reused_per_chain_gives_the_engines_own_answer(
 
 
 @pytest.mark.corpus
-def test_trust_reused_per_chain_gives_the_engines_own_answer_on_the_corpus(corpus: Path) -> None:
+def test_trust_reused_per_chain_gives_the_engines_own_answer_on_the_corpus(corpus: Path, tmp_path: Path) -> None:
     from rightsmark.verify import iter_directory
 
     settings = json.loads((corpus / "trust" / "c2pa-python_trust_config_test_settings.json").read_text())
+    anchors = tmp_path / "anchors.pem"
+    anchors.write_text(settings["trust"]["trust_anchors"])
     files = [Path(p) for p in iter_directory(str(corpus / "files"))]
-    assert _assert_history_free(files, settings["trust"]["trust_anchors"]) > 5
+    assert _assert_history_free(files, anchors) > 5
 
 
 _ENGINE_THREADS_THEN_POOL = """
@@ -737,8 +744,9 @@ def test_default_policy_is_strict(cli: Cli, mixed: Path) -> None:
     assert result.returncode == 1
     records = {Path(r["path"]).name: r for r in result.jsonl()}
     assert all(r["decision"] == "drop" for r in records.values())
-    assert [x["code"] for x in records["a-signed.jpg"]["reasons"]] == ["no-trust-anchors"]
-    assert [x["code"] for x in records["b-signed-nc.jpg"]["reasons"]] == ["no-trust-anchors", "license-non-commercial"]
+    # the bundled C2PA lists are consulted by default; a development CA is on none of them
+    assert [x["code"] for x in records["a-signed.jpg"]["reasons"]] == ["untrusted"]
+    assert [x["code"] for x in records["b-signed-nc.jpg"]["reasons"]] == ["untrusted", "license-non-commercial"]
     assert records["a-signed.jpg"]["integrity"] == "valid"
 
 

@@ -104,11 +104,11 @@ def test_profile_paths_are_relative_to_the_profile_and_flags_override(tmp_path: 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[rights]\nai_training = \"maybe\"\n", "rights/ai_training"),
-        ("[signing]\nkye = \"x\"\n", "kye"),
-        ("[output]\nnaming = \"{stem}-{date}{suffix}\"\n", "unknown field {date}"),
-        ("[output]\nnaming = \"sub/{name}\"\n", "plain file name"),
-        ("[author]\ncopyright = \"© {yaer}\"\n", "unknown field {yaer}"),
+        ('[rights]\nai_training = "maybe"\n', "rights/ai_training"),
+        ('[signing]\nkye = "x"\n', "kye"),
+        ('[output]\nnaming = "{stem}-{date}{suffix}"\n', "unknown field {date}"),
+        ('[output]\nnaming = "sub/{name}"\n', "plain file name"),
+        ('[author]\ncopyright = "© {yaer}"\n', "unknown field {yaer}"),
         ("[rights\n", "not valid TOML"),
     ],
 )
@@ -223,7 +223,9 @@ def test_batch_with_a_consent_map_signs_each_file_with_its_people(cli, tmp_path:
 
 
 def test_batch_signs_on_all_cores_skips_what_is_done_and_resigns_on_request(
-    cli, tmp_path: Path, keys: KeyFiles  # type: ignore[no-untyped-def]
+    cli,
+    tmp_path: Path,
+    keys: KeyFiles,  # type: ignore[no-untyped-def]
 ) -> None:
     for i in range(8):
         photo(tmp_path / "export" / f"img{i}.jpg", i, exif=i == 0)
@@ -343,7 +345,9 @@ def _consent_file(tmp_path: Path) -> Path:
 
 
 def test_an_edit_inherits_permissions_and_consent_and_widening_needs_widen(
-    cli, tmp_path: Path, keys: KeyFiles  # type: ignore[no-untyped-def]
+    cli,
+    tmp_path: Path,
+    keys: KeyFiles,  # type: ignore[no-untyped-def]
 ) -> None:
     base = ("--key", keys.key, "--cert", keys.chain)
     photo(tmp_path / "raw" / "portrait.jpg", 5)

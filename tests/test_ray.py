@@ -395,9 +395,7 @@ def test_a_killed_worker_loses_no_key(cluster: str, data: Data, policy: Policy, 
     KillingVerifier.guard = str(guard)
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the class travels to the workers
     try:
-        rows = verify_units(
-            units, policy, trust=policy.trust_sources(), jobs=2, verifier=KillingVerifier
-        ).take_all()
+        rows = verify_units(units, policy, trust=policy.trust_sources(), jobs=2, verifier=KillingVerifier).take_all()
     finally:
         ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
         KillingVerifier.guard = ""
@@ -419,9 +417,7 @@ def test_ray_engine_never_trusts_a_borrowed_chain(
     files = init_keys(tmp_path / "mallory", subject="Mallory", organization="Mallory CA")
     folder = forged_batch(tmp_path, material, load_signing_material(files.key, files.chain))
     policy = Policy(anchors=(keys.ca,))
-    rows = verify_units(
-        plan([str(folder)], unit_files=2), policy, trust=policy.trust_sources(), jobs=2
-    ).take_all()
+    rows = verify_units(plan([str(folder)], unit_files=2), policy, trust=policy.trust_sources(), jobs=2).take_all()
     records = by_key_once([json.loads(r["record"]) for r in rows])
     assert_forgeries_refused({Path(k).name: r for k, r in records.items()})
 

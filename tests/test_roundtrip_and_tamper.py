@@ -39,6 +39,7 @@ from rightsmark.keys import (
     load_signing_material,
 )
 from rightsmark.models import Decision, Integrity, Trust, VerifyRecord
+from rightsmark.policy import Policy
 from rightsmark.sign import Signer
 from rightsmark.trust import TrustSources
 from rightsmark.verify import Verifier
@@ -376,7 +377,7 @@ def test_unrelated_root_verifies_intact_but_untrusted(
 
 
 def test_no_trust_anchors_cannot_trust_anyone(signed_samples: dict[str, SignedSample]) -> None:
-    with Verifier([]) as v:
+    with Verifier(policy=Policy(trust_lists=())) as v:
         record = v.verify_file(signed_samples["jpeg"].output)
     assert record.integrity is Integrity.VALID
     assert record.trust is Trust.UNTRUSTED

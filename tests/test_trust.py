@@ -225,3 +225,15 @@ def test_audit_names_the_trust_sources(cli: Cli, signed_jpeg: Path, keys: KeyFil
     assert "manifest-untrusted" in (tmp_path / "b.json").read_text()
     res = cli("audit", signed_jpeg, "--trust-list", "bogus")
     assert res.returncode == 2 and "unknown trust list 'bogus'" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_list_entry_that_is_not_a_ca_is_ignored_with_a_warning(cli: Cli, signed_jpeg: Path, keys: KeyFiles) -> None:
+    """signer.pem as a list snapshot: its leaf is no CA (ignored, named); its intermediate is one (used)."""
+    out = signed_jpeg.parent.parent / "r.jsonl"
+    res = cli("verify", signed_jpeg, "--no-default-trust", "--trust-list", "c2pa", "--trust-list-file",
+              f"c2pa={keys.chain}", "-o", out)  # fmt: skip
+    warnings = [line for line in res.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "rightsmark development signer" in warnings[0], res.stderr
+    assert "is not a CA certificate: ignored" in warnings[0]
+    (record,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert record["trust"] == "trusted", record

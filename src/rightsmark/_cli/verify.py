@@ -355,7 +355,10 @@ def audit(
     from rightsmark.verify import iter_directory
 
     with _errors():
-        sources = _with_trust(Policy(), trust, trust_list, no_default_trust, trust_list_file, tsa_trust).trust_sources()
+        trusting = _with_trust(Policy(), trust, trust_list, no_default_trust, trust_list_file, tsa_trust)
+        if not quiet:
+            _warn_trust(trusting)
+        sources = trusting.trust_sources()
         window = parse_window(expiring_within) if expiring_within else None
         now = dt.datetime.now(dt.UTC)
         withdrawn: dict[str, str] = {}
