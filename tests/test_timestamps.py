@@ -295,6 +295,56 @@ def test_an_untrusted_timestamp_changes_the_verdict_only_when_untrusted_signers_
     assert (plain.integrity, plain.decision) == (Integrity.INVALID, Decision.DROP)
 
 
+def test_a_cached_verdict_is_not_reused_outside_its_anchors_validity(
+    tmp_path: Path, tsa: LocalTSA, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trust verdict per signing chain is cached. Its intermediate CA expires while the leaf lives on:
+    a file timestamped before that stays trusted, one without a timestamp is judged now, when the chain
+    no longer validates. Reading the timestamped file first must not lend its verdict to the other."""
+    from rightsmark.facts import FactReader
+    from rightsmark.trust import resolve
+
+    now = dt.datetime.now(dt.UTC)
+    expires = (now + LIFETIME).replace(microsecond=0)
+    root_key, inter_key, leaf_key = (_new_key(Algorithm.ES256) for _ in range(3))
+    root_name = _name("test root", "cache window CA")
+    inter_name = _name("short-lived intermediate", "cache window CA")
+    root = _issue(root_name, root_key, root_name, root_key, now - dt.timedelta(minutes=5), 3650, ca=True)
+    inter = _issue(inter_name, inter_key, root_name, root_key, expires - dt.timedelta(days=1), 1, ca=True)
+    leaf = _issue(_name("long-lived signer", "cache window CA"), leaf_key, inter_name, inter_key,
+                  now - dt.timedelta(minutes=5), 365, ca=False)  # fmt: skip
+    ca, chain, key = tmp_path / "ca.pem", tmp_path / "chain.pem", tmp_path / "signer.key"
+    ca.write_bytes(root.public_bytes(serialization.Encoding.PEM))
+    chain.write_bytes(leaf.public_bytes(serialization.Encoding.PEM) + inter.public_bytes(serialization.Encoding.PEM))
+    key.write_bytes(
+        leaf_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    material = load_signing_material(key, chain)
+    with Signer(material, tsa_url=tsa.url) as stamping, Signer(material) as plain:
+        stamping.sign_file(EXAMPLE_IMAGES / "harbour.jpg", tmp_path / "stamped.jpg", open_rights())
+        plain.sign_file(EXAMPLE_IMAGES / "harbour.jpg", tmp_path / "plain.jpg", open_rights())
+    time.sleep((expires - dt.datetime.now(dt.UTC)).total_seconds() + 1.5)
+    trust = resolve((), anchors=[ca], tsa_anchors=[tsa.ca_pem])
+
+    def facts(reader: FactReader, name: str) -> Any:
+        return reader.examine((tmp_path / name).read_bytes(), name)[0]
+
+    fresh = {}
+    for name in ("stamped.jpg", "plain.jpg"):
+        reader = FactReader(trust)
+        fresh[name] = facts(reader, name)
+        reader.close()
+    assert fresh["stamped.jpg"].trusted  # the chain was valid at the trusted time of signing
+    assert not fresh["plain.jpg"].trusted  # judged now: the intermediate has expired
+    warm = FactReader(trust)
+    try:
+        assert [facts(warm, n) for n in ("stamped.jpg", "plain.jpg")] == [fresh["stamped.jpg"], fresh["plain.jpg"]]
+    finally:
+        warm.close()
+
+
 # ---------------------------------------------------------------------------------------------
 # probe_tsa and validate_tsa_url
 

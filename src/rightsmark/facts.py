@@ -271,6 +271,44 @@ def _signing_time(reading: EngineReading) -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+@dataclass(frozen=True)
+class _Verdict:
+    """The trust verdict on one signing chain, and the times at which it holds.
+
+    Validity periods are the only part of chain validation that depends on when it is asked (a
+    timestamp's time, else now); the verdict is reused only for a time inside every period that can
+    matter: the chain's certificates' and those of every anchor that may issue its top certificate.
+    """
+
+    trusted: bool
+    hint: tuple[str, ...]
+    start: dt.datetime
+    end: dt.datetime
+
+    def holds_at(self, when: dt.datetime) -> bool:
+        return self.start <= when <= self.end
+
+
+def _validity_window(chain: tuple[bytes, ...], trust: TrustSources) -> tuple[dt.datetime, dt.datetime]:
+    """The times at which every certificate that can take part in validating ``chain`` is within its validity.
+
+    An empty window (start after end) when a certificate does not parse: the verdict is then never reused.
+    """
+    from cryptography import x509
+
+    never = (dt.datetime.max.replace(tzinfo=dt.UTC), dt.datetime.min.replace(tzinfo=dt.UTC))
+    try:
+        certs = [x509.load_der_x509_certificate(der) for der in chain]
+    except ValueError:
+        return never
+    issuers = {c.issuer for c in certs}
+    pool = (*trust.claim_certificates, *trust.tsa_certificates, *trust.allowed_certificates)
+    involved = [*certs, *(a for a in pool if a.subject in issuers or a in certs)]
+    start = max(c.not_valid_before_utc for c in involved)
+    end = min(c.not_valid_after_utc for c in involved)
+    return start, end
+
+
 @functools.lru_cache(maxsize=16)
 def _certificates(pem: str) -> tuple[Any, ...]:
     from cryptography import x509
@@ -289,7 +327,7 @@ class FactReader:
         self._fast = engine.reading_context(None, verify_trust=False)
         self._trusting = engine.reading_context(trust) if trust is not None and trust.any_claim else None
         self._claim_only: Any = None  # the claim-signer anchors alone, for signers whose chain is ambiguous
-        self._chain_trust: dict[str, tuple[bool, tuple[str, ...]]] = {}
+        self._chain_trust: dict[str, _Verdict] = {}
 
     def close(self) -> None:
         self._fast.close()
@@ -336,12 +374,12 @@ class FactReader:
         """``reading`` (from the fast context) with the verdict on its signer, and lists that would trust it."""
         clean = not any(c.startswith(("signingCredential.", "timeStamp.")) for c in reading.failure_codes)
         digest = chain_digest(chain) if clean and chain else None
-        if digest is not None and digest in self._chain_trust:
+        cached = self._chain_trust.get(digest) if digest is not None else None
+        if cached is not None and cached.holds_at(_signing_time(reading)):
             # say what the trusting read would have said, so that a record never depends on the files
             # read before it: Trusted only for a manifest with no failure at all (identity failures
             # leave the engine at Valid), and an untrusted chain's own failure code
-            trusted, hint = self._chain_trust[digest]
-            return _with_trust(reading, trusted), hint
+            return _with_trust(reading, cached.trusted), cached.hint
         judged, _ = self._read(data, name, self._trusting, anchors_given=True)
         # the engine's pool holds the timestamp authorities' roots too: a claim signer must chain to
         # a claim-signer anchor (a TSA root never vouches for one). Standard validation first; the
@@ -352,8 +390,10 @@ class FactReader:
             alone, _ = self._read(data, name, self._claim_only_context(), anchors_given=True)
             judged = alone if alone.trusted else _untrusted(judged)
         hint = self._hint(chain, _signing_time(judged)) if chain is not None and not judged.trusted else ()
-        if digest is not None and judged.integrity is Integrity.VALID:
-            self._chain_trust[digest] = (judged.trusted, hint)
+        if digest is not None and chain is not None and judged.integrity is Integrity.VALID:
+            assert self.trust is not None
+            start, end = _validity_window(chain, self.trust)
+            self._chain_trust[digest] = _Verdict(judged.trusted, hint, start, end)
         return judged, hint
 
     def _claim_only_context(self) -> Any:

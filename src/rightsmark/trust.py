@@ -114,10 +114,15 @@ class TrustSources:
     def allowed_certificates(self) -> tuple[Certificate, ...]:
         return _parse_pem(self.allowed_pem)
 
+    @functools.cached_property
+    def tsa_certificates(self) -> tuple[Certificate, ...]:
+        return _parse_pem(self.tsa_pem)
+
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("claim_certificates", None)  # parsed certificates are rebuilt where needed
         state.pop("allowed_certificates", None)
+        state.pop("tsa_certificates", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
