@@ -257,18 +257,22 @@ def _untrusted(reading: EngineReading) -> EngineReading:
     )
 
 
-def _signing_time(reading: EngineReading) -> dt.datetime:
-    """When the engine says the claim was signed (a timestamp's time), else now: the time to validate at."""
+def _timestamp_time(reading: EngineReading) -> dt.datetime | None:
+    """The time the engine reports for the signature (from its timestamp), if any."""
     sig = (reading.active or {}).get("signature_info")
     when = sig.get("time") if isinstance(sig, dict) else None
     if isinstance(when, str):
         try:
             parsed = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
         except ValueError:
-            parsed = None
-        if parsed is not None:
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-    return dt.datetime.now(dt.UTC)
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return None
+
+
+def _signing_time(reading: EngineReading) -> dt.datetime:
+    """When the engine says the claim was signed (a timestamp's time), else now: the time to validate at."""
+    return _timestamp_time(reading) or dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -285,8 +289,15 @@ class _Verdict:
     start: dt.datetime
     end: dt.datetime
 
-    def holds_at(self, when: dt.datetime) -> bool:
-        return self.start <= when <= self.end
+    def holds_for(self, signed: dt.datetime | None) -> bool:
+        """Whether the verdict holds for a manifest signed at ``signed`` (its timestamp's time, if any).
+
+        Now must lie inside the window too: the fast reading cannot tell a trusted timestamp from one
+        made up by whoever holds an expired key, and the engine judges an untrusted timestamp's
+        manifest at the current time.
+        """
+        now = dt.datetime.now(dt.UTC)
+        return self.start <= now <= self.end and (signed is None or self.start <= signed <= self.end)
 
 
 def _validity_window(chain: tuple[bytes, ...], trust: TrustSources) -> tuple[dt.datetime, dt.datetime]:
@@ -375,7 +386,7 @@ class FactReader:
         clean = not any(c.startswith(("signingCredential.", "timeStamp.")) for c in reading.failure_codes)
         digest = chain_digest(chain) if clean and chain else None
         cached = self._chain_trust.get(digest) if digest is not None else None
-        if cached is not None and cached.holds_at(_signing_time(reading)):
+        if cached is not None and cached.holds_for(_timestamp_time(reading)):
             # say what the trusting read would have said, so that a record never depends on the files
             # read before it: Trusted only for a manifest with no failure at all (identity failures
             # leave the engine at Valid), and an untrusted chain's own failure code
