@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID, ObjectIdentifier, SignatureAlgorithmOID
@@ -338,9 +338,29 @@ def check_key_type(key: object, path: str | Path) -> PrivateKey:
     return key
 
 
+def _pem_is_encrypted(data: bytes) -> bool:
+    """Whether a PEM file holds an encrypted private key, judged by its structure alone: a PKCS#8
+    ``ENCRYPTED PRIVATE KEY`` block or a legacy (OpenSSL) block with a ``Proc-Type: 4,ENCRYPTED`` header."""
+    if b"-----BEGIN ENCRYPTED PRIVATE KEY-----" in data:
+        return True
+    return any(
+        line.strip().replace(b" ", b"").upper().startswith(b"PROC-TYPE:4,ENCRYPTED") for line in data.splitlines()
+    )
+
+
 def load_private_key(path: str | Path, passphrase: bytes | None = None) -> PrivateKey:
+    """A software private key from a PEM file; every problem is a one-line typed error.
+
+    Whether the key is encrypted is decided by the file's structure, not by the library's error text:
+    a wrong passphrase sometimes decrypts to bytes with valid padding (about 1 time in 256), and the
+    library then reports undecodable data instead of a bad password. With an encrypted key and a
+    passphrase given, any failure to load is a :class:`PassphraseError`.
+    """
     p = Path(path)
     data = read_key_file(p)
+    encrypted = _pem_is_encrypted(data)
+    if encrypted and passphrase is None:
+        raise PassphraseError("the private key is encrypted and no passphrase was given", path=p, hint=PASSPHRASE_HINT)
     try:
         key = serialization.load_pem_private_key(data, password=passphrase)
     except TypeError:
@@ -353,8 +373,14 @@ def load_private_key(path: str | Path, passphrase: bytes | None = None) -> Priva
             path=p,
             hint="give no passphrase for this key (check $RIGHTSMARK_KEY_PASSPHRASE)",
         ) from None
-    except ValueError as exc:
-        if passphrase is not None and ("decrypt" in str(exc).lower() or "password" in str(exc).lower()):
+    except UnsupportedAlgorithm as exc:
+        raise KeyMaterialError(
+            f"the private key uses an algorithm or encryption this program does not support ({exc})",
+            path=p,
+            hint="export it again as PKCS#8 (openssl pkcs8 -topk8 -v2 aes-256-cbc)",
+        ) from None
+    except ValueError:
+        if encrypted:
             raise PassphraseError("wrong passphrase for the private key", path=p, hint="check the passphrase") from None
         raise KeyMaterialError(
             "is not a PEM private key", path=p, hint="expected '-----BEGIN PRIVATE KEY-----' or a PKCS#12 bundle"

@@ -1,0 +1,100 @@
+"""Hostile input at signing time: wrong passphrases, weaker claims than the photographer made,
+interactive ``init`` that loses answers, and ``watch`` stopped by a service manager.
+
+Every case runs the real CLI (a subprocess) and expects one clear line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from rightsmark.errors import PassphraseError
+from rightsmark.keys import KeyFiles, load_private_key
+
+from .conftest import EXAMPLE_IMAGES
+
+Cli = Callable[..., Any]
+PASSWORD = b"correct horse battery staple"
+
+
+def one_error_line(result: Any, *needles: str, code: int = 2) -> str:
+    """Exit ``code``, no traceback, exactly one 'rightsmark: ...' line on stderr holding every needle."""
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    (line,) = lines
+    assert line.startswith("rightsmark: ") and "internal error" not in line, line
+    for needle in needles:
+        assert needle.lower() in line.lower(), (needle, line)
+    return line
+
+
+# ---------------------------------------------------------------------------------------------
+# Item 9: a wrong passphrase is always "wrong passphrase", whatever the decryption happened to yield
+
+
+def _encrypted_key(tmp_path: Path, fmt: serialization.PrivateFormat) -> Path:
+    key = ec.generate_private_key(ec.SECP256R1())
+    path = tmp_path / "signer.key"
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, fmt, serialization.BestAvailableEncryption(PASSWORD))
+    )
+    return path
+
+
+def _padding_collision(path: Path) -> bytes:
+    """A wrong passphrase that decrypts ``path`` to bytes with valid padding (the library then no longer
+    says 'password'), found by trying: about 1 in 256 does."""
+    data = path.read_bytes()
+    for _ in range(20000):
+        guess = secrets.token_hex(8).encode()
+        try:
+            serialization.load_pem_private_key(data, guess)
+        except ValueError as exc:
+            if "password" not in str(exc).lower() and "decrypt" not in str(exc).lower():
+                return guess
+    raise AssertionError("no wrong passphrase with valid padding found")
+
+
+@pytest.mark.parametrize(
+    "fmt", [serialization.PrivateFormat.PKCS8, serialization.PrivateFormat.TraditionalOpenSSL], ids=["pkcs8", "legacy"]
+)
+def test_every_wrong_passphrase_is_a_passphrase_error(tmp_path: Path, fmt: serialization.PrivateFormat) -> None:
+    """2,000 random wrong passphrases (a fast KDF: under a second): each one is a wrong passphrase."""
+    path = _encrypted_key(tmp_path, fmt)
+    for _ in range(2000):
+        with pytest.raises(PassphraseError, match="wrong passphrase"):
+            load_private_key(path, secrets.token_hex(8).encode())
+    assert load_private_key(path, PASSWORD) is not None
+
+
+@pytest.mark.parametrize(
+    "fmt", [serialization.PrivateFormat.PKCS8, serialization.PrivateFormat.TraditionalOpenSSL], ids=["pkcs8", "legacy"]
+)
+def test_wrong_passphrase_with_valid_padding_says_so_in_the_cli(
+    cli: Cli, tmp_path: Path, keys: KeyFiles, fmt: serialization.PrivateFormat
+) -> None:
+    path = _encrypted_key(tmp_path, fmt)
+    wrong = _padding_collision(path)
+    result = cli(
+        "keys", "check", "--key", path, "--cert", keys.chain, env={"RIGHTSMARK_KEY_PASSPHRASE": wrong.decode()}
+    )
+    one_error_line(result, path.name, "wrong passphrase")
+    assert "not a PEM private key" not in result.stderr
+
+
+def test_an_encrypted_key_without_passphrase_is_named(cli: Cli, tmp_path: Path, keys: KeyFiles) -> None:
+    path = _encrypted_key(tmp_path, serialization.PrivateFormat.PKCS8)
+    result = cli("keys", "check", "--key", path, "--cert", keys.chain, env={"RIGHTSMARK_KEY_PASSPHRASE": ""})
+    one_error_line(result, path.name, "encrypted and no passphrase")
+
+
+_ = EXAMPLE_IMAGES
