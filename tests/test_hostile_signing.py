@@ -6,7 +6,12 @@ Every case runs the real CLI (a subprocess) and expects one clear line, never a 
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +24,7 @@ from rightsmark.errors import PassphraseError
 from rightsmark.keys import KeyFiles, load_private_key
 
 from .conftest import EXAMPLE_IMAGES
+from .test_export import photo
 
 Cli = Callable[..., Any]
 PASSWORD = b"correct horse battery staple"
@@ -98,3 +104,30 @@ def test_an_encrypted_key_without_passphrase_is_named(cli: Cli, tmp_path: Path, 
 
 
 _ = EXAMPLE_IMAGES
+
+
+# ---------------------------------------------------------------------------------------------
+# Item 10: watch stopped by a service manager (SIGTERM) stops like Ctrl-C
+
+
+def test_watch_stopped_with_sigterm_prints_its_summary_like_ctrl_c(tmp_path: Path, keys: KeyFiles) -> None:
+    export, signed = tmp_path / "export", tmp_path / "signed"
+    export.mkdir()
+    photo(export / "one.jpg", 1)
+    photo(export / "two.jpg", 2)
+    env = {**os.environ, "RIGHTSMARK_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("RIGHTSMARK_DEBUG", None)
+    cmd = [sys.executable, "-m", "rightsmark", "watch", str(export), "-o", str(signed), "--key", str(keys.key),
+           "--cert", str(keys.chain), "--no-people", "--settle", "0.2", "--interval", "0.1"]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not all((signed / n).exists() for n in ("one.jpg", "two.jpg")):
+            time.sleep(0.05)
+        assert (signed / "one.jpg").exists() and (signed / "two.jpg").exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)  # what systemd, launchd and docker stop send
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, (proc.returncode, err)  # as for Ctrl-C, not 143
+    assert "2 signed, 0 failed" in err and "Traceback" not in err, err
+    assert sorted(p.name for p in signed.rglob("*")) == ["one.jpg", "two.jpg"]  # no partial files left behind

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -27,6 +32,36 @@ from rightsmark._cli.sign import (
     run_settings,
 )
 from rightsmark.errors import UsageError
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (what a service manager sends to stop a service) stops the watch like Ctrl-C: files in
+    flight are finished or cleaned up, the summary is printed, the exit code is Ctrl-C's.
+
+    Only this process turns SIGTERM into an interrupt; a forked signing worker that gets one dies as
+    it did before (the main process reports the files it had in flight as not written). A second
+    SIGTERM while stopping is ignored, so the summary is never cut short.
+    """
+    main = os.getpid()
+    stopping = False
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        if os.getpid() != main:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stopping = True
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        if not stopping:  # once stopping, SIGTERM stays ignored until the summary is out and the process ends
+            signal.signal(signal.SIGTERM, previous)
 
 
 @app.command()
@@ -59,13 +94,13 @@ def watch(
     """Sign files as they appear in an export folder, once each is completely written.
 
     Files already there are signed first (those signed before with the same settings are skipped).
-    Runs until interrupted (Ctrl-C), or with --once until nothing is left to sign.
+    Runs until interrupted (Ctrl-C or SIGTERM), or with --once until nothing is left to sign.
     """
     from rightsmark.export import ExportRun
     from rightsmark.watch import Watcher
 
     counts = {"signed": 0, "skipped": 0, "failed": 0, "not-image": 0}
-    with _errors():
+    with _terminate_as_interrupt(), _errors():
         if not folder.is_dir():
             raise UsageError("is not a directory", path=folder, hint="watch the folder your exports go to")
         check_destination(output, in_place, backup)
@@ -85,7 +120,7 @@ def watch(
         with ExportRun(settings, source, explicit=explicit, in_place=in_place, backup=backup, jobs=jobs) as run:
             watcher = Watcher(folder, settle=settle)
             if not quiet:
-                typer.echo(f"watching {folder} (Ctrl-C to stop)", err=True)
+                typer.echo(f"watching {folder} (Ctrl-C or SIGTERM to stop)", err=True)
             try:
                 while True:
                     ready = watcher.poll()
