@@ -6,6 +6,8 @@ Every case runs the real CLI (a subprocess) and expects one clear line, never a 
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import secrets
 import signal
@@ -103,9 +105,6 @@ def test_an_encrypted_key_without_passphrase_is_named(cli: Cli, tmp_path: Path, 
     one_error_line(result, path.name, "encrypted and no passphrase")
 
 
-_ = EXAMPLE_IMAGES
-
-
 # ---------------------------------------------------------------------------------------------
 # Item 10: watch stopped by a service manager (SIGTERM) stops like Ctrl-C
 
@@ -131,3 +130,43 @@ def test_watch_stopped_with_sigterm_prints_its_summary_like_ctrl_c(tmp_path: Pat
     assert proc.returncode == 0, (proc.returncode, err)  # as for Ctrl-C, not 143
     assert "2 signed, 0 failed" in err and "Traceback" not in err, err
     assert sorted(p.name for p in signed.rglob("*")) == ["one.jpg", "two.jpg"]  # no partial files left behind
+
+
+# ---------------------------------------------------------------------------------------------
+# Item 10: consent that expired before the signing date is refused, naming the person and the date
+
+
+def _consent_file(tmp_path: Path, expires: str) -> Path:
+    path = tmp_path / "consent.json"
+    subject = {"ref": "subject-7", "release_id": "MR-7", "purposes": {"ai_training": "allowed"},
+               "commercial": False, "granted": "2019-01-01", "expires": expires}  # fmt: skip
+    path.write_text(json.dumps({"subjects": [subject]}), encoding="utf-8")
+    return path
+
+
+def test_check_consent_current_refuses_expired_consent(tmp_path: Path) -> None:
+    from rightsmark.consent import check_consent_current, load_consent_file
+    from rightsmark.errors import ConsentError
+
+    expired = load_consent_file(_consent_file(tmp_path, "2020-06-30"))
+    with pytest.raises(ConsentError) as caught:
+        check_consent_current(expired, "portrait.jpg")
+    line = caught.value.one_line()
+    assert line.startswith("portrait.jpg: ") and "subject-7" in line and "2020-06-30" in line, line
+    # through the end of its last day (UTC), and a consent that is still current passes
+    end = dt.datetime(2020, 6, 30, 23, 59, 0, tzinfo=dt.UTC)
+    check_consent_current(expired, "portrait.jpg", now=end)
+    check_consent_current(load_consent_file(_consent_file(tmp_path, "2999-01-01")), "portrait.jpg")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs check_consent_current(self._single, s.consent or '') in export.RightsResolver.__post_init__ "
+    "(another engineer's file); remove this marker once it is there",
+)
+def test_sign_refuses_consent_that_expired_before_the_signing_date(cli: Cli, tmp_path: Path, keys: KeyFiles) -> None:
+    (tmp_path / "portrait.jpg").write_bytes((EXAMPLE_IMAGES / "harbour.jpg").read_bytes())
+    consent = _consent_file(tmp_path, "2020-06-30")
+    result = cli("sign", "portrait.jpg", "-o", "out", "--key", keys.key, "--cert", keys.chain, "--consent", consent)
+    one_error_line(result, "consent.json", "subject-7", "expired", "2020-06-30")
+    assert not list(tmp_path.glob("out/**/*.jpg"))

@@ -313,3 +313,37 @@ def judge_consent(
             use = f"commercial {purpose.value}" if commercial else purpose.value
             return ConsentResult(status, subjects, message=f"{status.value} for {use}: {refs}")
     return ConsentResult(ConsentStatus.GRANTED, subjects)
+
+
+# ---------------------------------------------------------------------------------------------
+# At signing time
+
+
+def check_consent_current(
+    declaration: ConsentDeclaration | None, file: str | Path, *, now: dt.datetime | None = None
+) -> None:
+    """Refuse to sign ``file`` with a consent that expired before the signing date (``now``).
+
+    A signature made with expired consent claims a permission the person no longer gives: every
+    verifier judges it ``expired`` at once. There is no override; renew the release first. A consent
+    that expires later is signed as it is (verifiers judge it again when they read the file).
+    Raises :class:`ConsentError` naming the file, the person's ref and the expiry date.
+    """
+    if declaration is None or not declaration.identifiable_people:
+        return
+    when = now or dt.datetime.now(dt.UTC)
+    for subject in declaration.subjects:
+        expires = subject.get("expires")
+        if not isinstance(expires, str) or not expires:
+            continue
+        try:
+            end = parse_time(expires, end_of_day=True)
+        except ValueError:
+            continue  # checked when the consent was loaded
+        if end < when:
+            raise ConsentError(
+                f"the consent of {subject.get('ref')} (release {subject.get('release_id')}) expired on {expires}; "
+                "expired consent is never signed",
+                path=file,
+                hint="renew the release and update its 'expires' in the consent file or mapping, or leave the file out",
+            )
