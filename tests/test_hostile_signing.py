@@ -170,3 +170,53 @@ def test_sign_refuses_consent_that_expired_before_the_signing_date(cli: Cli, tmp
     result = cli("sign", "portrait.jpg", "-o", "out", "--key", keys.key, "--cert", keys.chain, "--consent", consent)
     one_error_line(result, "consent.json", "subject-7", "expired", "2020-06-30")
     assert not list(tmp_path.glob("out/**/*.jpg"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Item 10: init never writes "no people" unless told, checks answers as they come, keeps them
+
+
+@pytest.mark.parametrize(
+    "args", [("--no-interactive", "--author", "Jane"), ("--author", "Jane")], ids=["no-interactive", "no-terminal"]
+)
+def test_init_requires_the_people_choice(cli: Cli, tmp_path: Path, args: tuple[str, ...]) -> None:
+    result = cli("init", *args)  # stdin is not a terminal: no questions
+    one_error_line(result, "--people", "--no-people")
+    assert not (tmp_path / "rightsmark.toml").exists()
+    assert cli("init", "--no-interactive", "--author", "Jane", "--no-people").returncode == 0
+    assert "no_people = true" in (tmp_path / "rightsmark.toml").read_text()
+
+
+def test_interactive_init_asks_again_and_reuses_existing_keys(cli: Cli, tmp_path: Path) -> None:
+    assert cli("keys", "init", "keys").returncode == 0
+    before = (tmp_path / "keys" / "signer.key").read_bytes()
+    answers = [
+        "Jane Doe",  # author
+        "javascript:alert(1)",  # web page: refused, asked again
+        "https://jane.example",
+        "NOT-A-LICENSE",  # refused, asked again
+        "CC-BY-4.0",
+        "", "", "", "",  # the four uses: defaults
+        "",  # people: no default, asked again
+        "n",
+        "y",  # development keys
+        "keys",  # a directory holding keys: offered for reuse
+        "y",
+        "",  # no TSA
+    ]  # fmt: skip
+    result = cli("init", "--interactive", stdin="\n".join(answers) + "\n")
+    assert result.returncode == 0, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and ".part" not in result.stderr + result.stdout
+    assert "try again" in result.stderr and "unknown license 'NOT-A-LICENSE'" in result.stderr
+    text = (tmp_path / "rightsmark.toml").read_text()
+    assert "CC-BY-4.0" in text and "https://jane.example" in text and "no_people = true" in text
+    assert (tmp_path / "keys" / "signer.key").read_bytes() == before  # reused, not replaced
+
+
+def test_init_that_cannot_write_keeps_the_answers(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "blocker").write_text("a file, not a directory")
+    answers = ["Jane Doe", "", "CC-BY-4.0", "", "", "", "", "n", "n", "", "", ""]
+    result = cli("init", "--interactive", "-o", "blocker/rightsmark.toml", stdin="\n".join(answers) + "\n")
+    line = one_error_line(result, "blocker/rightsmark.toml", "cannot write the profile")
+    assert "rightsmark init --no-interactive" in line and "--license CC-BY-4.0" in line and "--no-people" in line
+    assert "'Jane Doe'" in line and ".part" not in line

@@ -636,4 +636,6 @@ def tree_text(audit: FileAudit) -> str:
             lines.append(f"    [{f.severity}] {f.code}: {f.message}")
     else:
         lines.append("  no findings")
-    return "\n".join(lines)
+    from rightsmark.report import safe_lines
+
+    return safe_lines(lines)

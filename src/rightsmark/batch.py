@@ -42,6 +42,7 @@ class Planned:
     dest: Path
     relative: str
     explicit: bool  # named on the command line (a non-image is then an error, not skipped)
+    refused: str | None = None  # why it is left alone (a symlink leaving the folder): skipped with this line
 
 
 NameFor = Callable[[Path], str]
@@ -59,7 +60,13 @@ def plan(
     inputs: Sequence[Path], *, output: Path | None, in_place: bool, name_for: NameFor | None = None
 ) -> Iterator[Planned]:
     """Every file to sign with its destination; directories are walked (hidden entries and backups skipped)
-    and mirrored below ``output``."""
+    and mirrored below ``output``.
+
+    Symlinks found in a folder: one whose target lies inside the folder is followed for signed copies
+    (``-o``); one leading outside the folder is never followed (it could pull in any file the user can
+    read, or with ``--in-place`` rewrite it); with ``--in-place`` no symlink found in a folder is followed
+    (its target, if inside, is signed as itself). Those are planned with :attr:`Planned.refused`.
+    A symlink named on the command line is the user's explicit choice and is followed."""
     from rightsmark.verify import iter_directory
 
     def dest_for(source: Path, relative: Path) -> Path:
@@ -67,14 +74,29 @@ def plan(
 
     for given in inputs:
         if given.is_dir():
+            root = os.path.realpath(given)
             for file in iter_directory(str(given)):
                 source = Path(file)
                 if source.name.endswith(BACKUP_SUFFIX):
                     continue
                 relative = source.relative_to(given)
-                yield Planned(source, dest_for(source, relative), relative.as_posix(), False)
+                refused = _symlink_refusal(source, given, root, in_place) if source.is_symlink() else None
+                yield Planned(source, dest_for(source, relative), relative.as_posix(), False, refused)
         else:
             yield Planned(given, dest_for(given, Path(given.name)), given.name, True)
+
+
+def _symlink_refusal(link: Path, given: Path, root: str, in_place: bool) -> str | None:
+    """Why the symlink ``link`` found below the folder ``given`` (real path ``root``) is not followed, or ``None``."""
+    target = os.path.realpath(link)
+    if os.path.commonpath([root, target]) != root:
+        return (
+            f"a symlink to {target}, outside {given}: not followed"
+            " (name the file itself on the command line to sign it)"
+        )
+    if in_place:
+        return f"a symlink to {target}: left as it is (in-place signing of a folder signs the files themselves)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -90,6 +112,7 @@ class SignJob:
     backup: Path | None = None
     force: bool = False
     rights_digest: str = ""
+    notes: tuple[str, ...] = ()  # said about the file when it is signed (e.g. a symlink's target signed)
 
 
 @dataclass(frozen=True)
@@ -102,6 +125,8 @@ class SignOutcome:
     message: str | None = None
     notes: tuple[str, ...] = ()
     exit_code: int = 0
+    #: the run cannot go on (the output device is full): no further file is started
+    fatal: bool = False
 
     @property
     def ok(self) -> bool:
@@ -215,6 +240,8 @@ def _init_worker(source: KeySource, tsa: str | None, thumbnail: bool, xmp: bool,
 def sign_job(signer: Any, job: SignJob, journal: SignJournal | None = None) -> SignOutcome:
     """Sign one job with ``signer`` and note it in ``journal``; every expected failure becomes a failed
     outcome with one line."""
+    from rightsmark.sign import NoSpaceError
+
     source_key = None if job.in_place else _stat_key(job.source)
     try:
         result = signer.sign_file(
@@ -227,6 +254,8 @@ def sign_job(signer: Any, job: SignJob, journal: SignJournal | None = None) -> S
             backup=job.backup,
             widened=job.widened,
         )
+    except NoSpaceError as exc:
+        return SignOutcome(str(job.source), str(job.dest), "failed", exc.one_line(), exit_code=1, fatal=True)
     except RightsmarkError as exc:
         return SignOutcome(str(job.source), str(job.dest), "failed", exc.one_line(), exit_code=exc.exit_code)
     except OSError as exc:
@@ -235,7 +264,7 @@ def sign_job(signer: Any, job: SignJob, journal: SignJournal | None = None) -> S
         )
     if journal is not None:
         journal.record(job, source_key)
-    return SignOutcome(str(job.source), result.output, "signed", notes=result.notes)
+    return SignOutcome(str(job.source), result.output, "signed", notes=job.notes + result.notes)
 
 
 def _died(job: SignJob) -> SignOutcome:
@@ -266,6 +295,7 @@ class BatchSigner:
     jobs: int = 0
     journal: SignJournal | None = None
     _pool: cf.ProcessPoolExecutor | None = field(default=None, init=False, repr=False)
+    _stopping: bool = field(default=False, init=False, repr=False)
 
     def run(self, jobs: Iterable[SignJob], *, resign: bool = False) -> Iterator[SignOutcome]:
         """Sign every job not already done (unless ``resign``); one bad file never stops the batch."""
@@ -281,8 +311,13 @@ class BatchSigner:
                 job = dataclasses.replace(job, force=True)
             todo.append(job)
         workers = min(self.jobs or default_jobs(), len(todo))
+        self._stopping = False
         outcomes = self._in_process(todo) if workers <= 1 else self._in_pool(todo, workers)
         for _job, outcome in outcomes:
+            if outcome.fatal:
+                if self._stopping:
+                    continue  # said once; the files in flight with it were not written and the re-run retries them
+                self._stopping = True  # no further file is started; those in flight finish and are reported
             yield outcome
 
     def _in_process(self, todo: list[SignJob]) -> Iterator[tuple[SignJob, SignOutcome]]:
@@ -292,6 +327,8 @@ class BatchSigner:
 
         with Signer(self.source.load(), thumbnail=self.thumbnail, tsa_url=self.tsa, xmp=self.xmp) as signer:
             for job in todo:
+                if self._stopping:
+                    return
                 yield job, sign_job(signer, job, self.journal)
 
     def _new_pool(self, workers: int) -> cf.ProcessPoolExecutor:
@@ -318,7 +355,7 @@ class BatchSigner:
         restarts = 0
 
         def refill() -> None:
-            while len(pending) < workers * 2:
+            while len(pending) < workers * 2 and not self._stopping:
                 nxt = next(queue, None)
                 if nxt is None:
                     return

@@ -8,6 +8,7 @@ and consent unless the signer overrode them, refusing to widen them without ``wi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -131,7 +132,16 @@ def build_jobs(
     seen: set[Path] = set()
     for item in planned:
         src, dest = item.source, item.dest
+        notes: tuple[str, ...] = ()
         try:
+            if item.refused is not None:
+                yield SignOutcome(str(src), str(dest), "skipped", item.refused)
+                continue
+            if in_place and src.is_symlink():
+                # the link's target is signed in place (atomically) and the link kept pointing at it
+                target = Path(os.path.realpath(src))
+                notes = (f"{src} is a symlink: its target {target} was signed in place; the link is kept",)
+                src = dest = target
             if not item.explicit and sniff_file(src) is None:
                 yield SignOutcome(str(src), str(dest), "skipped", "not an image")
                 continue
@@ -161,6 +171,7 @@ def build_jobs(
             backup=src.with_name(src.name + backup_suffix) if in_place and backup_suffix else None,
             force=force,
             rights_digest=rights_digest(rights, settings=extra),
+            notes=notes,
         )
 
 

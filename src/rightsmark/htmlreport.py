@@ -10,6 +10,8 @@ withdrawal lists).
 
 Everything read from the audited files (titles, names, labels, messages) is untrusted input and is
 escaped; nothing from a file ever becomes a link, a style or an attribute other than an escaped tooltip.
+Bidirectional overrides and zero-width characters, which would reorder or hide text in a browser, are
+shown as ``<U+202E>``; control characters as ``\x1b`` (:func:`rightsmark.report.visible_text`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rightsmark.audit import FINDING_CODES, SEVERITIES, FileAudit, Finding, ManifestNode
+from rightsmark.report import visible_text
 
 #: Solid colour (badges, borders, edges) and text colour per severity.
 SEVERITY_COLOURS = {
@@ -63,7 +66,7 @@ LINE = 16
 
 
 def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    return html.escape(visible_text(value), quote=True)
 
 
 def _text_width(text: str, size: float, bold: bool = False) -> float:
@@ -234,6 +237,7 @@ def _svg_text(
     max_px: float | None = None,
 ) -> str:
     """An SVG text element; cut with an ellipsis to ``max_px`` (the full text then in a tooltip)."""
+    text = visible_text(text)  # measured as shown
     shown = _fit(text, max_px, size, weight == "bold") if max_px is not None else text
     style = ' font-style="italic"' if italic else ""
     tip = f"<title>{_e(text)}</title>" if shown != text else ""

@@ -69,6 +69,25 @@ class Rights:
     source_type: str = "digitalCapture"
 
 
+def author_url_problem(value: str) -> str | None:
+    """Why ``value`` cannot be an author's web page, or ``None``: only ``http://`` and ``https://`` URLs
+    with a host are signed (``javascript:``, ``data:``, ``file:`` and the rest would become live links
+    in tools that show the licensor's page)."""
+    from urllib.parse import urlsplit
+
+    if any(c.isspace() or not c.isprintable() for c in value):
+        return f"author URL {value!r} holds spaces or control characters"
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        host = None
+        parts = None
+    if parts is None or parts.scheme.lower() not in {"http", "https"} or not host:
+        return f"author URL {value!r} is not an http:// or https:// address"
+    return None
+
+
 def source_type_url(name: str) -> str:
     return name if name.startswith("http") else IPTC_SOURCE_TYPE + name
 

@@ -152,7 +152,17 @@ def profile_from_dict(data: dict[str, Any], *, base_dir: Path | None = None, sou
         **uses,
     )
     check_templates(profile, source)
+    check_author_url(profile, source)
     return profile
+
+
+def check_author_url(profile: Profile, where: str | Path | None = None) -> None:
+    """Refuse an author URL that is not http(s) (a ``javascript:`` or ``file:`` link) before any file is signed."""
+    from rightsmark.manifest import author_url_problem
+
+    problem = author_url_problem(profile.author_url) if profile.author_url is not None else None
+    if problem:
+        raise ProfileError(problem, path=where, hint="give the author's web page, e.g. https://example.com/jane")
 
 
 def load_profile(path: str | Path) -> Profile:

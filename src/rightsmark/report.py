@@ -7,10 +7,43 @@ Each format is a class with ``write(record)`` and ``close()``; :data:`FORMATS` m
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any, ClassVar, TextIO
 
 from rightsmark.models import Decision, Integrity, VerifyRecord
+
+#: Characters that must not reach a terminal raw: C0 controls (newline and tab too), DEL, C1 controls,
+#: and the Unicode line and paragraph separators.
+_TERMINAL_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: Characters that reorder or hide text without showing themselves: bidirectional embeddings, overrides
+#: and isolates, zero-width characters and marks, the byte-order mark.
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def terminal_safe(value: object) -> str:
+    """``value`` as text that cannot steer a terminal: control characters from files and file names
+    (C0, DEL, C1, U+2028/2029) shown as escapes (``\\x1b``, ``\\u2028``). Every line rightsmark prints
+    that carries text read from a file or a file name goes through this."""
+    return _TERMINAL_UNSAFE.sub(_escaped, str(value))
+
+
+def visible_text(value: object) -> str:
+    """``value`` for a report a person reads in a browser: bidirectional overrides and zero-width
+    characters, which would reorder or hide text there, made visible (``<U+202E>``); control characters
+    other than tab and newline escaped as by :func:`terminal_safe`."""
+    text = _INVISIBLE.sub(lambda m: f"<U+{ord(m.group()):04X}>", str(value))
+    return _TERMINAL_UNSAFE.sub(lambda m: m.group() if m.group() in "\t\n" else _escaped(m), text)
+
+
+def safe_lines(lines: list[str]) -> str:
+    """``lines`` joined for a terminal, each made :func:`terminal_safe` (a newline inside one stays escaped)."""
+    return "\n".join(terminal_safe(line) for line in lines)
 
 
 class Report:
@@ -109,7 +142,7 @@ def verify_text(record: VerifyRecord) -> str:
         lines.append(f"      remote manifest {record.remote_manifest} (not fetched)")
     for r in record.reasons:
         lines.append(f"      - {r.code}: {r.message}")
-    return "\n".join(lines)
+    return safe_lines(lines)
 
 
 class TextReport(Report):
@@ -276,4 +309,4 @@ def inspect_text(info: dict[str, Any]) -> str:
         for ing in m["ingredients"]:
             status = "valid" if not ing["validation_failures"] else "FAILS: " + ", ".join(ing["validation_failures"])
             lines.append(f"    ingredient    {ing.get('relationship')} {ing.get('title')} ({status})")
-    return "\n".join(lines)
+    return safe_lines(lines)

@@ -9,6 +9,7 @@ an existing file is never replaced unless ``force`` is given.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import stat
@@ -135,14 +136,44 @@ def _unchanged(path: Path, expect: tuple[int, int]) -> bool:
     return (st.st_size, st.st_mtime_ns) == expect
 
 
+class NoSpaceError(OutputError):
+    """The device holding the output is full (or the user's quota there is spent): the run stops."""
+
+    def __init__(self, where: Path) -> None:
+        super().__init__(
+            f"no space left on the device holding {where}: free some space and run again"
+            " (signed files already written are kept; the re-run skips them)"
+        )
+        self.where = where
+
+
+def _full(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 @contextlib.contextmanager
 def _atomic_output(place: Placement) -> Iterator[Any]:
-    """Yield a writable temp file beside the destination; on success move it into place, else remove it."""
+    """Yield a writable temp file beside the destination; on success move it into place, else remove it.
+
+    A full device anywhere on the way is a :class:`NoSpaceError`, and nothing partial is left."""
+    try:
+        with _atomic_output_inner(place) as fh:
+            yield fh
+    except OSError as exc:
+        if _full(exc):
+            raise NoSpaceError(place.dest.parent) from None
+        raise
+
+
+@contextlib.contextmanager
+def _atomic_output_inner(place: Placement) -> Iterator[Any]:
     dest = place.dest
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     except OSError as exc:
+        if _full(exc):
+            raise NoSpaceError(dest.parent) from None
         raise OutputError(
             f"cannot write output into this directory: {exc.strerror}", path=dest.parent, hint="check -o"
         ) from None
@@ -194,7 +225,11 @@ def _replace_original(tmp: Path, place: Placement) -> None:
 
             if place.backup.exists():
                 raise OutputExistsError("backup exists", path=place.backup, hint="move the old backup away") from None
-            shutil.copy2(dest, place.backup)
+            try:
+                shutil.copy2(dest, place.backup)
+            except OSError:
+                place.backup.unlink(missing_ok=True)  # never a partial backup; the original is untouched
+                raise
     os.replace(tmp, dest)
     with contextlib.suppress(OSError):  # make the rename itself durable
         dir_fd = os.open(dest.parent, os.O_RDONLY)
@@ -243,6 +278,9 @@ class Signer:
         """
         src = Path(source)
         dest = Path(output)
+        if in_place and src.is_symlink():
+            # sign the link's target in place (atomic replace of the target); the link itself is kept
+            src = dest = Path(os.path.realpath(src))
         data, fmt = read_input(src)
         st = src.stat()
         if in_place:
@@ -294,13 +332,16 @@ class Signer:
                 )
         except c2pa.C2paError as exc:
             raise SigningError(f"the C2PA engine refused the manifest: {exc}", path=src) from None
+        signed = io.BytesIO()
+        try:
+            # into memory: the engine's own write errors are opaque ("Io: Other: ..."); ours carry errno
+            builder.sign(self._signer, fmt.mime, io.BytesIO(data), signed)
+        except c2pa.C2paError as exc:
+            raise SigningError(f"the C2PA engine could not sign this file: {exc}", path=src) from None
+        finally:
+            builder.close()
         with _atomic_output(place) as out:
-            try:
-                builder.sign(self._signer, fmt.mime, io.BytesIO(data), out)
-            except c2pa.C2paError as exc:
-                raise SigningError(f"the C2PA engine could not sign this file: {exc}", path=src) from None
-            finally:
-                builder.close()
+            out.write(signed.getbuffer())
         return SignResult(
             source=str(src), output=str(place.dest), manifest_label=None, format=fmt.name, notes=tuple(notes)
         )
@@ -333,7 +374,7 @@ class Signer:
         except xmp.XmpError as exc:
             raise InputError(exc.message, path=src, hint=exc.hint or "or sign with --no-xmp") from None
         if isinstance(result, xmp.NotEmbedded):
-            notes.append(f"XMP not written: {result.reason}")
+            notes.append(f"{src}: XMP not written: {result.reason} (signed with the C2PA manifest only)")
             return data
         return result
 

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TextIO
 
 from rightsmark.models import VerifyRecord
+from rightsmark.report import safe_lines, terminal_safe
 
 if TYPE_CHECKING:
     from rightsmark.trust import TrustSources
@@ -19,7 +20,7 @@ def trust_line(trust: TrustSources) -> str:
     """What trust rested on, in one line: each source with its role and the start of its sha256."""
     if not trust.sources:
         return "nothing (no trust list, no anchors): no signer can be trusted"
-    return ", ".join(f"{s.name} ({s.role}, {s.origin}, sha256 {s.sha256[:12]})" for s in trust.sources)
+    return terminal_safe(", ".join(f"{s.name} ({s.role}, {s.origin}, sha256 {s.sha256[:12]})" for s in trust.sources))
 
 
 class Summary:
@@ -70,7 +71,7 @@ class Summary:
             width = max(len(c) for c in self.reasons)
             for code, n in self.reasons.most_common():
                 lines.append(f"    {code:<{width}}  {n}")
-        return "\n".join(lines)
+        return safe_lines(lines)
 
 
 @contextmanager

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from rightsmark._cli._app import UseChoice, _errors, app
-from rightsmark.errors import ProfileError, UsageError
+from rightsmark.errors import ProfileError, RightsmarkError, UsageError
+
+if TYPE_CHECKING:
+    from rightsmark.keys import KeyFiles
 
 _USE_QUESTIONS = (
     ("ai_training", "May your pictures train AI models?"),
@@ -19,11 +24,23 @@ _USE_QUESTIONS = (
 )
 
 
-def _ask(prompt: str, default: str | None, interactive: bool) -> str | None:
+def _ask(
+    prompt: str, default: str | None, interactive: bool, check: Callable[[str], object] | None = None
+) -> str | None:
+    """An answer (None when empty); with ``check``, a bad answer is explained and asked again."""
     if not interactive:
         return default
-    answer: str = typer.prompt(prompt, default=default or "", show_default=bool(default))
-    return answer.strip() or None
+    while True:
+        answer: str = typer.prompt(prompt, default=default or "", show_default=bool(default))
+        value = answer.strip() or None
+        if value is None or check is None:
+            return value
+        try:
+            check(value)
+        except RightsmarkError as exc:
+            typer.echo(f"  {exc.one_line()}; try again", err=True)
+            continue
+        return value
 
 
 def _ask_use(prompt: str, default: UseChoice, interactive: bool) -> UseChoice:
@@ -35,6 +52,79 @@ def _ask_use(prompt: str, default: UseChoice, interactive: bool) -> UseChoice:
             if answer.lower() == choice.value.lower():
                 return choice
         typer.echo("  answer allowed, notAllowed or constrained", err=True)
+
+
+def _check_author_url(value: str) -> None:
+    from rightsmark.profile import Profile, check_author_url
+
+    check_author_url(Profile(author_url=value))
+
+
+def _check_license(value: str) -> None:
+    from rightsmark.licenses import parse_license
+
+    parse_license(value)
+
+
+def _check_consent_map(value: str) -> None:
+    from rightsmark.consentmap import load_consent_map
+
+    load_consent_map(Path(value).expanduser())
+
+
+def _check_key(value: str) -> None:
+    if value.startswith("pkcs11:"):
+        return
+    from rightsmark.keys import read_key_file
+
+    read_key_file(Path(value).expanduser())
+
+
+def _check_cert(value: str) -> None:
+    from rightsmark.keys import load_chain
+
+    load_chain(Path(value).expanduser())
+
+
+def _check_tsa(value: str) -> None:
+    from rightsmark.timestamps import validate_tsa_url
+
+    validate_tsa_url(value)
+
+
+def _existing_dev_keys(directory: Path) -> KeyFiles | None:
+    """The development keys already in ``directory``, loaded and checked; None when there are none.
+
+    An encrypted key is taken as it is (its passphrase is asked when signing)."""
+    from rightsmark.errors import PassphraseError
+    from rightsmark.keys import KeyFiles, load_signing_material
+
+    files = KeyFiles(ca=directory / "ca.pem", chain=directory / "signer.pem", key=directory / "signer.key")
+    if not all(p.exists() for p in (files.ca, files.chain, files.key)):
+        return None
+    try:
+        load_signing_material(files.key, files.chain)
+    except PassphraseError:
+        pass
+    return files
+
+
+def _command_line(profile_path: Path, values: dict[str, object]) -> str:
+    """The non-interactive 'rightsmark init' that writes the same profile."""
+    import shlex
+
+    args = ["rightsmark", "init", "--no-interactive", "-o", str(profile_path)]
+    for option, value in values.items():
+        if value is None or value is False:
+            continue
+        if value is True:
+            args.append(option)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                args += [option, str(item)]
+        else:
+            args += [option, str(value.value if isinstance(value, UseChoice) else value)]
+    return shlex.join(args)
 
 
 @app.command()
@@ -57,7 +147,11 @@ def init(
     data_mining: Annotated[UseChoice, typer.Option(help="Default for data mining.")] = UseChoice.notAllowed,
     people: Annotated[
         bool | None,
-        typer.Option("--people/--no-people", help="Do your pictures show identifiable people? [default: no]"),
+        typer.Option(
+            "--people/--no-people",
+            help="Do your pictures show identifiable people? Required without questions: nothing is "
+            "ever signed as showing no people by default.",
+        ),
     ] = None,
     consent_map: Annotated[
         Path | None, typer.Option(help="CSV/JSON mapping file names to consent records (for --people).")
@@ -76,23 +170,42 @@ def init(
     force: Annotated[bool, typer.Option(help="Overwrite an existing profile.")] = False,
 ) -> None:
     """Write a signing profile once; then 'rightsmark sign DIR --profile FILE -o OUT' signs every export."""
+    import tomllib
+
     from rightsmark.licenses import parse_license
     from rightsmark.models import Use
-    from rightsmark.profile import Profile, check_templates, load_profile, profile_toml
+    from rightsmark.profile import Profile, check_templates, profile_from_dict, profile_toml
 
     ask = sys.stdin.isatty() if interactive is None else interactive
     with _errors():
         if profile_path.exists() and not force:
             raise UsageError("profile exists", path=profile_path, hint="pass --force to overwrite, or choose -o")
+        if people is None and not ask:  # never "no people" by default: the photographer must say so
+            raise UsageError(
+                "say whether your pictures show identifiable people: --people (with --consent-map, or --consent "
+                "when signing) or --no-people",
+                hint="nothing is ever signed as showing no people by default",
+            )
         base = profile_path.resolve().parent
+        # flags are checked before any question, answers as they are given (a bad one is asked again)
+        if author_url:
+            _check_author_url(author_url)
+        if license_:
+            parse_license(license_)  # refuse an unknown license now, not at the first export
+        if consent_map is not None:
+            _check_consent_map(str(consent_map))
+        if tsa:
+            _check_tsa(tsa)
+        if naming is not None or copyright_ is not None:
+            check_templates(Profile(naming=naming, copyright=copyright_))
         authors = list(author or ())
         if not authors:
             answer = _ask("Your name, as the author of your pictures", None, ask)
             authors = [answer] if answer else []
-        author_url = author_url or _ask("Your web page (optional)", None, ask)
-        license_ = license_ or _ask("License: SPDX id (CC-BY-4.0, ...), URL of your terms, or empty", None, ask)
-        if license_:
-            parse_license(license_)  # refuse an unknown license now, not at the first export
+        author_url = author_url or _ask("Your web page (optional)", None, ask, _check_author_url)
+        license_ = license_ or _ask(
+            "License: SPDX id (CC-BY-4.0, ...), URL of your terms, or empty", None, ask, _check_license
+        )
         uses = {
             "ai_training": ai_training,
             "ai_generative_training": ai_generative_training,
@@ -101,25 +214,37 @@ def init(
         }
         for field, question in _USE_QUESTIONS:
             uses[field] = _ask_use(question, uses[field], ask)
-        if people is None:
-            people = ask and typer.confirm("Do your pictures usually show identifiable people?", default=False)
+        if people is None:  # no default: an empty answer is asked again
+            people = typer.confirm("Do your pictures usually show identifiable people?", default=None)
         if people and consent_map is None and ask:
-            answer = _ask("Consent mapping file (CSV/JSON; empty: give --consent when signing)", None, ask)
+            answer = _ask(
+                "Consent mapping file (CSV/JSON; empty: give --consent when signing)", None, ask, _check_consent_map
+            )
             consent_map = Path(answer) if answer else None
+        reuse: KeyFiles | None = None
         if dev_keys is None and key is None and ask:
-            if typer.confirm("Create development signing keys now (nobody else trusts them)?", default=True):
-                dev_keys = Path(_ask("Directory for the keys", "keys", ask) or "keys")
+            if typer.confirm("Use development signing keys (nobody else trusts them)?", default=True):
+                while True:
+                    dev_keys = Path(_ask("Directory for the keys", "keys", ask) or "keys").expanduser()
+                    try:
+                        reuse = _existing_dev_keys(dev_keys)
+                    except RightsmarkError as exc:
+                        typer.echo(f"  {exc.one_line()}; choose another directory", err=True)
+                        continue
+                    if reuse is None or typer.confirm(f"Keys exist in {dev_keys}; use them?", default=True):
+                        break
             else:
-                key = _ask("Your signing key (PEM, .p12 or pkcs11: URI)", None, ask)
-                answer = _ask("Its certificate chain (PEM; empty for .p12/tokens)", None, ask)
+                key = _ask("Your signing key (PEM, .p12 or pkcs11: URI)", None, ask, _check_key)
+                answer = _ask("Its certificate chain (PEM; empty for .p12/tokens)", None, ask, _check_cert)
                 cert = Path(answer) if answer else None
-        tsa = tsa or _ask("Timestamp authority URL (optional; keeps signatures valid after expiry)", None, ask)
+        elif dev_keys is not None:
+            reuse = _existing_dev_keys(dev_keys)
+        tsa = tsa or _ask(
+            "Timestamp authority URL (optional; keeps signatures valid after expiry)", None, ask, _check_tsa
+        )
         if dev_keys is not None:
-            from rightsmark.keys import init_keys
-
-            files = init_keys(dev_keys if dev_keys.is_absolute() else Path.cwd() / dev_keys)
-            key, cert = str(files.key), files.chain
-            typer.echo(f"wrote development keys into {dev_keys} (trust anchor for verifiers: {files.ca})")
+            directory = dev_keys if dev_keys.is_absolute() else Path.cwd() / dev_keys
+            key, cert = str(directory / "signer.key"), directory / "signer.pem"
         profile = Profile(
             name=name,
             authors=tuple(authors) or None,
@@ -128,8 +253,8 @@ def init(
             license=license_,
             no_people=None if people else True,
             consent_map=consent_map.resolve() if consent_map else None,
-            key=str(Path(key).resolve()) if key and not key.startswith("pkcs11:") else key,
-            cert=cert.resolve() if cert else None,
+            key=str(Path(key).expanduser().resolve()) if key and not key.startswith("pkcs11:") else key,
+            cert=cert.expanduser().resolve() if cert else None,
             tsa=tsa,
             naming=naming,
             ai_training=Use(uses["ai_training"].value),
@@ -139,18 +264,51 @@ def init(
         )
         check_templates(profile, profile_path)
         text = profile_toml(profile, relative_to=base)
+        try:  # what we write must load back: checked in memory, before any key is made
+            profile_from_dict(tomllib.loads(text), base_dir=base, source=str(profile_path))
+        except tomllib.TOMLDecodeError as exc:
+            raise ProfileError(f"cannot be written as TOML: {exc}", path=profile_path) from None
+        if dev_keys is not None and reuse is None:
+            from rightsmark.keys import init_keys
+
+            files = init_keys(directory)
+            typer.echo(f"wrote development keys into {dev_keys} (trust anchor for verifiers: {files.ca})")
+        elif reuse is not None:
+            typer.echo(f"using the development keys in {dev_keys} (trust anchor for verifiers: {reuse.ca})")
+        again = _command_line(
+            profile_path,
+            {
+                "--name": name,
+                "--author": authors,
+                "--author-url": author_url,
+                "--copyright": copyright_,
+                "--license": license_,
+                "--ai-training": uses["ai_training"],
+                "--ai-generative-training": uses["ai_generative_training"],
+                "--ai-inference": uses["ai_inference"],
+                "--data-mining": uses["data_mining"],
+                "--people" if people else "--no-people": True,
+                "--consent-map": profile.consent_map,
+                "--key": profile.key,
+                "--cert": profile.cert,
+                "--tsa": tsa,
+                "--naming": naming,
+                "--force": force,
+            },
+        )
         tmp = profile_path.with_name(f".{profile_path.name}.part")
         try:
             profile_path.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_text(text, encoding="utf-8")
-            load_profile(tmp)  # what we write must load back
             tmp.replace(profile_path)
-        except ProfileError:
-            tmp.unlink(missing_ok=True)
-            raise
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise UsageError(f"cannot write the profile: {exc.strerror}", path=profile_path) from None
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise UsageError(
+                f"cannot write the profile: {exc.strerror}",
+                path=profile_path,
+                hint=f"your answers are kept: fix this, then run {again}",
+            ) from None
     typer.echo(f"wrote {profile_path}")
     if not key:
         typer.echo("  no signing key yet: add [signing] key and cert, or pass --key/--cert when signing", err=True)

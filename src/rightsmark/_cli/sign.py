@@ -82,6 +82,15 @@ def flags_profile(
         xmp=xmp,
     )
     check_templates(layer, "the command line")
+    if author_url is not None:
+        from rightsmark.manifest import author_url_problem
+
+        problem = author_url_problem(author_url)
+        if problem:
+            raise UsageError(
+                f"--author-url: {problem}",
+                hint="give the author's web page, e.g. --author-url https://example.com/jane",
+            )
     return layer
 
 
@@ -282,9 +291,11 @@ def sign(
 
 def print_summary(counts: dict[str, int], inputs: list[Path]) -> bool:
     """The closing line of a run on stderr; whether the run succeeded (nothing failed, something to sign)."""
+    from rightsmark.report import terminal_safe
+
     total = counts["signed"] + counts["skipped"] + counts["failed"]
     if total == 0:
-        typer.echo(f"rightsmark: {', '.join(map(str, inputs))}: no image files to sign", err=True)
+        typer.echo(f"rightsmark: {terminal_safe(', '.join(map(str, inputs)))}: no image files to sign", err=True)
     elif total > 1 or counts["not-image"]:
         extra = f", skipped {counts['not-image']} non-image files" if counts["not-image"] else ""
         skipped = f", {counts['skipped']} skipped (already signed, unchanged)" if counts["skipped"] else ""
@@ -293,9 +304,13 @@ def print_summary(counts: dict[str, int], inputs: list[Path]) -> bool:
 
 
 def report_outcome(outcome: SignOutcome, counts: dict[str, int], quiet: bool) -> None:
+    """One file's line (stdout), its notes and errors (stderr, each naming the file); text from file
+    names and contents is escaped (:func:`rightsmark.report.terminal_safe`)."""
+    from rightsmark.report import terminal_safe as safe
+
     if outcome.status == "failed":
         counts["failed"] += 1
-        typer.echo(f"rightsmark: {outcome.message}", err=True)
+        typer.echo(f"rightsmark: {safe(outcome.message)}", err=True)
         return
     if outcome.status == "skipped" and outcome.message == "not an image":
         counts["not-image"] += 1
@@ -304,8 +319,8 @@ def report_outcome(outcome: SignOutcome, counts: dict[str, int], quiet: bool) ->
     if quiet:
         return
     if outcome.status == "signed":
-        typer.echo(f"signed {outcome.source} -> {outcome.dest}")
+        typer.echo(f"signed {safe(outcome.source)} -> {safe(outcome.dest)}")
         for note in outcome.notes:
-            typer.echo(f"  note: {note}", err=True)
+            typer.echo(f"rightsmark: note: {safe(note)}", err=True)
     else:
-        typer.echo(f"skipped {outcome.source} ({outcome.message})")
+        typer.echo(f"skipped {safe(outcome.source)} ({safe(outcome.message)})")
