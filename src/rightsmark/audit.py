@@ -532,10 +532,17 @@ class Auditor:
 
     def audit_file(self, path: str | Path, display: str | None = None) -> FileAudit:
         shown = display or str(path)
+        from rightsmark.sources.base import ItemRefusedError, read_regular
+
         try:
-            data = Path(path).read_bytes()
+            data = read_regular(str(path))  # a regular file within 512 MiB: never a FIFO or /dev/zero
         except OSError as exc:
-            message = "no such file" if isinstance(exc, FileNotFoundError) else f"cannot read: {exc.strerror or exc}"
+            if isinstance(exc, ItemRefusedError):
+                message = str(exc)
+            elif isinstance(exc, FileNotFoundError):
+                message = "no such file"
+            else:
+                message = f"cannot read: {exc.strerror or exc}"
             return FileAudit(
                 shown, Integrity.ERROR, False, [], [Finding("manifest-invalid", "critical", message)], message
             )

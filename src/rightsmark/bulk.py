@@ -6,6 +6,10 @@ sends only the rest to a pool of worker processes, each holding one engine conte
 its whole life. Work travels in chunks (fewer round trips), at most a bounded number are
 in flight (memory stays flat whatever the dataset size), and results come back in input
 order. A worker that dies costs its chunk an error record per item, never a lost item.
+
+Local files are opened only once known to be regular files no larger than ``max_item_size``
+(:func:`rightsmark.sources.base.open_regular`: a FIFO or a device is an error record, never a hang),
+and read once, from the descriptor that was checked.
 """
 
 from __future__ import annotations
@@ -18,13 +22,13 @@ import os
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rightsmark.facts import FactReader, Facts, error_facts, prescan, prescan_local
-from rightsmark.models import VerifyRecord
+from rightsmark.models import Reason, VerifyRecord
 from rightsmark.policy import Policy
-from rightsmark.sources.base import Item
+from rightsmark.sources.base import DEFAULT_MAX_ITEM_SIZE, Item, ItemRefusedError, open_regular, read_capped
 from rightsmark.trust import TrustSources
 from rightsmark.verify import make_record
 
@@ -62,27 +66,39 @@ def start_method() -> str:
 # Worker side
 
 _reader: FactReader | None = None
+_max_item_size = DEFAULT_MAX_ITEM_SIZE
 
 
-def _init_worker(trust: TrustSources | None, fingerprints: bool) -> None:
-    global _reader
+def _init_worker(trust: TrustSources | None, fingerprints: bool, max_item_size: int = DEFAULT_MAX_ITEM_SIZE) -> None:
+    global _reader, _max_item_size
     _reader = FactReader(trust, fingerprints=fingerprints)
+    _max_item_size = max_item_size
 
 
-def _read_task(reader: FactReader, task: tuple[str, str | None, bytes | None]) -> Facts:
-    """One task: the bytes shipped, or the local file read here, judged by ``reader``."""
+def _read_task(
+    reader: FactReader, task: tuple[str, str | None, bytes | None], max_item_size: int | None = None
+) -> Facts:
+    """One task: the bytes shipped, or the local file read here (a regular file within the cap), judged."""
     key, path, data = task
     if data is None:
         try:
-            with open(path or "", "rb") as fh:
-                data = fh.read()
+            data = read_local(path or "", _max_item_size if max_item_size is None else max_item_size)
         except OSError as exc:
             return error_facts(read_error(exc))
     return examine(reader, data, key)
 
 
+def read_local(path: str, max_item_size: int) -> bytes:
+    """The bytes of a local regular file of at most ``max_item_size`` bytes (ItemRefusedError else)."""
+    fd, size = open_regular(path, max_item_size)
+    with open(fd, "rb", buffering=0) as fh:
+        return read_capped(fh, max_item_size, size)
+
+
 def read_error(exc: OSError) -> str:
     """What a record says about an item whose bytes could not be read."""
+    if isinstance(exc, ItemRefusedError):
+        return str(exc)
     if isinstance(exc, FileNotFoundError):
         return "no such file"
     if isinstance(exc, IsADirectoryError):
@@ -199,8 +215,10 @@ class BulkVerifier:
         jobs: int | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         now: dt.datetime | None = None,
+        max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
     ) -> None:
         self.policy = policy
+        self.max_item_size = max_item_size
         self.jobs = max(1, jobs or default_jobs())
         self.now = now
         self.trust = policy.trust_sources()
@@ -240,7 +258,7 @@ class BulkVerifier:
                 max_workers=self.jobs,
                 mp_context=multiprocessing.get_context(start_method()),
                 initializer=_init_worker,
-                initargs=(self.trust, self._fingerprints),
+                initargs=(self.trust, self._fingerprints, self.max_item_size),
             )
         return self._pool
 
@@ -269,9 +287,22 @@ class BulkVerifier:
             yield from self._drain(pending.popleft())
 
     def run(self, items: Iterable[Item]) -> Iterator[VerifyRecord]:
-        """One :class:`VerifyRecord` per item, in input order."""
-        for key, facts in self.facts(items):
-            yield make_record(key, facts, self.policy, self.now)
+        """One :class:`VerifyRecord` per item, in input order.
+
+        An error item with its own reason code (``duplicate-key``) gets that code instead of ``integrity-error``."""
+        codes: deque[str | None] = deque()
+
+        def noted(source: Iterable[Item]) -> Iterator[Item]:
+            for item in source:
+                codes.append(item.reason if item.error is not None else None)
+                yield item
+
+        for key, facts in self.facts(noted(items)):
+            record = make_record(key, facts, self.policy, self.now)
+            code = codes.popleft()
+            if code is not None:
+                record = replace(record, reasons=(Reason(code, record.error or code),))
+            yield record
 
     def _add(self, chunk: _Chunk, item: Item) -> None:
         if item.error is not None:
@@ -279,16 +310,11 @@ class BulkVerifier:
             return
         try:
             if item.path is not None and item.data is None:
-                early, marked = prescan_local(item.path, item.key)
-                if early is not None:
-                    self.prescanned += 1
-                    chunk.slots.append((item.key, early, None))
+                data = self._read_local(chunk, item)
+                if data is None:
                     return
-                if marked and self.cache is None and self.jobs > 1:
-                    size = os.path.getsize(item.path)
-                    self._ship(chunk, item, None, None, size)  # the worker reads it; no need to here
-                    return
-            data = item.read()
+            else:
+                data = item.read(self.max_item_size)
         except OSError as exc:
             chunk.slots.append((item.key, error_facts(read_error(exc)), None))
             return
@@ -309,6 +335,23 @@ class BulkVerifier:
         ship = None if (item.path is not None and self.jobs > 1 and digest is None) else data
         self._ship(chunk, item, ship, digest, len(data))
 
+    def _read_local(self, chunk: _Chunk, item: Item) -> bytes | None:
+        """The bytes of a local item, or None when it is settled without them (prescan, or shipped to
+        a worker that reads it). Checked to be a regular file within the cap before it is opened."""
+        path = item.path or ""
+        fd, size = open_regular(path, self.max_item_size)
+        with open(fd, "rb", buffering=0) as fh:
+            early, marked = prescan_local(_fd_path(fd, path), item.key)
+            if early is not None:
+                self.prescanned += 1
+                chunk.slots.append((item.key, early, None))
+                return None
+            if marked and self.cache is None and self.jobs > 1:
+                self._ship(chunk, item, None, None, size)  # the worker reads it; no need to here
+                return None
+            fh.seek(0)
+            return read_capped(fh, self.max_item_size, size)
+
     @staticmethod
     def _ship(chunk: _Chunk, item: Item, data: bytes | None, digest: str | None, size: int) -> None:
         chunk.tasks.append((item.key, item.path, data))
@@ -323,7 +366,7 @@ class BulkVerifier:
             if self._local is None:
                 self._local = FactReader(self.trust, fingerprints=self._fingerprints)
             done: cf.Future[list[Facts]] = cf.Future()
-            done.set_result([_read_task(self._local, t) for t in chunk.tasks])
+            done.set_result([_read_task(self._local, t, self.max_item_size) for t in chunk.tasks])
             chunk.future = done
         else:
             try:
@@ -357,6 +400,14 @@ class BulkVerifier:
             yield key, facts
 
 
+def _fd_path(fd: int, path: str) -> str:
+    """A name for the file open as ``fd`` (the very file checked, even if ``path`` was swapped since)."""
+    for candidate in (f"/proc/self/fd/{fd}", f"/dev/fd/{fd}"):
+        if os.path.exists(candidate):
+            return candidate
+    return path
+
+
 def verify_items(
     items: Iterable[Item], policy: Policy | None = None, *, jobs: int | None = None
 ) -> Iterator[VerifyRecord]:
@@ -374,6 +425,7 @@ def verify_source(
     column: str | None = None,
     key_column: str | None = None,
     storage_options: dict[str, Any] | None = None,
+    max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
 ) -> Iterator[VerifyRecord]:
     """Verify everything the source specs name (paths, directories, shards, Parquet, URLs), in order.
 
@@ -381,6 +433,12 @@ def verify_source(
     """
     from rightsmark.sources import open_sources
 
-    items = open_sources(list(specs), column=column, key_column=key_column, storage_options=storage_options)
-    with BulkVerifier(policy or Policy(), jobs=jobs, cache_dir=cache_dir) as bulk:
+    items = open_sources(
+        list(specs),
+        column=column,
+        key_column=key_column,
+        storage_options=storage_options,
+        max_item_size=max_item_size,
+    )
+    with BulkVerifier(policy or Policy(), jobs=jobs, cache_dir=cache_dir, max_item_size=max_item_size) as bulk:
         yield from bulk.run(items)

@@ -103,3 +103,7 @@ class TokenError(KeyMaterialError):
 
 class ProfileError(RightsmarkError):
     """A signing profile or consent mapping file is missing, malformed or contradicts itself."""
+
+
+class CredentialsError(RightsmarkError):
+    """Object storage cannot be listed or read at all because no credentials were found (a configuration error)."""

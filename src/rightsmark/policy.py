@@ -55,6 +55,7 @@ REASON_CODES = {
     "consent-not-yet-valid": "a pictured person's consent starts in the future",
     "consent-not-covered": "a pictured person's consent does not cover the purpose (or commercial use)",
     "consent-withdrawn": "a pictured person's consent is on a signed withdrawal list",
+    "duplicate-key": "several items of one source (tar members, Parquet rows) share this key; all of them are dropped",
 }
 
 

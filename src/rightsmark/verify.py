@@ -60,16 +60,23 @@ def make_record(key: str, facts: Facts, policy: Policy, now: dt.datetime | None 
     )
 
 
-def read_file(path: str | Path) -> tuple[bytes | None, Facts | None]:
-    """The bytes of ``path``, or error facts saying why they cannot be read."""
+def read_file(path: str | Path, max_size: int | None = None) -> tuple[bytes | None, Facts | None]:
+    """The bytes of ``path``, or error facts saying why they cannot be read.
+
+    Only a regular file of at most ``max_size`` bytes (default 512 MiB) is read: a FIFO, a device
+    (``/dev/zero``) or a socket gives error facts instead of blocking or filling memory."""
+    from rightsmark.sources.base import DEFAULT_MAX_ITEM_SIZE, ItemRefusedError, read_regular
+
     try:
-        return Path(path).read_bytes(), None
+        return read_regular(str(path), DEFAULT_MAX_ITEM_SIZE if max_size is None else max_size), None
+    except ItemRefusedError as exc:
+        return None, error_facts(str(exc))
     except FileNotFoundError:
         return None, error_facts("no such file")
     except IsADirectoryError:
         return None, error_facts("is a directory where a file was expected")
     except OSError as exc:
-        return None, error_facts(f"cannot read: {exc.strerror}")
+        return None, error_facts(f"cannot read: {exc.strerror or exc}")
 
 
 class Verifier:
@@ -145,7 +152,10 @@ class Verifier:
 
 
 def iter_directory(directory: str) -> Iterator[str]:
-    """Files below ``directory`` (recursive, sorted, hidden entries skipped), joined to it as given."""
+    """Files below ``directory`` (recursive, sorted, hidden entries skipped), joined to it as given.
+
+    Every entry that is not a directory is yielded, FIFOs, devices and symbolic links included: the
+    reader refuses what is not a regular file (:func:`read_file`), so it gets a record, never a hang."""
     for root, dirs, files in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):

@@ -130,6 +130,17 @@ def _build_policy(
     )
 
 
+def _item_size(text: str) -> int:
+    from rightsmark.sources.base import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError:
+        raise UsageError(
+            f"--max-item-size takes a size, got '{text}'", hint="write bytes or a size like 64K, 64M, 1G"
+        ) from None
+
+
 def _storage_options(pairs: list[str] | None) -> dict[str, str]:
     out = {}
     for pair in pairs or ():
@@ -195,6 +206,15 @@ def verify(
     storage_option: Annotated[
         list[str] | None, typer.Option(help="fsspec storage option KEY=VALUE (repeatable), e.g. endpoint_url=...")
     ] = None,
+    max_item_size: Annotated[
+        str,
+        typer.Option(
+            "--max-item-size",
+            metavar="SIZE",
+            help="Largest item read (file, tar member, Parquet cell, object): bytes or 64K, 64M, 1G; "
+            "bigger ones are dropped unread.",
+        ),
+    ] = "512M",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display and no summary.")] = False,
     engine: Annotated[
         Engine, typer.Option(help="local: worker processes here; ray: a Ray cluster (pip install 'rightsmark[ray]').")
@@ -218,6 +238,7 @@ def verify(
             raise UsageError("nothing to verify", hint="give files, directories, shards, URLs, @LIST or - for stdin")
         if jobs is not None and jobs < 1:
             raise UsageError("--jobs must be 1 or more")
+        cap = _item_size(max_item_size)
         policy = _build_policy(
             policy_file, purpose, commercial, allow_license, deny_license, require_license,
             allow_untrusted, allow_signer, constrained, keep_unsigned, keep_remote,
@@ -250,11 +271,13 @@ def verify(
         fmt = format_for(output, format_.value if format_ else None)
         to_stderr = fmt != "text" or output is not None
         with (
-            BulkVerifier(policy, jobs=jobs, cache_dir=cache) as bulk,
+            BulkVerifier(policy, jobs=jobs, cache_dir=cache, max_item_size=cap) as bulk,
             open_report(output, fmt, resume=resume, meta=run_meta(policy)) as (report, done),
         ):
             keeper = KeepList(keep_list, done.kept, resume) if keep_list else None
-            items = open_sources(specs, column=column, key_column=key_column, storage_options=options)
+            items = open_sources(
+                specs, column=column, key_column=key_column, storage_options=options, max_item_size=cap
+            )
             # never verify our own outputs when they sit inside a folder being verified
             own = {os.path.realpath(p) for p in (output, keep_list) if p is not None}
             if output is not None:

@@ -29,6 +29,7 @@ class ListSource:
         key_column: str | None = None,
         storage_options: Mapping[str, Any] | None = None,
         stdin: IO[str] | None = None,
+        max_item_size: int | None = None,
         _parents: frozenset[str] = frozenset(),
     ) -> None:
         self.file = file
@@ -37,6 +38,7 @@ class ListSource:
         self.storage_options = dict(storage_options or {})
         self.stdin = stdin
         self._parents = _parents
+        self.max_item_size = max_item_size
 
     def _name(self) -> str:
         if isinstance(self.file, str | os.PathLike):
@@ -50,7 +52,9 @@ class ListSource:
             if isinstance(spec, Item):
                 yield spec
             else:
-                yield from _items([spec], self.column, self.key_column, self.storage_options, None, parents)
+                yield from _items(
+                    [spec], self.column, self.key_column, self.storage_options, None, parents, self.max_item_size
+                )
 
     def specs(self) -> Iterator[tuple[str | Item, frozenset[str]]]:
         """Each spec the list names, with the list files being read around it (for nested lists), or an
@@ -70,7 +74,7 @@ class ListSource:
                 return
             parents = parents | {real}
             try:
-                stream = open(name, encoding="utf-8", errors="surrogateescape")  # noqa: SIM115 (closed below)
+                stream = _open_list(name)
             except FileNotFoundError:
                 yield Item(key=name, error="no such list file"), parents
                 return
@@ -92,3 +96,16 @@ class ListSource:
         finally:
             if owned:
                 stream.close()
+
+
+def _open_list(name: str) -> IO[str]:
+    """A list file opened for reading: a regular file, or a FIFO (``@<(find ...)`` names one, written by
+    another process); a device such as ``/dev/zero`` is refused (it would never end)."""
+    import stat
+
+    mode = os.stat(name).st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+        from rightsmark.sources.base import file_kind
+
+        raise OSError(0, f"not a regular file ({file_kind(mode)})")
+    return open(name, encoding="utf-8", errors="surrogateescape")

@@ -17,6 +17,13 @@ when given; a ``__key__``, ``key``, ``id`` or ``path`` column; the non-empty ``p
 Hugging Face image struct; the row index (0-based, counted over the whole file). A null cell (or an
 HF image stored by reference, with ``path`` but no ``bytes``) yields an item with ``error``; a file
 that cannot be opened or breaks while being read yields one error item keyed by the file.
+
+Hostile files: a cell longer than the maximum item size is an error item (its length is read from
+the Arrow array; the cell is never copied into Python). Keys must be unique within the file: a pass
+over the key columns only (the key column, and the ``path`` field of a Hugging Face image struct when
+it can name a row) finds every key that more than one row would get, a null key falling back to a
+row number that another row uses as its key included, before the first item streams out; every row
+with such a key is dropped with the reason code ``duplicate-key``, the first one too.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from rightsmark.sources.base import Item
+from rightsmark.sources.base import DEFAULT_MAX_ITEM_SIZE, DUPLICATE_KEY, Item, checked, too_large
 from rightsmark.sources.remote import is_url, open_url
 
 #: Column names that mark the image column among several binary ones, best first.
@@ -125,14 +132,21 @@ class ParquetSource:
         *,
         storage_options: Mapping[str, Any] | None = None,
         batch_rows: int = BATCH_ROWS,
+        max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
     ) -> None:
         self.file = os.fspath(file)
         self.column = column
         self.key_column = key_column
         self.storage_options = dict(storage_options or {})
         self.batch_rows = batch_rows
+        self.max_item_size = max_item_size
 
     def __iter__(self) -> Iterator[Item]:
+        yield from checked(self._items())
+
+    def _items(self) -> Iterator[Item]:
+        from rightsmark.sources.remote import credentials_problem
+
         handle = None
         try:
             import pyarrow.parquet as pq
@@ -141,7 +155,11 @@ class ParquetSource:
                 handle = open_url(self.file, self.storage_options)
                 parquet = pq.ParquetFile(handle)
             else:
-                parquet = pq.ParquetFile(self.file)
+                from rightsmark.sources.base import open_regular
+
+                fd, _ = open_regular(self.file, 1 << 62)  # a FIFO or device is refused, never read
+                handle = open(fd, "rb")  # noqa: SIM115 (closed below)
+                parquet = pq.ParquetFile(handle)
         except FileNotFoundError:
             yield Item(key=self.file, error="no such file")
             return
@@ -151,6 +169,7 @@ class ParquetSource:
         except Exception as exc:  # not Parquet, damaged footer, storage error: reported, never raised
             if handle is not None:
                 handle.close()
+            credentials_problem(exc, self.file)
             yield Item(key=self.file, error=f"cannot read Parquet file: {exc}")
             return
         try:
@@ -169,6 +188,11 @@ class ParquetSource:
             yield Item(key=self.file, error=str(exc))
             return
         columns = [image] if key_name is None or key_name == image else [image, key_name]
+        try:
+            duplicates = self._duplicate_keys(parquet, image, key_name)
+        except Exception as exc:
+            yield Item(key=self.file, error=f"Parquet file damaged (reading its keys): {exc}")
+            return
         row = 0
         batches = parquet.iter_batches(batch_size=self.batch_rows, columns=columns, use_threads=False)
         while True:
@@ -176,29 +200,91 @@ class ParquetSource:
                 batch = next(batches, None)
                 if batch is None:
                     return
-                cells: list[Any] = batch.column(0).to_pylist()
-                keys: list[Any] = batch.column(1).to_pylist() if len(columns) == 2 else [None] * len(cells)
+                column = batch.column(0)
+                if _is_image_struct(column.type):  # {bytes, path}: the bytes and the paths apart
+                    data_array, refs = column.field("bytes"), column.field("path").to_pylist()
+                else:
+                    data_array, refs = column, [None] * len(column)
+                lengths = _lengths(data_array)
+                keys: list[Any] = batch.column(1).to_pylist() if len(columns) == 2 else [None] * len(column)
                 if key_name == image:
-                    keys = cells
+                    keys = [{"path": r} for r in refs] if _is_image_struct(column.type) else column.to_pylist()
             except Exception as exc:
                 yield Item(key=self.file, error=f"Parquet file damaged after row {row}: {exc}")
                 return
-            for cell, key_value in zip(cells, keys, strict=True):
-                yield self._item(cell, key_value, image, row)
+            for index in range(len(column)):
+                ref = refs[index] or None
+                name = _row_name(keys[index], ref, row)
+                key = f"{self.file}#{name}"
+                length = lengths[index]
+                if str(name) in duplicates:
+                    yield Item(
+                        key=key,
+                        error=f"duplicate key: several rows of the file are keyed {str(name)!r}; all are dropped",
+                        reason=DUPLICATE_KEY,
+                    )
+                elif length is None:
+                    if ref:
+                        message = f"no image bytes in column {image!r}: the image is stored by path ({ref})"
+                    else:
+                        message = f"no image bytes in column {image!r} (null cell)"
+                    yield Item(key=key, error=message)
+                elif length > self.max_item_size:
+                    yield Item(key=key, error=too_large(length, self.max_item_size))
+                else:  # one cell at a time into Python: the batch is never held twice
+                    yield Item(key=key, data=bytes(data_array[index].as_py()))
                 row += 1
 
-    def _item(self, cell: Any, key_value: Any, image: str, row: int) -> Item:
-        ref = None
-        data = cell
-        if isinstance(cell, dict):  # a Hugging Face Image struct {bytes, path}
-            data = cell.get("bytes")
-            ref = cell.get("path") or None
-        if isinstance(key_value, dict):  # key_column named the image struct itself: use its path
-            key_value = key_value.get("path") or None
-        name = key_value if key_value not in (None, "") else ref if ref else row
-        key = f"{self.file}#{name}"
-        if data is None:
-            if ref:
-                return Item(key=key, error=f"no image bytes in column {image!r}: the image is stored by path ({ref})")
-            return Item(key=key, error=f"no image bytes in column {image!r} (null cell)")
-        return Item(key=key, data=bytes(data))
+    def _duplicate_keys(self, parquet: Any, image: str, key_name: str | None) -> frozenset[str]:
+        """Every key more than one row gets, from the key columns alone (see the module docstring)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        struct = _is_image_struct(parquet.schema_arrow.field(image).type)
+        columns: list[str] = []
+        if key_name is not None:
+            key_type = parquet.schema_arrow.field(key_name).type
+            columns.append(f"{key_name}.path" if _is_image_struct(key_type) else key_name)
+        if struct and key_name != image:
+            columns.append(f"{image}.path")
+        if not columns:
+            return frozenset()  # keyed by row number only: unique
+        names: list[Any] = []
+        row = 0
+        for batch in parquet.iter_batches(batch_size=65536, columns=columns, use_threads=False):
+            first = batch.column(0).to_pylist()
+            second = batch.column(1).to_pylist() if batch.num_columns > 1 else [None] * len(first)
+            chunk = []
+            for index, value in enumerate(first):
+                if key_name is None:  # the only column read is the image path
+                    holder: dict[str, Any] = value or {}
+                    value, ref = None, holder.get("path")
+                else:
+                    ref = (second[index] or {}).get("path") if struct else None
+                chunk.append(str(_row_name(value, ref or None, row)))
+                row += 1
+            names.append(pa.array(chunk, type=pa.large_string()))
+        if not names:
+            return frozenset()
+        counts = pc.value_counts(pa.chunked_array(names, type=pa.large_string()))
+        repeated = counts.filter(pc.greater(counts.field("counts"), 1))
+        return frozenset(str(v) for v in repeated.field("values").to_pylist())
+
+
+def _row_name(key_value: Any, ref: str | None, row: int) -> Any:
+    """What follows ``#`` in a row's key: the key value, else the image's path, else the row number."""
+    if isinstance(key_value, dict):  # key_column named the image struct itself: use its path
+        key_value = key_value.get("path") or None
+    return key_value if key_value not in (None, "") else ref if ref else row
+
+
+def _lengths(array: Any) -> list[int | None]:
+    """The byte length of each cell of a binary array (None for a null cell), without copying the bytes."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_fixed_size_binary(array.type):
+        width = array.type.byte_width
+        return [None if not valid else width for valid in pc.is_valid(array).to_pylist()]
+    lengths: list[int | None] = pc.binary_length(array).to_pylist()
+    return lengths

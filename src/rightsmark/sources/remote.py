@@ -10,8 +10,12 @@
   Tar shards and Parquet files in a listing are opened and their members yielded (like a
   local directory walk).
 
-Anything the storage backend raises (missing object, refused credentials, a protocol whose fsspec
-package is not installed) becomes an item with ``error`` set. ``storage_options`` are passed to the
+Anything the storage backend raises (missing object, refused access, a protocol whose fsspec
+package is not installed) becomes an item with ``error`` set, except missing credentials: a URL
+that cannot be listed or opened at all because no credentials were found raises
+:class:`~rightsmark.errors.CredentialsError` (a configuration error, exit 2 in the CLI), since every
+item of it would fail alike. An object larger than the maximum item size (its listed size) is an
+error item and is not fetched. ``storage_options`` are passed to the
 file system (for s3fs: ``endpoint_url``, ``key``, ``secret``, ``anon``, ...). fsspec is imported only
 when a URL is actually opened.
 """
@@ -22,7 +26,14 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
-from rightsmark.sources.base import Item, is_container_name, open_container
+from rightsmark.sources.base import (
+    DEFAULT_MAX_ITEM_SIZE,
+    Item,
+    checked,
+    is_container_name,
+    open_container,
+    too_large,
+)
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+://")
 
@@ -43,6 +54,28 @@ def open_url(url: str, storage_options: Mapping[str, Any] | None = None) -> IO[b
     return handle
 
 
+#: Exceptions (by class name, anywhere in the chain) that mean "no credentials were found".
+_NO_CREDENTIALS = frozenset({"NoCredentialsError", "PartialCredentialsError"})
+
+
+def credentials_problem(exc: BaseException, url: str) -> None:
+    """Raise :class:`~rightsmark.errors.CredentialsError` when ``exc`` says no credentials were found."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return
+        if type(seen).__name__ in _NO_CREDENTIALS:
+            from rightsmark.errors import CredentialsError
+
+            raise CredentialsError(
+                f"no credentials found to read it ({seen})",
+                path=url,
+                hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or pass --storage-option "
+                "key=... --storage-option secret=..., or --storage-option anon=true for a public bucket",
+            ) from None
+        seen = seen.__cause__ or seen.__context__
+
+
 def _hidden(relative: str) -> bool:
     return any(part.startswith(".") for part in relative.split("/") if part)
 
@@ -57,11 +90,13 @@ class RemoteSource:
         column: str | None = None,
         key_column: str | None = None,
         storage_options: Mapping[str, Any] | None = None,
+        max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
     ) -> None:
         self.url = url
         self.column = column
         self.key_column = key_column
         self.storage_options = dict(storage_options or {})
+        self.max_item_size = max_item_size
 
     def __iter__(self) -> Iterator[Item]:
         from rightsmark.sources.parquet import ParquetSource, is_parquet_name
@@ -69,12 +104,18 @@ class RemoteSource:
 
         if not self.url.endswith("/"):
             if is_tar_name(self.url):
-                yield from TarSource(self.url, storage_options=self.storage_options)
+                yield from TarSource(self.url, storage_options=self.storage_options, max_item_size=self.max_item_size)
                 return
             if is_parquet_name(self.url):
-                yield from ParquetSource(self.url, self.column, self.key_column, storage_options=self.storage_options)
+                yield from ParquetSource(
+                    self.url,
+                    self.column,
+                    self.key_column,
+                    storage_options=self.storage_options,
+                    max_item_size=self.max_item_size,
+                )
                 return
-        yield from self._objects()
+        yield from checked(self._objects())
 
     def listing(self) -> tuple[Any, list[tuple[str, str]]] | None:
         """For a URL naming a prefix: its file system and the ``(backend path, key)`` of every object the
@@ -111,43 +152,72 @@ class RemoteSource:
 
             fs, root = fsspec.core.url_to_fs(self.url, **self.storage_options)
             single = not self.url.endswith("/") and fs.isfile(root)
+            data: bytes | None = None
             if single:
-                data: bytes = fs.cat_file(root)
+                size = _size(fs.info(root))
+                if size is None or size <= self.max_item_size:
+                    data = fs.cat_file(root)
             elif fs.isdir(root):
-                found = sorted(fs.find(root))
+                detail: dict[str, Any] = fs.find(root, detail=True)
+                found = sorted(detail)
+                sizes = {path: s for path, info in detail.items() if (s := _size(info)) is not None}
             else:
                 raise FileNotFoundError(root)
         except FileNotFoundError:
             yield Item(key=self.url, error="no such object or prefix")
             return
-        except Exception as exc:  # credentials, network, unknown protocol: reported, never raised
+        except Exception as exc:  # network, refused access, unknown protocol: reported, never raised
+            credentials_problem(exc, self.url)
             yield Item(key=self.url, error=f"cannot read: {exc}")
             return
         if single:
-            yield Item(key=self.url, data=data)
+            if data is None or len(data) > self.max_item_size:
+                yield Item(key=self.url, error=too_large(size if data is None else len(data), self.max_item_size))
+            else:
+                yield Item(key=self.url, data=data)
             return
         pending: list[tuple[str, str]] = []
+        cap = self.max_item_size
         for path, key in self._entries(root, found):
             if is_container_name(key):  # a shard in the listing: its members, in listing order
-                yield from fetch_objects(fs, pending)
+                yield from fetch_objects(fs, pending, max_item_size=cap, sizes=sizes)
                 pending = []
-                yield from open_container(key, self.column, self.key_column, self.storage_options)
+                yield from open_container(key, self.column, self.key_column, self.storage_options, cap)
             else:
                 pending.append((path, key))
-        yield from fetch_objects(fs, pending)
+        yield from fetch_objects(fs, pending, max_item_size=cap, sizes=sizes)
 
 
-def fetch_objects(fs: Any, entries: list[tuple[str, str]]) -> Iterator[Item]:
-    """The objects of a listing (:meth:`RemoteSource.listing`), fetched a few at a time, as items."""
+def _size(info: Any) -> int | None:
+    size = info.get("size") if isinstance(info, dict) else None
+    return size if isinstance(size, int) else None
+
+
+def fetch_objects(
+    fs: Any,
+    entries: list[tuple[str, str]],
+    *,
+    max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
+    sizes: Mapping[str, int] | None = None,
+) -> Iterator[Item]:
+    """The objects of a listing (:meth:`RemoteSource.listing`), fetched a few at a time, as items.
+
+    An object whose listed size (``sizes``) exceeds ``max_item_size`` is not fetched: it is an error item."""
+    known = sizes or {}
     for start in range(0, len(entries), FETCH_BATCH):
         batch = entries[start : start + FETCH_BATCH]
+        wanted = [path for path, _ in batch if known.get(path, 0) <= max_item_size]
         try:
-            fetched: dict[str, Any] = fs.cat([path for path, _ in batch], on_error="return")
+            fetched: dict[str, Any] = fs.cat(wanted, on_error="return") if wanted else {}
         except Exception as exc:
-            fetched = {path: exc for path, _ in batch}
+            fetched = {path: exc for path in wanted}
         for path, key in batch:
             value = fetched.get(path)
-            if isinstance(value, bytes):
+            if known.get(path, 0) > max_item_size:
+                yield Item(key=key, error=too_large(known[path], max_item_size))
+            elif isinstance(value, bytes) and len(value) > max_item_size:
+                yield Item(key=key, error=too_large(len(value), max_item_size))
+            elif isinstance(value, bytes):
                 yield Item(key=key, data=value)
             elif isinstance(value, FileNotFoundError):
                 yield Item(key=key, error="the object disappeared after listing")

@@ -9,7 +9,19 @@ Which members are yielded: regular files whose first bytes look like an image
 (:func:`rightsmark.formats.sniff`) or whose name has an image extension (so a damaged ``.jpg`` is
 still reported, as an error, by the verifier). Everything else, notably the WebDataset sidecars
 next to each image (``.json``, ``.txt``, ``.cls``, ``.cbor``, ...), is skipped: those are captions
-and labels, not images. Directories, links and devices are skipped too.
+and labels, not images. Directories are skipped too.
+
+Members that are refused, each with an error item (never kept):
+
+* symbolic links, hard links, devices and FIFOs (the item names what the member is);
+* unsafe names: absolute (``/abs/y.jpg``) or with a ``..`` component (``../../x.jpg``);
+* duplicate names: when two or more members of one shard share a name, every one of them is
+  dropped with the reason code ``duplicate-key``, the first included. The shard is read twice to
+  know this before the first record streams out: once for the member headers only (a local or
+  seekable uncompressed shard: headers only, data seeked over; a compressed or streamed one is
+  decompressed once more), then for the members;
+* members larger than the maximum item size (the member header tells; the data is skipped unread);
+* names holding control characters (see :func:`rightsmark.sources.base.checked`).
 
 A corrupt or truncated shard yields every member read completely before the damage, then exactly
 one item with ``error`` set (keyed by the member being read, or by the shard when the damage is
@@ -22,11 +34,12 @@ from __future__ import annotations
 import io
 import os
 import tarfile
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
 from rightsmark.formats import HEADER_BYTES, sniff
-from rightsmark.sources.base import Item
+from rightsmark.sources.base import DEFAULT_MAX_ITEM_SIZE, DUPLICATE_KEY, Item, checked, too_large
 from rightsmark.sources.remote import is_url, open_url
 
 #: Extensions yielded even when the bytes do not look like an image (the verifier then reports why).
@@ -136,24 +149,67 @@ def _describe(exc: BaseException) -> str:
 class TarSource:
     """The image members of one tar shard (local path or fsspec URL)."""
 
-    def __init__(self, shard: str | os.PathLike[str], *, storage_options: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        shard: str | os.PathLike[str],
+        *,
+        storage_options: Mapping[str, Any] | None = None,
+        max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
+    ) -> None:
         self.shard = os.fspath(shard)
         self.storage_options = dict(storage_options or {})
+        self.max_item_size = max_item_size
+        self._duplicates: frozenset[str] = frozenset()
+
+    def _open(self) -> IO[bytes]:
+        if is_url(self.shard):
+            return open_url(self.shard, self.storage_options)
+        from rightsmark.sources.base import open_regular
+
+        fd, _ = open_regular(self.shard, 1 << 62)  # a FIFO or device named as a shard is refused, not read
+        return open(fd, "rb")
+
+    def duplicate_names(self) -> frozenset[str]:
+        """Member names (directories aside) that occur more than once, from a pass over the headers.
+
+        Damage is not reported here (the pass over the members does): the names before it count."""
+        counts: Counter[str] = Counter()
+        try:
+            with self._open() as fh:
+                stream = _decompressed(fh)
+                mode = "r:" if stream is fh and fh.seekable() else "r|"
+                with tarfile.open(fileobj=stream, mode=mode) as archive:  # type: ignore[call-overload]
+                    for member in archive:
+                        if not member.isdir():
+                            counts[member.name] += 1
+        except Exception:  # the main pass reports the damage
+            pass
+        return frozenset(name for name, n in counts.items() if n > 1)
 
     def __iter__(self) -> Iterator[Item]:
+        from rightsmark.sources.remote import credentials_problem
+
         try:
-            handle = open_url(self.shard, self.storage_options) if is_url(self.shard) else open(self.shard, "rb")  # noqa: SIM115
+            self._duplicates = self.duplicate_names()
+            handle = self._open()
         except FileNotFoundError:
             yield Item(key=self.shard, error="no such file")
             return
         except IsADirectoryError:
             yield Item(key=self.shard, error="is a directory where a tar shard was expected")
             return
+        except OSError as exc:
+            from rightsmark.sources.base import ItemRefusedError
+
+            message = str(exc) if isinstance(exc, ItemRefusedError) else f"cannot open shard: {exc.strerror or exc}"
+            yield Item(key=self.shard, error=message)
+            return
         except Exception as exc:  # any storage backend error: reported, never raised
+            credentials_problem(exc, self.shard)
             yield Item(key=self.shard, error=f"cannot open shard: {exc}")
             return
         with handle as fh:
-            yield from self._members(fh)
+            yield from checked(self._members(fh))
 
     def _members(self, fh: IO[bytes]) -> Iterator[Item]:
         ended: list[str] = []
@@ -188,16 +244,48 @@ class TarSource:
             yield Item(key=self.shard, error=f"corrupt or truncated shard: {ended[-1]}")
 
     def _read(self, archive: tarfile.TarFile, member: tarfile.TarInfo) -> Item | None:
-        if not member.isreg():
+        name = member.name
+        key = f"{self.shard}/{name}"
+        if member.isdir():
             return None
+        if not member.isreg():
+            return Item(key=key, error=f"{_member_kind(member)}; only regular members are read, never kept")
         stream = archive.extractfile(member)
         if stream is None:
             return None
-        head = stream.read(HEADER_BYTES)
-        name = member.name
+        head = stream.peek(HEADER_BYTES)[:HEADER_BYTES]  # type: ignore[attr-defined]  # not consumed: the data is read below in one piece
         if sniff(head, name) is None and os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
             return None  # a sidecar (caption, label, metadata): skipped without reading the rest
-        data = head + stream.read()
+        if name in self._duplicates:
+            return Item(
+                key=key,
+                error=f"duplicate key: several members of the shard are named {name!r}; all of them are dropped",
+                reason=DUPLICATE_KEY,
+            )
+        if unsafe_name(name):
+            return Item(key=key, error="unsafe member name (absolute or with '..'); refused, never kept: rename it")
+        if member.size > self.max_item_size:
+            return Item(key=key, error=too_large(member.size, self.max_item_size))
+        data = stream.read(member.size)
         if len(data) != member.size:
             raise tarfile.ReadError(f"unexpected end of data in {name}")
-        return Item(key=f"{self.shard}/{name}", data=data)
+        return Item(key=key, data=data)
+
+
+def unsafe_name(name: str) -> bool:
+    """A member name that is absolute or climbs out with ``..`` (it would name a file outside the shard)."""
+    return name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/")
+
+
+def _member_kind(member: tarfile.TarInfo) -> str:
+    if member.issym():
+        return f"a symbolic link member (to {member.linkname!r})"
+    if member.islnk():
+        return f"a hard link member (to {member.linkname!r})"
+    if member.ischr():
+        return "a character device member"
+    if member.isblk():
+        return "a block device member"
+    if member.isfifo():
+        return "a FIFO member"
+    return "a special member (not a regular file)"
