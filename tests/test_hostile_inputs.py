@@ -159,7 +159,7 @@ def test_invalid_max_item_size_is_a_usage_error(cli: Cli, tmp_path: Path, value:
     (tmp_path / "a.jpg").write_bytes(b"x")
     result = cli("verify", "a.jpg", "--max-item-size", value)
     assert result.returncode == 2
-    assert "--max-item-size" in result.stderr
+    assert f"--max-item-size takes a size, got '{value}'" in result.stderr
     assert_no_traceback(result)
 
 
