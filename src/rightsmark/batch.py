@@ -284,6 +284,17 @@ def _start_method(source: KeySource) -> str:
     return "forkserver" if source.is_token else start_method()
 
 
+def _sweep_temporaries(folders: Iterable[Path]) -> None:
+    """Remove the temporaries a killed earlier run left in the output folders (see files.sweep_stale_temporaries)."""
+    import time
+
+    from rightsmark.files import sweep_stale_temporaries
+
+    started = time.time()
+    for folder in folders:
+        sweep_stale_temporaries(folder, started=started)
+
+
 @dataclass
 class BatchSigner:
     """Signs :class:`SignJob` s on ``jobs`` processes (1: in this process), yielding outcomes as they finish."""
@@ -302,7 +313,9 @@ class BatchSigner:
         from rightsmark.bulk import default_jobs
 
         todo: list[SignJob] = []
+        folders: set[Path] = set()
         for job in jobs:
+            folders.add(job.dest.parent)
             state = self.journal.state(job) if self.journal is not None else None
             if state == "done" and not resign:
                 yield SignOutcome(str(job.source), str(job.dest), "skipped", "already signed with these settings")
@@ -310,6 +323,7 @@ class BatchSigner:
             if state == "ours":  # our own earlier output of a source or settings that changed since
                 job = dataclasses.replace(job, force=True)
             todo.append(job)
+        _sweep_temporaries(folders)
         workers = min(self.jobs or default_jobs(), len(todo))
         self._stopping = False
         outcomes = self._in_process(todo) if workers <= 1 else self._in_pool(todo, workers)

@@ -9,7 +9,6 @@ At verification the assertion is judged for one purpose at one time.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -107,20 +106,13 @@ def _normalise_subject(raw: Mapping[str, Any], index: int, path: Path, base_dir:
 
 def load_consent_file(path: str | Path) -> ConsentDeclaration:
     """Read and validate a consent input file; every problem is a :class:`ConsentError`."""
-    from rightsmark.files import read_text
+    from rightsmark.files import parse_document, read_text
 
     p = Path(path)
     text = read_text(
         p, ConsentError, what="consent file", missing_hint="check --consent", directory_hint="name the JSON file itself"
     )
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConsentError(
-            f"not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
-            path=p,
-            hint="see schemas/consent.schema.json for the format",
-        ) from None
+    data = parse_document(text, p, ConsentError, syntax="json", hint="see schemas/consent.schema.json for the format")
     problems = schemas.errors(schemas.CONSENT_INPUT, data)
     if problems:
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import fnmatch
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -22,7 +21,7 @@ from typing import Any
 from rightsmark import schemas
 from rightsmark.consent import ConsentDeclaration, declaration_from_dict, load_consent_file
 from rightsmark.errors import ConsentError
-from rightsmark.files import read_text
+from rightsmark.files import parse_document, read_text
 
 CONSENT_MAP = schemas.CONSENT_MAP
 
@@ -165,12 +164,7 @@ def load_consent_map(path: str | Path) -> ConsentMap:
     if p.suffix.lower() == ".csv":
         raw_entries = _csv_entries(text, p)
     else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConsentError(
-                f"not valid JSON (line {exc.lineno}: {exc.msg})", path=p, hint="CSV mappings need a .csv name"
-            ) from None
+        data = parse_document(text, p, ConsentError, syntax="json", hint="CSV mappings need a .csv name")
         problems = schemas.errors(CONSENT_MAP, data)
         if problems:
             raise ConsentError(problems[0], path=p, hint="see schemas/consent-map.schema.json")

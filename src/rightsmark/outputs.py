@@ -5,21 +5,31 @@ record, so an interrupted run leaves every finished record on disk. ``--resume``
 the keys already reported (dropping a half-written last line), skips them, and appends.
 Parquet cannot be appended to, so its records go to a JSON Lines journal beside the
 output (``OUT.journal.jsonl``) that is converted, in row groups, when the run completes.
+
+A report that cannot be written (a full disk, a quota) stops the run with one line naming it:
+a resumable one (jsonl, csv, parquet's journal) keeps the records finished so far for ``--resume``,
+any other is removed; no empty report is left behind. Temporaries a killed earlier run left beside
+the report are swept when the next run opens it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
+import stat
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from rightsmark.errors import UsageError
+from rightsmark.files import sweep_stale_temporaries, temp_prefix
 from rightsmark.models import VerifyRecord
 from rightsmark.report import FLAT_COLUMNS, FORMATS, LIST_COLUMNS, JsonLinesReport, Report, flat_dict
 
@@ -139,13 +149,33 @@ def convert_journal(journal: Path, target: Path, meta: dict[str, Any] | None = N
     ``meta`` (what the run rested on: policy, trust sources) goes into the schema's key-value
     metadata, each value as JSON under ``rightsmark.<key>``.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     schema = _parquet_schema()
     if meta:
         schema = schema.with_metadata({f"rightsmark.{k}": json.dumps(v, sort_keys=True) for k, v in meta.items()})
-    tmp = target.with_name(f".{target.name}.part")
+    tmp = _temporary(target)
+    try:
+        _write_parquet(journal, tmp, schema)
+        tmp.replace(target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    journal.unlink()
+
+
+def _temporary(target: Path) -> Path:
+    """A new temporary beside ``target``, named so a later run can sweep it if this one is killed."""
+    fd, name = tempfile.mkstemp(prefix=temp_prefix(target), suffix=".part", dir=target.parent)
+    os.close(fd)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    os.chmod(name, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's 0600
+    return Path(name)
+
+
+def _write_parquet(journal: Path, tmp: Path, schema: Any) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     with pq.ParquetWriter(tmp, schema) as writer, journal.open(encoding="utf-8") as fh:
         batch: dict[str, list[Any]] = {c: [] for c in FLAT_COLUMNS}
         count = 0
@@ -161,8 +191,6 @@ def convert_journal(journal: Path, target: Path, meta: dict[str, Any] | None = N
                 batch = {c: [] for c in FLAT_COLUMNS}
         if batch["path"] or count == 0:
             writer.write_table(pa.table(batch, schema=schema))
-    tmp.replace(target)
-    journal.unlink()
 
 
 def meta_path(output: Path) -> Path:
@@ -173,13 +201,89 @@ def meta_path(output: Path) -> Path:
 def write_meta(output: Path, meta: dict[str, Any]) -> None:
     """Write ``REPORT.meta.json`` atomically: what the report's verdicts rested on."""
     target = meta_path(output)
-    tmp = target.with_name(f".{target.name}.part")
+    tmp: Path | None = None
     try:
+        tmp = _temporary(target)
         tmp.write_text(json.dumps(meta, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
         tmp.replace(target)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UsageError(f"cannot write the report's description: {exc.strerror}", path=target) from None
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        raise UsageError(
+            f"cannot write the report's description: {exc.strerror or exc}", path=target, hint=_hint(exc)
+        ) from None
+
+
+def _hint(exc: OSError) -> str | None:
+    return "free some space there, then run again" if exc.errno in _FULL else None
+
+
+_FULL = {28, 122}  # ENOSPC, EDQUOT
+
+
+class _WriteFailedError(Exception):
+    """Writing a report file failed (the disk is full...): ``open_report`` says so in one line."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Guarded:
+    """A report's open file whose failed writes and flushes raise :class:`_WriteFailedError`."""
+
+    def __init__(self, fh: TextIO) -> None:
+        self._fh = fh
+
+    def write(self, text: str) -> int:
+        try:
+            return self._fh.write(text)
+        except OSError as exc:
+            raise _WriteFailedError(exc) from exc
+
+    def flush(self) -> None:
+        try:
+            self._fh.flush()
+        except OSError as exc:
+            raise _WriteFailedError(exc) from exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fh, name)
+
+
+def _sweep(output: Path) -> None:
+    """Remove the temporaries a killed earlier run left beside ``output`` (and its description)."""
+    started = time.time()
+    sweep_stale_temporaries(output.parent, started=started)
+    for target in (output, meta_path(output)):  # the fixed names earlier versions used
+        legacy = target.with_name(f".{target.name}.part")
+        with contextlib.suppress(OSError):
+            if stat.S_ISREG(legacy.lstat().st_mode) and legacy.lstat().st_ctime < started:
+                legacy.unlink()
+
+
+def _failed(output: Path, fmt: str, fh: TextIO, error: OSError) -> UsageError:
+    """The one-line error for a report that could not be written; keeps it for --resume or removes it."""
+    with contextlib.suppress(OSError, ValueError):
+        fh.close()  # its buffer cannot be written either
+    why = f"cannot write the report: {error.strerror or error}"
+    written = journal_path(output) if fmt == "parquet" else output
+    kept = False
+    if fmt in RESUMABLE:
+        with contextlib.suppress(OSError):
+            _truncate_partial_line(written)
+            kept = written.stat().st_size > 0
+    if kept:
+        where = f" in {written.name}" if written != output else ""
+        return UsageError(
+            f"{why}; the records finished so far are kept{where}",
+            path=output,
+            hint="free some space, then run the same command with --resume to finish it",
+        )
+    for path in (written, output, meta_path(output)):
+        with contextlib.suppress(OSError):
+            path.unlink()
+    return UsageError(f"{why}; removed the unfinished report", path=output, hint=_hint(error) or "run again")
 
 
 @contextmanager
@@ -204,35 +308,75 @@ def open_report(
         raise UsageError("is a directory; -o names the report file", path=output)
     if not output.parent.exists():
         raise UsageError("cannot write the report: its directory does not exist", path=output, hint="create it first")
+    _sweep(output)
     if meta is not None:
         write_meta(output, meta)
     if fmt == "parquet":
         journal = journal_path(output)
         done = read_done(journal, "jsonl") if resume else Done()
-        with journal.open("a" if resume else "w", encoding="utf-8") as fh:
-            report = ParquetReport(fh, target=output, meta=meta)
-            yield report, done
-            report.close()
-        return
-    done = read_done(output, fmt) if resume else Done()
-    append = resume and output.exists() and output.stat().st_size > 0
-    with output.open("a" if append else "w", encoding="utf-8", newline="") as fh:
-        report = FORMATS[fmt](fh, header=not append) if fmt == "csv" else FORMATS[fmt](fh)  # type: ignore[call-arg]
-        yield report, done
-        report.close()
+        fh = _open(journal, "a" if resume else "w")
+        out = cast(TextIO, _Guarded(fh))
+        writer: Report = ParquetReport(out, target=output, meta=meta)
+    else:
+        done = read_done(output, fmt) if resume else Done()
+        append = resume and output.exists() and output.stat().st_size > 0
+        fh = _open(output, "a" if append else "w")
+        out = cast(TextIO, _Guarded(fh))
+        writer = FORMATS[fmt](out, header=not append) if fmt == "csv" else FORMATS[fmt](out)  # type: ignore[call-arg]
+    try:
+        yield writer, done
+    except _WriteFailedError as exc:
+        raise _failed(output, fmt, fh, exc.error) from None
+    except BaseException:
+        with contextlib.suppress(OSError):
+            fh.close()
+        raise
+    try:
+        writer.close()
+        fh.close()
+    except _WriteFailedError as exc:
+        raise _failed(output, fmt, fh, exc.error) from None
+    except OSError as exc:  # writing the last buffer, or the Parquet file
+        raise _failed(output, fmt, fh, exc) from None
+
+
+def _open(path: Path, mode: str) -> TextIO:
+    try:
+        return cast(TextIO, path.open(mode, encoding="utf-8", newline=""))
+    except OSError as exc:
+        raise UsageError(f"cannot write the report: {exc.strerror or exc}", path=path, hint=_hint(exc)) from None
 
 
 class KeepList:
     """Keys of kept files, one per line, written as they come (rebuilt from the report on resume)."""
 
     def __init__(self, path: Path, already_kept: list[str], resume: bool) -> None:
-        self._fh = path.open("w", encoding="utf-8")
+        self._path = path
+        try:
+            self._fh = path.open("w", encoding="utf-8")
+        except OSError as exc:
+            raise self._error(exc) from None
         if resume:
             for key in already_kept:
-                self._fh.write(key + "\n")
+                self.add(key)
+
+    def _error(self, exc: OSError) -> UsageError:
+        return UsageError(
+            f"cannot write the keep list: {exc.strerror or exc}",
+            path=self._path,
+            hint=(_hint(exc) or "check --keep-list") + "; with --resume it is rebuilt from the report",
+        )
 
     def add(self, key: str) -> None:
-        self._fh.write(key + "\n")
+        try:
+            self._fh.write(key + "\n")
+        except OSError as exc:
+            raise self._error(exc) from None
 
     def close(self) -> None:
-        self._fh.close()
+        try:
+            self._fh.close()
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                self._fh.close()
+            raise self._error(exc) from None

@@ -170,7 +170,9 @@ def _atomic_output_inner(place: Placement) -> Iterator[Any]:
     dest = place.dest
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        from rightsmark.files import temp_prefix  # .NAME.PID.XXXXXXXX.part: a later run can sweep it if killed
+
+        fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(dest), suffix=".part", dir=dest.parent)
     except OSError as exc:
         if _full(exc):
             raise NoSpaceError(dest.parent) from None

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from rightsmark import schemas
 from rightsmark.consent import parse_time
 from rightsmark.errors import RightsmarkError
+from rightsmark.files import parse_document
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -165,16 +166,7 @@ def _first_problem(problems: list[str]) -> str:
 
 def parse_list(data: bytes, path: str | Path) -> WithdrawalList:
     """The list in ``data`` (the bytes of ``path``), checked against the schema; :class:`WithdrawalListError`."""
-    try:
-        doc = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise WithdrawalListError("withdrawal list is not UTF-8 text", path=path, hint=_HINT_SCHEMA) from None
-    except json.JSONDecodeError as exc:
-        raise WithdrawalListError(
-            f"withdrawal list is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
-            path=path,
-            hint=_HINT_SCHEMA,
-        ) from None
+    doc = parse_document(data, path, WithdrawalListError, syntax="json", what="withdrawal list", hint=_HINT_SCHEMA)
     problems = schemas.errors(schemas.WITHDRAWALS, doc)
     if problems:
         raise WithdrawalListError(
@@ -283,10 +275,10 @@ def verify_detached(
         )
     raw = _read_bytes(sig_path, "signature file")
     try:
-        doc = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        doc = parse_document(raw, sig_path, WithdrawalListError, syntax="json")
+    except WithdrawalListError as exc:
         raise WithdrawalListError(
-            f"its signature {sig_path.name} is not a rightsmark detached signature (not JSON)", path=list_path
+            f"its signature {sig_path.name} is not a rightsmark detached signature ({exc.message})", path=list_path
         ) from None
     problems = schemas.errors(schemas.DETACHED_SIGNATURE, doc)
     if problems:
@@ -337,11 +329,11 @@ def verify_detached(
 
 
 def load_withdrawal_list(path: str | Path, anchors: Sequence[x509.Certificate]) -> SignedList:
-    """Read one list, check it against the schema, its signature and the anchors."""
+    """Read one list: its detached signature over the raw bytes and the chain first, then parse it (schema)."""
     p = Path(path)
     data = _read_bytes(p, "withdrawal list")
+    leaf = verify_detached(data, p, anchors)  # the raw bytes first: nothing unsigned is parsed
     content = parse_list(data, p)
-    leaf = verify_detached(data, p, anchors)
     return SignedList(p, hashlib.sha256(data).hexdigest(), _common_name(leaf), content)
 
 
@@ -447,10 +439,10 @@ def create_or_extend(
         refuse = "refusing to extend it"
         hint = "sign with the key that signed it, or check the list and move it away to start a new one"
         try:
-            existing = parse_list(data, p)
             verify_detached(
                 data, p, list(material.chain), check_certificate=False, anchors_are="the certificate chain given"
             )
+            existing = parse_list(data, p)
         except WithdrawalListError as exc:
             raise WithdrawalListError(f"{exc.message}; {refuse}", path=p, hint=hint) from None
 

@@ -4,18 +4,31 @@ One module per command group (``keys``, ``sign``, ``consent``, ``verify``); each
 commands on the application in :mod:`._app` when imported.
 
 Exit codes: 0 success (every file signed / kept), 1 some file failed or was dropped,
-2 usage or configuration error. Errors are one line on stderr, never a traceback
-(``RIGHTSMARK_DEBUG=1`` shows it).
+2 usage or configuration error, 130 interrupted (Ctrl-C), 141 stdout's reader went away
+(``... | head -1``: quietly, as a filter killed by SIGPIPE). Errors are one line on stderr,
+never a traceback (``RIGHTSMARK_DEBUG=1`` shows it).
 """
 
 from __future__ import annotations
 
+import sys
+
 from rightsmark._cli import consent, init, keys, sign, trust, verify, watch  # noqa: F401 - importing registers the commands
-from rightsmark._cli._app import app
+from rightsmark._cli._app import EXIT_BROKEN_PIPE, app, broken_pipe
 
 
 def main() -> None:
-    app(prog_name="rightsmark")
+    try:
+        try:
+            app(prog_name="rightsmark")
+        finally:
+            sys.stdout.flush()  # here, not at interpreter exit, where a closed pipe can only be reported
+    except BrokenPipeError:
+        broken_pipe()
+    except SystemExit:
+        if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # Click met the closed pipe outside a command's body
+            raise SystemExit(EXIT_BROKEN_PIPE) from None
+        raise
 
 
 __all__ = ["app", "main"]

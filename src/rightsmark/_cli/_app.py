@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import os
+import sys
 from collections.abc import Iterator
 from typing import Annotated, NoReturn
 
@@ -33,6 +34,21 @@ class UseChoice(str, enum.Enum):
     constrained = "constrained"
 
 
+#: The exit status when the reader of stdout goes away (``rightsmark verify ... | head -1``): what a
+#: shell reports for a filter killed by SIGPIPE (128 + 13), without a message.
+EXIT_BROKEN_PIPE = 141
+
+
+def broken_pipe() -> NoReturn:
+    """Stop quietly because stdout's reader has gone: point stdout at /dev/null so that nothing
+    left in its buffer fails again when the interpreter flushes it at exit (the Python docs' recipe)."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    raise SystemExit(EXIT_BROKEN_PIPE)
+
+
 def _fail(exc: RightsmarkError) -> NoReturn:
     typer.echo(f"rightsmark: {exc.one_line()}", err=True)
     raise typer.Exit(exc.exit_code)
@@ -52,6 +68,8 @@ def _errors() -> Iterator[None]:
         raise typer.Exit(130) from None
     except (typer.Exit, typer.Abort):
         raise
+    except BrokenPipeError:
+        broken_pipe()
     except Exception as exc:
         if os.environ.get("RIGHTSMARK_DEBUG"):
             raise
