@@ -124,6 +124,7 @@ def test_init_writes_a_profile_that_signs(cli, tmp_path: Path) -> None:  # type:
     result = cli(
         "init", "--no-interactive", "--author", "Jane Doe", "--license", "CC-BY-NC-4.0",
         "--ai-training", "allowed", "--dev-keys", "keys", "--naming", "{stem}-signed{suffix}", "-o", "studio.toml",
+        "--no-people",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     profile = load_profile(tmp_path / "studio.toml")

@@ -159,11 +159,6 @@ def test_check_consent_current_refuses_expired_consent(tmp_path: Path) -> None:
     check_consent_current(load_consent_file(_consent_file(tmp_path, "2999-01-01")), "portrait.jpg")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs check_consent_current(self._single, s.consent or '') in export.RightsResolver.__post_init__ "
-    "(another engineer's file); remove this marker once it is there",
-)
 def test_sign_refuses_consent_that_expired_before_the_signing_date(cli: Cli, tmp_path: Path, keys: KeyFiles) -> None:
     (tmp_path / "portrait.jpg").write_bytes((EXAMPLE_IMAGES / "harbour.jpg").read_bytes())
     consent = _consent_file(tmp_path, "2020-06-30")

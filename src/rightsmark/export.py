@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from rightsmark.batch import Planned, SignJob, SignOutcome, rights_digest
 from rightsmark.carry import Overrides, check_widening, inherit, parent_rights
-from rightsmark.consent import ConsentDeclaration, load_consent_file
+from rightsmark.consent import ConsentDeclaration, check_consent_current, load_consent_file
 from rightsmark.consentmap import ConsentMap, load_consent_map
 from rightsmark.errors import ConsentError, RightsmarkError, UsageError
 from rightsmark.formats import sniff_file
@@ -55,6 +55,8 @@ class RightsResolver:
         if s.consent is not None and s.no_people:
             raise UsageError("a consent file and no_people contradict each other", hint="give one of them")
         self._single: ConsentDeclaration | None = load_consent_file(s.consent) if s.consent else None
+        if self._single is not None:
+            check_consent_current(self._single, str(s.consent or ""))  # never sign consent that already ran out
         self._map: ConsentMap | None = load_consent_map(s.consent_map) if s.consent_map else None
         self._parent: Rights | None = parent_rights(self.parent) if self.parent is not None else None
         if not people and not s.no_people and self._parent is None:
@@ -99,6 +101,8 @@ class RightsResolver:
     def rights_for(self, relative: str) -> tuple[Rights, tuple[str, ...]]:
         """The rights to sign one file with, and what they widen beyond the parent (edits only)."""
         consent = self.consent_for(relative)
+        if consent is not None:
+            check_consent_current(consent, relative)
         if self._parent is None:
             assert consent is not None
             return replace(self._base, consent=consent), ()
