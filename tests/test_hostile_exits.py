@@ -324,3 +324,33 @@ def test_a_killed_signing_run_leaves_nothing_after_a_rerun(cli: Cli, tmp_path: P
     again = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert sorted(p.name for p in out.iterdir()) == [f"big{i}.jpg" for i in range(4)]
+
+
+@pytest.mark.parametrize(
+    ("suffix", "content", "line"),
+    [("jsonl", '{"path": "a", "decision"\n', 1), ("jsonl", '{"a": 1}\n[[[[1]]]]\n', 1), ("csv", "a,b\n1,2\n", 2)],
+)
+def test_resuming_a_report_that_is_not_ours_exits_2(
+    cli: Cli, tmp_path: Path, suffix: str, content: str, line: int
+) -> None:
+    report = tmp_path / f"report.{suffix}"
+    report.write_text(content)
+    result = cli("verify", "-q", "-o", report, "--resume", photo(tmp_path))
+    assert_one_line(result, 2, str(report), f"line {line} is not a record", "without --resume")
+    assert report.read_text() == content
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full on this system")
+@pytest.mark.parametrize("args", [["verify", "{photo}"], ["verify", "--format", "jsonl", "{photo}"], ["--help"]])
+def test_standard_output_on_a_full_disk_exits_2(tmp_path: Path, args: list[str]) -> None:
+    argv = [a.format(photo=photo(tmp_path)) for a in args]
+    env = {k: v for k, v in os.environ.items() if k != "RIGHTSMARK_DEBUG"}
+    env["RIGHTSMARK_CACHE_DIR"] = str(tmp_path / ".cache")
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run(
+            [sys.executable, "-m", "rightsmark", *argv], cwd=tmp_path, env=env, stdout=full, stderr=subprocess.PIPE
+        )
+    stderr = proc.stderr.decode()
+    assert proc.returncode == 2, stderr
+    assert stderr.count("\n") == 1 and "No space left on device" in stderr, stderr
+    assert "internal error" not in stderr and "Exception ignored" not in stderr

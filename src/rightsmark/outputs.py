@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, TextIO, cast
 
 from rightsmark.errors import UsageError
-from rightsmark.files import sweep_stale_temporaries, temp_prefix
+from rightsmark.files import parse_document, sweep_stale_temporaries, temp_prefix
 from rightsmark.models import VerifyRecord
 from rightsmark.report import FLAT_COLUMNS, FORMATS, LIST_COLUMNS, JsonLinesReport, Report, flat_dict
 
@@ -101,21 +101,35 @@ def read_done(path: Path, fmt: str) -> Done:
     if not path.exists():
         return done
     _truncate_partial_line(path)
-    with path.open(encoding="utf-8", newline="") as fh:
-        if fmt == "csv":
-            for row in csv.DictReader(fh):
-                done.keys.add(row["path"])
-                if row["decision"] == "keep":
-                    done.kept.append(row["path"])
-        else:
-            for line in fh:
-                if not line.strip():
-                    continue
-                rec = json.loads(line)
-                done.keys.add(rec["path"])
-                if rec["decision"] == "keep":
-                    done.kept.append(rec["path"])
+    line = 0
+    try:
+        with path.open(encoding="utf-8", newline="") as fh:
+            if fmt == "csv":
+                reader = csv.DictReader(fh)
+                for row in reader:
+                    line = reader.line_num
+                    _add_done(done, row)
+            else:
+                for text in fh:
+                    line += 1
+                    if text.strip():
+                        _add_done(done, parse_document(text, path, UsageError, syntax="json"))
+    except (UsageError, csv.Error, UnicodeDecodeError, KeyError, TypeError, AttributeError):
+        raise UsageError(
+            f"cannot resume: line {line} is not a record of a rightsmark report",
+            path=path,
+            hint="move the file away, or run without --resume to start a new report",
+        ) from None
     return done
+
+
+def _add_done(done: Done, record: Any) -> None:
+    path, decision = record["path"], record["decision"]
+    if not isinstance(path, str):
+        raise TypeError(path)
+    done.keys.add(path)
+    if decision == "keep":
+        done.kept.append(path)
 
 
 class ParquetReport(Report):
@@ -215,7 +229,7 @@ def write_meta(output: Path, meta: dict[str, Any]) -> None:
 
 
 def _hint(exc: OSError) -> str | None:
-    return "free some space there, then run again" if exc.errno in _FULL else None
+    return "free some space, then run again" if exc.errno in _FULL else None
 
 
 _FULL = {28, 122}  # ENOSPC, EDQUOT
@@ -238,12 +252,16 @@ class _Guarded:
     def write(self, text: str) -> int:
         try:
             return self._fh.write(text)
+        except BrokenPipeError:  # stdout's reader went away: the command line stops quietly
+            raise
         except OSError as exc:
             raise _WriteFailedError(exc) from exc
 
     def flush(self) -> None:
         try:
             self._fh.flush()
+        except BrokenPipeError:
+            raise
         except OSError as exc:
             raise _WriteFailedError(exc) from exc
 
@@ -298,11 +316,17 @@ def open_report(
     if resume and (output is None or fmt not in RESUMABLE):
         raise UsageError("--resume needs -o FILE in jsonl, csv or parquet format", hint="e.g. -o report.jsonl --resume")
     if output is None:
-        report = FORMATS[fmt](sys.stdout) if fmt != "parquet" else None
-        if report is None:
+        if fmt == "parquet":
             raise UsageError("Parquet reports need -o FILE.parquet")
-        yield report, Done()
-        report.close()
+        report = FORMATS[fmt](cast(TextIO, _Guarded(sys.stdout)))
+        try:
+            yield report, Done()
+            report.close()
+        except _WriteFailedError as exc:  # e.g. stdout redirected to a full disk
+            raise UsageError(
+                f"cannot write the report to standard output: {exc.error.strerror or exc.error}",
+                hint=_hint(exc.error) or "or write it to a file with -o",
+            ) from None
         return
     if output.is_dir():
         raise UsageError("is a directory; -o names the report file", path=output)

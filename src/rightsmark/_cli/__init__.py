@@ -11,10 +11,13 @@ never a traceback (``RIGHTSMARK_DEBUG=1`` shows it).
 
 from __future__ import annotations
 
+import errno
 import sys
 
+import typer
+
 from rightsmark._cli import consent, init, keys, sign, trust, verify, watch  # noqa: F401 - importing registers the commands
-from rightsmark._cli._app import EXIT_BROKEN_PIPE, app, broken_pipe
+from rightsmark._cli._app import EXIT_BROKEN_PIPE, app, broken_pipe, no_space
 
 
 def main() -> None:
@@ -25,6 +28,13 @@ def main() -> None:
             sys.stdout.flush()  # here, not at interpreter exit, where a closed pipe can only be reported
     except BrokenPipeError:
         broken_pipe()
+    except OSError as exc:  # flushing standard output into a full disk
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        try:
+            no_space(exc)
+        except typer.Exit as stop:
+            raise SystemExit(stop.exit_code) from None
     except SystemExit:
         if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # Click met the closed pipe outside a command's body
             raise SystemExit(EXIT_BROKEN_PIPE) from None

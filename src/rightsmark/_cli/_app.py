@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import errno
 import os
 import sys
 from collections.abc import Iterator
@@ -49,6 +50,13 @@ def broken_pipe() -> NoReturn:
     raise SystemExit(EXIT_BROKEN_PIPE)
 
 
+def no_space(exc: OSError) -> NoReturn:
+    """A write the library does not name itself (standard output, say) met a full disk: one line, exit 2."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    typer.echo(f"rightsmark: {where}cannot write: {exc.strerror or exc} (free some space, then run again)", err=True)
+    raise typer.Exit(2)
+
+
 def _fail(exc: RightsmarkError) -> NoReturn:
     typer.echo(f"rightsmark: {exc.one_line()}", err=True)
     raise typer.Exit(exc.exit_code)
@@ -73,6 +81,8 @@ def _errors() -> Iterator[None]:
     except Exception as exc:
         if os.environ.get("RIGHTSMARK_DEBUG"):
             raise
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            no_space(exc)
         typer.echo(
             f"rightsmark: internal error: {type(exc).__name__}: {exc} (set RIGHTSMARK_DEBUG=1 for details)", err=True
         )
