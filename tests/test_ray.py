@@ -422,6 +422,30 @@ def test_ray_engine_never_trusts_a_borrowed_chain(
     assert_forgeries_refused({Path(k).name: r for k, r in records.items()})
 
 
+def test_ray_engine_refuses_hostile_items_like_the_local_engine(cluster: str, tmp_path: Path, policy: Policy) -> None:
+    """Special files, items over --max-item-size and duplicate tar members: the same records on Ray as locally."""
+    folder = tmp_path / "files"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(tiny_image(tmp_path / "raw.jpg", 1).read_bytes())
+    (folder / "big.jpg").write_bytes(b"\xff\xd8" + b"\0" * 5000)
+    os.mkfifo(folder / "fifo.jpg")
+    (folder / "zero.jpg").symlink_to("/dev/zero")
+    shard = tmp_path / "dup.tar"
+    image = (folder / "a.jpg").read_bytes()
+    shard.write_bytes(tar_bytes([("x.jpg", image), ("x.jpg", image), ("y.jpg", image)]))
+    specs = [str(folder), str(shard)]
+    records = [r.to_dict() for r in verify_source(specs, policy, jobs=1, max_item_size=4096)]
+    rows = verify_units(plan(specs), policy, trust=policy.trust_sources(), jobs=2, max_item_size=4096).take_all()
+    got = [json.loads(r["record"]) for r in rows]
+    assert sorted(got, key=json.dumps) == sorted(records, key=json.dumps)  # duplicate keys: one record each
+    local = {r["path"]: r for r in records}
+    assert "not a regular file" in (local[str(folder / "fifo.jpg")]["error"] or "")
+    assert "not a regular file" in (local[str(folder / "zero.jpg")]["error"] or "")
+    assert "max-item-size" in (local[str(folder / "big.jpg")]["error"] or "")
+    dups = [r for k, r in local.items() if k.endswith("x.jpg") and "dup.tar" in k]
+    assert dups and all([x["code"] for x in r["reasons"]] == ["duplicate-key"] for r in dups)
+
+
 def test_the_core_never_imports_ray() -> None:
     code = (
         "import sys, rightsmark, rightsmark._cli, rightsmark.ray_engine, rightsmark.bulk; print('ray' in sys.modules)"

@@ -23,6 +23,7 @@ what a source cannot read (a corrupt shard, a missing object) becomes error reco
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -35,9 +36,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 from rightsmark.errors import UsageError
 from rightsmark.facts import Facts, error_facts
-from rightsmark.models import VerifyRecord
+from rightsmark.models import Reason, VerifyRecord
 from rightsmark.policy import Policy
-from rightsmark.sources.base import Item
+from rightsmark.sources.base import DEFAULT_MAX_ITEM_SIZE, Item
 from rightsmark.trust import TrustSources
 
 if TYPE_CHECKING:
@@ -216,16 +217,26 @@ def record_json(record: VerifyRecord) -> str:
 
 
 def unit_items(
-    unit: Unit, column: str | None, key_column: str | None, storage_options: dict[str, Any]
+    unit: Unit,
+    column: str | None,
+    key_column: str | None,
+    storage_options: dict[str, Any],
+    max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
 ) -> Iterator[Item]:
     """The items of one unit, opened by the ordinary source plug-ins."""
     from rightsmark.sources import PathSource, open_source
 
     if unit.kind == "paths":
-        yield from PathSource(unit.names)
+        yield from PathSource(unit.names, max_item_size=max_item_size)
     elif unit.kind == "specs":
         for spec in unit.names:
-            yield from open_source(spec, column=column, key_column=key_column, storage_options=storage_options)
+            yield from open_source(
+                spec,
+                column=column,
+                key_column=key_column,
+                storage_options=storage_options,
+                max_item_size=max_item_size,
+            )
     elif unit.kind == "objects":
         from rightsmark.sources.remote import fetch_objects
 
@@ -237,7 +248,7 @@ def unit_items(
             for key in unit.names:
                 yield Item(key=key, error=f"cannot read: {exc}")
             return
-        yield from fetch_objects(fs, list(zip(unit.extra, unit.names, strict=True)))
+        yield from fetch_objects(fs, list(zip(unit.extra, unit.names, strict=True)), max_item_size=max_item_size)
     elif unit.kind == "errors":
         for key, message in zip(unit.names, unit.extra, strict=True):
             yield Item(key=key, error=message)
@@ -265,11 +276,13 @@ class UnitVerifier(Judge):
         column: str | None,
         key_column: str | None,
         storage_options: dict[str, Any],
+        max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
     ) -> None:
         super().__init__(policy, trust, now)
         self.column = column
         self.key_column = key_column
         self.storage_options = storage_options
+        self.max_item_size = max_item_size
 
     def item_facts(self, item: Item) -> Facts:
         from rightsmark.bulk import read_error
@@ -277,15 +290,18 @@ class UnitVerifier(Judge):
         if item.error is not None:
             return error_facts(item.error)
         try:
-            data = item.read()
+            data = item.read(self.max_item_size)
         except OSError as exc:
             return error_facts(read_error(exc))
         return self.facts(data, item.key)
 
     def verify_unit(self, unit: Unit) -> Iterator[tuple[VerifyRecord, Facts]]:
-        for item in unit_items(unit, self.column, self.key_column, self.storage_options):
+        for item in unit_items(unit, self.column, self.key_column, self.storage_options, self.max_item_size):
             facts = self.item_facts(item)
-            yield self.record(item.key, facts), facts
+            record = self.record(item.key, facts)
+            if item.error is not None and item.reason is not None:  # e.g. duplicate-key, as the local engine says
+                record = dataclasses.replace(record, reasons=(Reason(item.reason, record.error or item.reason),))
+            yield record, facts
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         import pyarrow as pa
@@ -314,6 +330,7 @@ def verify_units(
     storage_options: dict[str, Any] | None = None,
     now: dt.datetime | None = None,
     verifier: type[UnitVerifier] = UnitVerifier,
+    max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
 ) -> ray.data.Dataset:
     """A dataset of one row per item of ``units`` (lazy; needs an initialised Ray): the columns of
     :func:`output_schema`. ``jobs`` actors (default: the cluster's CPUs), one engine context each."""
@@ -334,6 +351,7 @@ def verify_units(
             "column": column,
             "key_column": key_column,
             "storage_options": dict(storage_options or {}),
+            "max_item_size": max_item_size,
         },
         batch_size=1,
         batch_format="pyarrow",
@@ -481,6 +499,7 @@ def run(
     storage_options: dict[str, Any],
     quiet: bool,
     echo: Callable[[str], None],
+    max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
 ) -> int:
     """``rightsmark verify --engine ray``; returns the exit code (0 all kept, 1 any dropped).
 
@@ -526,6 +545,7 @@ def run(
             key_column=key_column,
             storage_options=storage_options,
             now=now,
+            max_item_size=max_item_size,
         )
         outcome = Outcome()
         keeper = KeepList(keep_list, [], False) if keep_list else None

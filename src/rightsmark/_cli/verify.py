@@ -264,7 +264,7 @@ def verify(
             code = ray_engine.run(
                 specs, policy, address=address, jobs=jobs, output=output_, fmt=format_.value if format_ else None,
                 keep_list=keep_list, column=column, key_column=key_column, storage_options=options, quiet=quiet,
-                echo=lambda line: typer.echo(line, err=True),
+                echo=lambda line: typer.echo(line, err=True), max_item_size=cap,
             )  # fmt: skip
             raise typer.Exit(code)
         output = Path(output_) if output_ is not None else None
