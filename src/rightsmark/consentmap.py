@@ -164,7 +164,14 @@ def load_consent_map(path: str | Path) -> ConsentMap:
     if p.suffix.lower() == ".csv":
         raw_entries = _csv_entries(text, p)
     else:
-        data = parse_document(text, p, ConsentError, syntax="json", hint="CSV mappings need a .csv name")
+        data = parse_document(
+            text,
+            p,
+            ConsentError,
+            syntax="json",
+            hint="see schemas/consent-map.schema.json",
+            syntax_hint="CSV mappings need a .csv name",
+        )
         problems = schemas.errors(CONSENT_MAP, data)
         if problems:
             raise ConsentError(problems[0], path=p, hint="see schemas/consent-map.schema.json")

@@ -77,9 +77,11 @@ def parse_document(
     syntax: Literal["json", "toml"],
     what: str | None = None,
     hint: str | None = None,
+    syntax_hint: str | None = None,
 ) -> Any:
     """``text`` parsed as JSON or TOML; every problem (syntax, not UTF-8, nesting too deep, a number too
-    large) raises ``error`` naming ``path``, in one line, with ``hint``."""
+    large) raises ``error`` naming ``path``, in one line, with ``hint`` (``syntax_hint``, when given, for
+    a syntax error)."""
     name = "JSON" if syntax == "json" else "TOML"
     it = f"{what} is " if what else ""
     try:
@@ -90,9 +92,9 @@ def parse_document(
         raise error(f"{it}not UTF-8 text", path=path, hint=hint) from None
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno}, column {exc.colno}"
-        raise error(f"{it}not valid JSON ({where}: {exc.msg})", path=path, hint=hint) from None
+        raise error(f"{it}not valid JSON ({where}: {exc.msg})", path=path, hint=syntax_hint or hint) from None
     except tomllib.TOMLDecodeError as exc:
-        raise error(f"{it}not valid TOML: {exc}", path=path, hint=hint) from None
+        raise error(f"{it}not valid TOML: {exc}", path=path, hint=syntax_hint or hint) from None
     except RecursionError:
         raise error(f"{it}not usable {name}: {_TOO_DEEP}", path=path, hint=hint) from None
     except ValueError:  # int(): more digits than sys.get_int_max_str_digits() allows
