@@ -356,9 +356,8 @@ def write_consent(path: Path, **changes: Any) -> Path:
     [
         (None, "granted", []),
         ({"purposes": {"ai_training": "notAllowed"}}, "not-covered", ["consent-not-covered"]),
-        ({"granted": "2020-01-01", "expires": "2021-01-01"}, "expired", ["consent-expired"]),
     ],
-    ids=["example-file-granted", "not-covered", "expired"],
+    ids=["example-file-granted", "not-covered"],
 )
 def test_consent_is_recorded_and_judged(
     cli: Cli, tmp_path: Path, keys: KeyFiles, changes: dict[str, Any] | None, status: str, codes: list[str]
@@ -371,6 +370,23 @@ def test_consent_is_recorded_and_judged(
     (subject,) = record["consent"]["subjects"]
     assert subject["ref"] == "subject-1"
     assert subject["release_id"] == "MR-2026-0042"
+
+
+def test_consent_that_expires_after_signing_is_judged_expired(cli: Cli, tmp_path: Path, keys: KeyFiles) -> None:
+    """Consent already expired is never signed (tests/test_hostile_signing.py); one that runs out later is
+    judged expired from that day on."""
+    import datetime as dt
+
+    from rightsmark.verify import Verifier
+
+    consent = write_consent(tmp_path / "consent.json", granted="2020-01-01", expires="2099-01-01")
+    record = sign_and_verify(cli, tmp_path, keys, "--ai-training", "allowed", "--consent", consent)
+    assert record["consent"]["status"] == "granted" and record["decision"] == "keep"
+    later = dt.datetime(2099, 1, 2, tzinfo=dt.UTC)
+    with Verifier([keys.ca], now=later) as v:
+        judged = v.verify_file(tmp_path / "signed" / "photo.jpg")
+    assert judged.consent.status.value == "expired"
+    assert [r.code for r in judged.reasons] == ["consent-expired"]
 
 
 def test_source_type_is_recorded(cli: Cli, tmp_path: Path, keys: KeyFiles) -> None:

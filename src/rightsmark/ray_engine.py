@@ -507,6 +507,7 @@ def run(
     """
     from rightsmark.outputs import KeepList, format_for, journal_path, meta_path, open_report
     from rightsmark.policy import run_meta
+    from rightsmark.report import terminal_safe
     from rightsmark.summary import Summary
 
     shards = output is not None and is_shard_target(output)
@@ -561,7 +562,7 @@ def run(
                     else:
                         outcome.dropped += 1
                     if integrity == "error":
-                        echo(f"rightsmark: {key}: {error}")
+                        echo(f"rightsmark: {terminal_safe(f'{key}: {error}')}")
             else:
                 from rightsmark.models import Decision, Integrity
                 from rightsmark.verify import make_record
@@ -584,7 +585,7 @@ def run(
                             else:
                                 outcome.dropped += 1
                             if record.integrity is Integrity.ERROR and to_stderr:
-                                echo(f"rightsmark: {record.path}: {record.error}")
+                                echo(f"rightsmark: {terminal_safe(f'{record.path}: {record.error}')}")
         finally:
             if keeper:
                 keeper.close()

@@ -52,13 +52,17 @@ def broken_pipe() -> NoReturn:
 
 def no_space(exc: OSError) -> NoReturn:
     """A write the library does not name itself (standard output, say) met a full disk: one line, exit 2."""
-    where = f"{exc.filename}: " if exc.filename else ""
+    from rightsmark.report import terminal_safe
+
+    where = f"{terminal_safe(exc.filename)}: " if exc.filename else ""
     typer.echo(f"rightsmark: {where}cannot write: {exc.strerror or exc} (free some space, then run again)", err=True)
     raise typer.Exit(2)
 
 
 def _fail(exc: RightsmarkError) -> NoReturn:
-    typer.echo(f"rightsmark: {exc.one_line()}", err=True)
+    from rightsmark.report import terminal_safe  # a path or message may carry text from a file
+
+    typer.echo(f"rightsmark: {terminal_safe(exc.one_line())}", err=True)
     raise typer.Exit(exc.exit_code)
 
 

@@ -228,6 +228,7 @@ def verify(
     from rightsmark.models import Decision, Integrity
     from rightsmark.outputs import KeepList, format_for, journal_path, meta_path, open_report
     from rightsmark.policy import run_meta
+    from rightsmark.report import terminal_safe
     from rightsmark.sources import open_sources
     from rightsmark.summary import Summary, progress
 
@@ -303,7 +304,7 @@ def verify(
                         else:
                             dropped += 1
                         if record.integrity is Integrity.ERROR and to_stderr:
-                            typer.echo(f"rightsmark: {record.path}: {record.error}", err=True)
+                            typer.echo(f"rightsmark: {terminal_safe(f'{record.path}: {record.error}')}", err=True)
             finally:
                 if keeper:
                     keeper.close()
@@ -330,7 +331,7 @@ def inspect(
 
     from rightsmark.inspection import inspect_file
     from rightsmark.policy import Policy
-    from rightsmark.report import inspect_text
+    from rightsmark.report import inspect_text, terminal_safe
     from rightsmark.verify import Verifier
 
     with _errors():
@@ -338,7 +339,8 @@ def inspect(
         with Verifier(policy=policy) as verifier:
             info = inspect_file(file, verifier=verifier)
     if info["integrity"] == "error":  # unreadable: one line on stderr (JSON still on stdout when asked)
-        typer.echo(f"rightsmark: {info['path']}: {info['error']}", err=True)
+        line = terminal_safe(f"{info['path']}: {info['error']}")
+        typer.echo(f"rightsmark: {line}", err=True)
         if as_json:
             typer.echo(json.dumps(info, indent=2, ensure_ascii=False))
         raise typer.Exit(1)
