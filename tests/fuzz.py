@@ -26,6 +26,7 @@ file, mutations, failures, tracebacks).
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import io
 import json
@@ -49,6 +50,8 @@ MAX_SEED_BYTES = 512 * 1024
 HOT_SHARE = 0.75
 #: Inputs per bulk batch (BulkVerifier with jobs=1 sees them as one stream of items).
 BULK_BATCH = 16
+#: Share of inputs that are hostile assertion content, validly signed (when a signing key is given).
+HOSTILE_SHARE = 0.08
 
 _MIME_BY_SUFFIX = {
     ".jpg": "image/jpeg",
@@ -271,6 +274,134 @@ def make_input(run_seed: int, index: int, seeds: Sequence[Seed]) -> tuple[Seed, 
 
 
 # ---------------------------------------------------------------------------------------------
+# Hostile content, validly signed: the engine accepts almost any assertion content, so a file can
+# carry a manifest that validates and still holds values no rightsmark signer would write. Byte
+# mutations never get there (they break the hashes first); these inputs reach the code that reads
+# authors, license, training, consent and actions out of an intact manifest.
+
+_DEEP: Any = "bottom"
+for _ in range(40):
+    _DEEP = [_DEEP] if len(str(_DEEP)) % 2 else {"n": _DEEP}
+
+HOSTILE_VALUES: tuple[Any, ...] = (
+    None,
+    True,
+    0,
+    -1,
+    2**64 + 1,
+    -(2**63) - 1,
+    1.5e308,
+    -0.0,
+    "",
+    " ",
+    "x" * 5000,
+    "\u0000",
+    "\u202e\u00e9\U0001f600",
+    "not a url",
+    "http://",
+    "2999-13-45T99:99:99Z",
+    "1970-01-01T00:00:00Z",
+    "CC-BY-4.0 OR MIT",
+    "allowed",
+    "notAllowed",
+    "constrained",
+    [],
+    {},
+    [None],
+    [1, "a", {}],
+    {"@id": None},
+    {"@type": []},
+    _DEEP,
+)
+
+
+def _slots(node: Any, out: list[tuple[Any, Any]], depth: int = 0) -> None:
+    if depth > 12:
+        return
+    if isinstance(node, dict):
+        for key, value in node.items():
+            out.append((node, key))
+            _slots(value, out, depth + 1)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            out.append((node, i))
+            _slots(value, out, depth + 1)
+
+
+def hostile_definition(rng: random.Random, base: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A copy of a rightsmark manifest definition with one to three assertion values made hostile."""
+    definition = copy.deepcopy(base)
+    done: list[dict[str, Any]] = []
+    for _ in range(rng.randint(1, 3)):
+        assertions = definition["assertions"]
+        target = rng.randrange(len(assertions))
+        op = rng.choices(("replace", "delete", "add", "duplicate", "retype"), weights=(10, 3, 3, 1, 2))[0]
+        if op == "duplicate":
+            assertions.append(copy.deepcopy(assertions[target]))
+            done.append({"op": "duplicate_assertion", "label": assertions[target]["label"]})
+            continue
+        if op == "retype":
+            value = rng.choice(HOSTILE_VALUES)
+            assertions[target]["data"] = {"value": value} if not isinstance(value, dict) else value
+            done.append({"op": "replace_assertion_data", "label": assertions[target]["label"]})
+            continue
+        slots: list[tuple[Any, Any]] = []
+        _slots(assertions[target]["data"], slots)
+        if not slots:
+            continue
+        parent, key = rng.choice(slots)
+        value = rng.choice(HOSTILE_VALUES)
+        if op == "replace":
+            parent[key] = copy.deepcopy(value)
+        elif op == "delete":
+            del parent[key]
+        elif isinstance(parent, dict):
+            parent[f"x-{rng.randrange(100)}"] = copy.deepcopy(value)
+        else:
+            parent.append(copy.deepcopy(value))
+        shown = key if isinstance(key, int) else str(key)[:40]
+        done.append(
+            {"op": f"{op}_value", "label": assertions[target]["label"], "key": shown, "value": repr(value)[:60]}
+        )
+    return definition, done
+
+
+class HostileSigner:
+    """Signs sample images with rightsmark's own manifest definition made hostile (see above)."""
+
+    IMAGES = ("harbour.jpg", "market.png", "street.webp")
+
+    def __init__(self, material: Any) -> None:
+        from rightsmark import __version__, engine
+        from rightsmark.manifest import manifest_definition
+        from rightsmark.sign import engine_signer
+        from tests.conftest import open_rights
+
+        self._context = engine.signing_context()
+        self._signer = engine_signer(material)
+        self._base = manifest_definition(
+            open_rights(), title="fuzz", generator=engine.GENERATOR, version=__version__, edit=False
+        )
+        self._images = {name: (EXAMPLE_IMAGES / name).read_bytes() for name in self.IMAGES}
+
+    def make(self, rng: random.Random) -> tuple[Seed, bytes | None, list[dict[str, Any]]]:
+        import c2pa
+
+        name = rng.choice(self.IMAGES)
+        suffix = Path(name).suffix
+        seed = Seed(f"hostile-signed/{name}", self._images[name], suffix, (), ())
+        definition, done = hostile_definition(rng, self._base)
+        out = io.BytesIO()
+        try:
+            text = json.dumps(definition)
+            with c2pa.Builder.from_json(text, context=self._context) as builder:
+                builder.sign(self._signer, _MIME_BY_SUFFIX[suffix], io.BytesIO(self._images[name]), out)
+        except Exception as exc:  # the engine refused this content: nothing to read back
+            return seed, None, [*done, {"refused": str(exc)[:200]}]
+        return seed, out.getvalue(), done
+
+
+# ---------------------------------------------------------------------------------------------
 # The oracle: the engine alone
 
 
@@ -389,7 +520,16 @@ class Stats:
 class Fuzzer:
     """Runs inputs through every reader of rightsmark; collects failures (never raises for one)."""
 
-    def __init__(self, seeds: Sequence[Seed], run_seed: int, workdir: Path, out: Path | None = None) -> None:
+    def __init__(
+        self,
+        seeds: Sequence[Seed],
+        run_seed: int,
+        workdir: Path,
+        out: Path | None = None,
+        *,
+        material: Any = None,
+        hostile_share: float = HOSTILE_SHARE,
+    ) -> None:
         from rightsmark.audit import Auditor
         from rightsmark.engine import reading_context
         from rightsmark.policy import Policy
@@ -409,6 +549,20 @@ class Fuzzer:
         self.stats = Stats(seeds=len(self.seeds))
         self.scratch = workdir / "scratch"
         self.scratch.mkdir(parents=True, exist_ok=True)
+        self.hostile = HostileSigner(material) if material is not None and hostile_share > 0 else None
+        self.hostile_share = hostile_share
+        self.refused = 0
+
+    def make_input(self, index: int) -> tuple[Seed, bytes | None, list[dict[str, Any]]]:
+        """Input ``index``: a byte mutation of a seed, or (a share of them) hostile content validly signed."""
+        if self.hostile is not None:
+            rng = random.Random(f"rightsmark-fuzz-hostile:{self.run_seed}:{index}")
+            if rng.random() < self.hostile_share:
+                seed, data, done = self.hostile.make(rng)
+                if data is None:
+                    self.refused += 1
+                return seed, data, done
+        return make_input(self.run_seed, index, self.seeds)
 
     def close(self) -> None:
         self.verifier.close()
@@ -524,7 +678,10 @@ class Fuzzer:
         for index in indices:
             if deadline is not None and time.perf_counter() >= deadline:
                 break
-            seed, data, done = make_input(self.run_seed, index, self.seeds)
+            seed, maybe, done = self.make_input(index)
+            if maybe is None:
+                continue
+            data = maybe
             problems, said = self.check(index, seed, data)
             if not problems:
                 problems = self.oracle(seed, data, said)
@@ -663,7 +820,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"note: shared corpus not found at {CORPUS_FILES}; fuzzing signed files only", file=sys.stderr)
         seeds += corpus
         print(f"{len(seeds)} seed files ({len(corpus)} from the corpus), run seed {args.seed}", file=sys.stderr)
-        with Fuzzer(seeds, args.seed, work, out=args.out) as fuzzer:
+        with Fuzzer(seeds, args.seed, work, out=args.out, material=signer.material) as fuzzer:
             if args.replay:
                 fuzzer.run(args.replay)
             else:
@@ -671,7 +828,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             stats = fuzzer.stats
             cli_problems = [] if args.no_cli or args.replay else cli_check(seeds, args.seed, work)
         print(
-            f"{stats.inputs} inputs in {stats.seconds:.1f} s ({stats.per_second:.1f}/s); "
+            f"{stats.inputs} inputs in {stats.seconds:.1f} s ({stats.per_second:.1f}/s), "
+            f"{fuzzer.refused} hostile definitions refused by the engine; "
             f"integrity seen: {dict(sorted(stats.integrity.items()))}",
             file=sys.stderr,
         )

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from rightsmark.keys import SigningMaterial
 from rightsmark.sign import Signer
 
 from . import fuzz
@@ -55,14 +56,17 @@ def corpus_seeds(corpus: Path) -> list[fuzz.Seed]:
     return seeds
 
 
-def _fuzz(seeds: list[fuzz.Seed], run_seed: int, inputs: int, seconds: float, tmp_path: Path) -> None:
+def _fuzz(
+    seeds: list[fuzz.Seed], run_seed: int, inputs: int, seconds: float, tmp_path: Path, material: SigningMaterial
+) -> None:
     out = tmp_path / "fuzz-failures"
-    with fuzz.Fuzzer(seeds, run_seed, tmp_path / "work", out=out) as fuzzer:
+    with fuzz.Fuzzer(seeds, run_seed, tmp_path / "work", out=out, material=material) as fuzzer:
         stats = fuzzer.run(range(inputs), deadline=time.perf_counter() + seconds)
         failures = fuzzer.failures
     print(
         f"fuzz seed {run_seed}: {stats.inputs}/{inputs} inputs from {stats.seeds} seed files in "
-        f"{stats.seconds:.1f} s ({stats.per_second:.0f}/s); integrity seen {stats.integrity}"
+        f"{stats.seconds:.1f} s ({stats.per_second:.0f}/s); integrity seen {stats.integrity}; "
+        f"{fuzzer.refused} hostile definitions refused by the engine"
     )
     assert stats.inputs > 0
     assert not failures, (
@@ -76,15 +80,18 @@ def _fuzz(seeds: list[fuzz.Seed], run_seed: int, inputs: int, seconds: float, tm
     )
 
 
-def test_fuzz_signed_files(signed_seeds: list[fuzz.Seed], tmp_path: Path) -> None:
-    """Mutations of files signed here, in every format rightsmark signs."""
-    _fuzz(signed_seeds, SEED, int(INPUTS * SIGNED_SHARE), SECONDS * SIGNED_SHARE, tmp_path)
+def test_fuzz_signed_files(signed_seeds: list[fuzz.Seed], tmp_path: Path, material: SigningMaterial) -> None:
+    """Mutations of files signed here, in every format rightsmark signs, and hostile content signed validly."""
+    _fuzz(signed_seeds, SEED, int(INPUTS * SIGNED_SHARE), SECONDS * SIGNED_SHARE, tmp_path, material)
 
 
-def test_fuzz_corpus_files(signed_seeds: list[fuzz.Seed], corpus_seeds: list[fuzz.Seed], tmp_path: Path) -> None:
+def test_fuzz_corpus_files(
+    signed_seeds: list[fuzz.Seed], corpus_seeds: list[fuzz.Seed], tmp_path: Path, material: SigningMaterial
+) -> None:
     """Mutations of real C2PA files made by other implementations (splices mix them with ours)."""
     seeds = signed_seeds + corpus_seeds
-    _fuzz(seeds, SEED + 1, INPUTS - int(INPUTS * SIGNED_SHARE), SECONDS * (1 - SIGNED_SHARE), tmp_path)
+    share = 1 - SIGNED_SHARE
+    _fuzz(seeds, SEED + 1, INPUTS - int(INPUTS * SIGNED_SHARE), SECONDS * share, tmp_path, material)
 
 
 def test_cli_exit_codes_on_mutated_files(signed_seeds: list[fuzz.Seed], tmp_path: Path) -> None:
