@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,32 +36,30 @@ from rightsmark.errors import UsageError
 
 
 @contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (what a service manager sends to stop a service) stops the watch like Ctrl-C: files in
-    flight are finished or cleaned up, the summary is printed, the exit code is Ctrl-C's.
+def _graceful_sigterm() -> Iterator[threading.Event]:
+    """SIGTERM (what a service manager sends to stop a service) stops the watch gracefully: the files
+    being signed are finished and reported, the summary is printed, the exit code is Ctrl-C's (0).
 
-    Only this process turns SIGTERM into an interrupt; a forked signing worker that gets one dies as
-    it did before (the main process reports the files it had in flight as not written). A second
-    SIGTERM while stopping is ignored, so the summary is never cut short.
+    The handler only sets the event the loop checks; it interrupts nothing, so no outcome of a file
+    already signed is lost. Only this process handles SIGTERM so; a forked signing worker that gets
+    one dies as it did before (the main process reports its files as not written). Further SIGTERMs
+    while stopping are ignored, so the summary is never cut short.
     """
     main = os.getpid()
-    stopping = False
+    stop = threading.Event()
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        nonlocal stopping
         if os.getpid() != main:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)
             return
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stopping = True
-        raise KeyboardInterrupt
+        stop.set()
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:
-        yield
+        yield stop
     finally:
-        if not stopping:  # once stopping, SIGTERM stays ignored until the summary is out and the process ends
+        if not stop.is_set():  # once stopping, SIGTERM stays with this handler until the process ends
             signal.signal(signal.SIGTERM, previous)
 
 
@@ -100,7 +99,7 @@ def watch(
     from rightsmark.watch import Watcher
 
     counts = {"signed": 0, "skipped": 0, "failed": 0, "not-image": 0}
-    with _terminate_as_interrupt(), _errors():
+    with _graceful_sigterm() as stop, _errors():
         if not folder.is_dir():
             raise UsageError("is not a directory", path=folder, hint="watch the folder your exports go to")
         check_destination(output, in_place, backup)
@@ -122,7 +121,7 @@ def watch(
             if not quiet:
                 typer.echo(f"watching {folder} (Ctrl-C or SIGTERM to stop)", err=True)
             try:
-                while True:
+                while not stop.is_set():
                     ready = watcher.poll()
                     if ready:
                         job_list, early = run.jobs_from(run.planned_in(folder, ready, output))
