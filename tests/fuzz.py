@@ -422,15 +422,24 @@ KNOWN_BUGS: dict[str, tuple[str, Callable[[str], bool]]] = {
         "(report.inspect_text): TypeError: '...' object is not iterable",
         lambda problem: "object is not iterable" in problem and 'consent.get("subjects") or ()' in problem,
     ),
+    "inspect-text-consent-subject-not-an-object": (
+        "a validly signed io.rightsmark.consent whose identifiable_people is truthy and whose subjects is a "
+        "string or a list holding a non-object crashes inspect's text output (report.inspect_text): "
+        "AttributeError: '...' object has no attribute 'get'",
+        lambda problem: "has no attribute 'get'" in problem and "subj.get(" in problem and "inspect_text" in problem,
+    ),
 }
 
 
 def known_bug(failure_problems: Sequence[str]) -> str | None:
-    """The id of the known bug that explains every problem of a failure, or None."""
-    for bug, (_, matches) in KNOWN_BUGS.items():
-        if failure_problems and all(matches(p) for p in failure_problems):
-            return bug
-    return None
+    """The ids of the known bugs that explain every problem of a failure (comma-separated), or None."""
+    found: list[str] = []
+    for problem in failure_problems:
+        bug = next((b for b, (_, matches) in KNOWN_BUGS.items() if matches(problem)), None)
+        if bug is None:
+            return None
+        found.append(bug)
+    return ", ".join(dict.fromkeys(found)) or None
 
 
 # ---------------------------------------------------------------------------------------------

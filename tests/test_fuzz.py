@@ -174,3 +174,22 @@ def test_known_bug_inspect_text_consent_subjects_not_a_list(material: SigningMat
     report = inspect_file(path)
     assert report["integrity"] == "valid"
     inspect_text(report)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AttributeError,
+    reason=f"known bug: {fuzz.KNOWN_BUGS['inspect-text-consent-subject-not-an-object'][0]}",
+)
+@pytest.mark.parametrize("subjects", ["http://", [None]], ids=["string", "list-of-null"])
+def test_known_bug_inspect_text_consent_subject_not_an_object(
+    material: SigningMaterial, tmp_path: Path, subjects: object
+) -> None:
+    from rightsmark.inspection import inspect_file
+    from rightsmark.report import inspect_text
+
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(_consent_subjects(material, subjects))
+    report = inspect_file(path)
+    assert report["integrity"] == "valid"
+    inspect_text(report)
