@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rightsmark import __version__
-from rightsmark.consent import CONSENT_LABEL, parse_time
+from rightsmark.consent import CONSENT_LABEL, parse_time, subject_entries
 from rightsmark.jumbf import signing_chain
 from rightsmark.manifest import (
     assertions_by_label,
@@ -265,7 +265,7 @@ def walk(store: dict[str, Any]) -> list[ManifestNode]:
 def _subjects(consent: Any) -> dict[str, dict[str, Any]]:
     if not isinstance(consent, dict) or not consent.get("identifiable_people"):
         return {}
-    return {str(s.get("ref")): s for s in consent.get("subjects") or () if isinstance(s, dict)}
+    return {str(s.get("ref")): s for s in subject_entries(consent) or ()}
 
 
 def _signer_key(node: ManifestNode) -> tuple[Any, ...]:
@@ -625,7 +625,11 @@ def tree_text(audit: FileAudit) -> str:
             else (
                 "no identifiable people"
                 if not consent.get("identifiable_people")
-                else f"{len(consent.get('subjects') or [])} consent record(s)"
+                else (
+                    f"{len(entries)} consent record(s)"
+                    if (entries := subject_entries(consent)) is not None
+                    else "consent malformed (not a list of subjects)"
+                )
             )
         )
         actions = ", ".join(a for a in d["actions"] if a) or "none"

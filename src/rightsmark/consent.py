@@ -339,3 +339,15 @@ def check_consent_current(
                 path=file,
                 hint="renew the release and update its 'expires' in the consent file or mapping, or leave the file out",
             )
+
+
+def subject_entries(consent: Any) -> list[dict[str, Any]] | None:
+    """The subjects of a consent assertion as read from a manifest, for display and audit; None when the
+    assertion is not shaped as one (its ``subjects`` not a list of objects): shown as malformed, never trusted.
+    """
+    if not isinstance(consent, dict):
+        return None
+    subjects = consent.get("subjects", [])
+    if not isinstance(subjects, list) or not all(isinstance(x, dict) for x in subjects):
+        return None
+    return subjects

@@ -258,7 +258,11 @@ def _consent_line(consent: Any) -> str:
         return "consent not recorded"
     if not consent.get("identifiable_people"):
         return "no identifiable people"
-    subjects = [s for s in consent.get("subjects") or () if isinstance(s, dict)]
+    from rightsmark.consent import subject_entries
+
+    subjects = subject_entries(consent)
+    if subjects is None:
+        return "consent malformed (not a list of subjects)"
     refs = ", ".join(str(s.get("ref")) for s in subjects)
     return f"consent: {len(subjects)} record{'s' if len(subjects) != 1 else ''}" + (f" ({refs})" if refs else "")
 

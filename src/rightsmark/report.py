@@ -255,6 +255,8 @@ def _value(v: Any) -> str:
 
 
 def inspect_text(info: dict[str, Any]) -> str:
+    from rightsmark.consent import subject_entries
+
     lines = [
         f"{info['path']}",
         f"  integrity {info['integrity']} · trust {info['trust']} · decision {info['decision']}",
@@ -298,8 +300,10 @@ def inspect_text(info: dict[str, Any]) -> str:
             lines.append("    consent       not recorded")
         elif isinstance(consent, dict) and not consent.get("identifiable_people"):
             lines.append("    consent       no identifiable people (declared by the signer)")
-        elif isinstance(consent, dict):
-            for subj in consent.get("subjects") or ():
+        elif subject_entries(consent) is None:
+            lines.append("    consent       malformed (not a list of subjects): no consent can be read from it")
+        else:
+            for subj in subject_entries(consent) or ():
                 purposes = _value(subj.get("purposes", {}))
                 period = f"{subj.get('granted')} to {subj.get('expires') or 'no expiry'}"
                 lines.append(
