@@ -290,6 +290,18 @@ def test_verify_sweeps_the_temporaries_beside_its_report(cli: Cli, tmp_path: Pat
     assert oct(os.stat(reports / "report.parquet.meta.json").st_mode & 0o777) != oct(0o600)
 
 
+def test_audit_reports_are_written_atomically_and_sweep_beside_them(cli: Cli, tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    stale, keep = stale_and_lookalikes(reports, "audit.json")
+    result = cli("audit", "-q", photo(tmp_path), "--json", reports / "audit.json", "--html", reports / "audit.html")
+    assert result.returncode == 1, result.stderr  # an unsigned file is a serious finding
+    assert not any(p.exists() for p in stale)
+    assert all(p.exists() for p in keep)
+    assert {p.name for p in reports.iterdir()} - {p.name for p in keep} == {"audit.json", "audit.html"}
+    assert json.loads((reports / "audit.json").read_text())["files"]
+
+
 def _kill_while_writing(argv: list[str], cwd: Path, env: dict[str, str], out: Path) -> list[Path]:
     """Start ``argv``, SIGKILL it as soon as a temporary appears in ``out``; the temporaries left."""
     import time

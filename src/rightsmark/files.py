@@ -169,3 +169,27 @@ def sweep_stale_temporaries(folder: Path, *, started: float) -> list[Path]:
             os.unlink(entry.path)
             removed.append(Path(entry.path))
     return removed
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write ``data`` to ``path`` by way of a temporary beside it (:func:`temp_prefix`), synced, then renamed.
+
+    Stale temporaries of killed runs beside ``path`` are swept first; on any failure the temporary is
+    removed and the error raised (OSError for the caller to name).
+    """
+    import tempfile
+    import time
+
+    sweep_stale_temporaries(path.parent, started=time.time())
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -380,18 +378,9 @@ def load_withdrawals(paths: Iterable[str | Path], anchors: Sequence[str | Path])
 
 def _write_atomic(path: Path, data: bytes, mode: int) -> None:
     """Write ``data`` to a temporary file beside ``path``, then move it into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    from rightsmark.files import write_atomic
+
+    write_atomic(path, data, mode)
 
 
 def _mode(path: Path) -> int:

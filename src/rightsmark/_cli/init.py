@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -296,14 +295,12 @@ def init(
                 "--force": force,
             },
         )
-        tmp = profile_path.with_name(f".{profile_path.name}.part")
+        from rightsmark.files import write_atomic
+
         try:
             profile_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(profile_path)
+            write_atomic(profile_path, text.encode("utf-8"))
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
             raise UsageError(
                 f"cannot write the profile: {exc.strerror}",
                 path=profile_path,

@@ -422,10 +422,9 @@ def _write_text(path: Path, text: str) -> None:
     """Write a report atomically (temporary file beside it, then rename)."""
     if path.is_dir():
         raise UsageError("is a directory; name the report file", path=path)
-    tmp = path.with_name(f".{path.name}.part")
+    from rightsmark.files import write_atomic
+
     try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        write_atomic(path, text.encode("utf-8"))
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise UsageError(f"cannot write the report: {exc.strerror}", path=path) from None
