@@ -135,6 +135,28 @@ def test_audit_of_special_files(cli: Cli, tmp_path: Path) -> None:
 # 2. the size cap
 
 
+def test_sign_and_inspect_never_block_on_special_files(cli: Cli, tmp_path: Path, keys: KeyFiles) -> None:
+    """A FIFO named or in a folder, /dev/zero named: one line each, the rest signed, nothing hangs."""
+    os.mkfifo(tmp_path / "named.jpg")
+    shoot = tmp_path / "shoot"
+    shoot.mkdir()
+    (shoot / "ok.jpg").write_bytes((EXAMPLE_IMAGES / "harbour.jpg").read_bytes())
+    os.mkfifo(shoot / "pipe.jpg")
+    key = ("--key", keys.key, "--cert", keys.chain, "--no-people")
+    for target in (tmp_path / "named.jpg", "/dev/zero"):
+        result = cli("sign", target, "-o", tmp_path / "out", *key)
+        assert result.returncode == 1, result.stderr
+        assert "not a regular file" in result.stderr and str(target) in result.stderr
+        assert_no_traceback(result)
+    result = cli("sign", shoot, "-o", tmp_path / "signed", *key)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "signed").iterdir()) == ["ok.jpg"]
+    for target in (tmp_path / "named.jpg", "/dev/zero"):
+        result = cli("inspect", target)
+        assert result.returncode == 1 and "not a regular file" in result.stderr, result.stderr
+        assert_no_traceback(result)
+
+
 def test_max_item_size_on_a_file_a_member_and_a_cell(cli: Cli, tmp_path: Path, keys: KeyFiles, signed: bytes) -> None:
     (tmp_path / "big.jpg").write_bytes(signed + b"\0" * 4096)
     (tmp_path / "s.tar").write_bytes(tar_with([("big.jpg", signed)]))

@@ -20,7 +20,7 @@ from rightsmark.manifest import (
     read_source_type,
     read_training,
 )
-from rightsmark.verify import TRUST_CODES, Verifier, signer_info
+from rightsmark.verify import TRUST_CODES, Verifier, read_file, signer_info
 
 
 def _generator(manifest: dict[str, Any]) -> str | None:
@@ -96,9 +96,8 @@ def inspect_file(
     own = verifier is None
     v = verifier or Verifier(trust)
     try:
-        try:
-            data = Path(path).read_bytes()
-        except OSError:
+        data, failed = read_file(path)  # a regular file only: a FIFO or a device never blocks or fills memory
+        if failed is not None or data is None:
             record, reading = v.verify_file(path), None  # the record carries the error
         else:
             record, reading = v.examine(data, str(path))

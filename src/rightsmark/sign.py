@@ -44,14 +44,24 @@ def engine_signer(material: SigningMaterial, tsa_url: str | None = None) -> Any:
     return c2pa.Signer.from_callback(material.sign, algorithm, material.chain_pem(), tsa_url)
 
 
+#: The largest input ``sign`` reads (it holds the image in memory): far above any photograph.
+MAX_SIGN_INPUT = 4 << 30
+
+
 def read_input(path: Path) -> tuple[bytes, ImageFormat]:
     """The bytes and format of an image to sign; every problem is an :class:`InputError`."""
+    from rightsmark.sources.base import ItemRefusedError, format_size, read_regular
+
     try:
-        data = path.read_bytes()
+        data = read_regular(str(path), MAX_SIGN_INPUT)  # a FIFO or a device is never opened for a blocking read
     except FileNotFoundError:
         raise InputError("no such file", path=path, hint="check the path") from None
     except IsADirectoryError:
         raise InputError("is a directory where a file was expected", path=path) from None
+    except ItemRefusedError as exc:
+        if "--max-item-size" in str(exc):
+            raise InputError(f"larger than {format_size(MAX_SIGN_INPUT)}: too large to sign", path=path) from None
+        raise InputError(str(exc), path=path, hint="name the image file itself") from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", path=path) from None
     if not data:
