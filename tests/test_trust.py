@@ -237,3 +237,13 @@ def test_a_list_entry_that_is_not_a_ca_is_ignored_with_a_warning(cli: Cli, signe
     assert "is not a CA certificate: ignored" in warnings[0]
     (record,) = [json.loads(line) for line in out.read_text().splitlines()]
     assert record["trust"] == "trusted", record
+
+
+def test_an_anchor_file_with_a_cut_certificate_is_refused(cli: Cli, signed_jpeg: Path, keys: KeyFiles) -> None:
+    """A PEM file whose last certificate lost its END line (a cut download) is not half-read."""
+    cut = signed_jpeg.parent / "cut.pem"
+    text = keys.ca.read_text()
+    cut.write_text(text + text.split("-----END CERTIFICATE-----")[0])
+    res = cli("verify", signed_jpeg, "--trust", cut, "-f", "jsonl")
+    assert res.returncode == 2 and res.stdout == ""
+    assert "a BEGIN line without its END line" in res.stderr and "cut.pem" in res.stderr, res.stderr

@@ -18,8 +18,6 @@ certificates are parsed (with ``cryptography``) only when a list is loaded.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import hashlib
 import json
@@ -62,8 +60,6 @@ KINDS = ("anchors", "allowed", "ekus")
 
 _REINSTALL = "the installed trust list snapshot is damaged or was edited: reinstall rightsmark"
 _PROVENANCE_KEYS = ("repository", "path", "commit", "changed", "date", "retrieved", "license")
-_BEGIN = b"-----BEGIN CERTIFICATE-----"
-_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----\s*(.*?)\s*-----END CERTIFICATE-----", re.DOTALL)
 _OID = re.compile(r"[0-2](?:\.(?:0|[1-9][0-9]*))+")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -354,24 +350,10 @@ def _read_bundled(data_dir: Path, f: _File) -> bytes:
 
 
 def _pem_blocks(data: bytes, label: str) -> list[tuple[str, bytes]]:
-    """Each certificate as (normalised PEM block, DER); as :func:`rightsmark.pem.read_certificate_blocks`."""
-    blocks = []
-    for match in _BLOCK.finditer(data):
-        body = b"".join(match.group(1).split())
-        try:
-            der = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            raise TrustError("holds a damaged PEM certificate (bad base64)", path=label) from None
-        if not der.startswith(b"\x30"):
-            raise TrustError("holds a PEM block that is not a certificate", path=label)
-        text = body.decode("ascii")
-        lines = "\n".join(text[i : i + 64] for i in range(0, len(text), 64))
-        blocks.append((f"-----BEGIN CERTIFICATE-----\n{lines}\n-----END CERTIFICATE-----\n", der))
-    if data.count(_BEGIN) != len(blocks):
-        raise TrustError("holds a damaged PEM certificate (a BEGIN line without its END line)", path=label)
-    if not blocks:
-        raise TrustError("holds no PEM certificate", path=label, hint="expected '-----BEGIN CERTIFICATE-----' blocks")
-    return blocks
+    """Each certificate as (normalised PEM block, DER): :func:`rightsmark.pem.certificate_blocks`."""
+    from rightsmark.pem import certificate_blocks
+
+    return certificate_blocks(data, label)
 
 
 def _parse(der: bytes, label: str) -> Certificate:
