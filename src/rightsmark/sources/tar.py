@@ -31,6 +31,7 @@ without the tar end-of-archive marker counts as truncated: tarfile itself would 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tarfile
@@ -169,29 +170,35 @@ class TarSource:
         fd, _ = open_regular(self.shard, 1 << 62)  # a FIFO or device named as a shard is refused, not read
         return open(fd, "rb")
 
-    def duplicate_names(self) -> frozenset[str]:
-        """Member names (directories aside) that occur more than once, from a pass over the headers.
+    def duplicate_names(self, fh: IO[bytes] | None = None) -> frozenset[str]:
+        """Member names (directories aside) that occur more than once, from a pass over the headers of
+        ``fh`` (left at its start again) or of the shard opened anew.
 
         Damage is not reported here (the pass over the members does): the names before it count."""
         counts: Counter[str] = Counter()
         try:
-            with self._open() as fh:
-                stream = _decompressed(fh)
-                mode = "r:" if stream is fh and fh.seekable() else "r|"
+            with contextlib.nullcontext(fh) if fh is not None else self._open() as handle:
+                stream = _decompressed(handle)
+                mode = "r:" if stream is handle and handle.seekable() else "r|"
                 with tarfile.open(fileobj=stream, mode=mode) as archive:  # type: ignore[call-overload]
                     for member in archive:
                         if not member.isdir():
                             counts[member.name] += 1
         except Exception:  # the main pass reports the damage
             pass
+        finally:
+            if fh is not None:
+                fh.seek(0)
         return frozenset(name for name, n in counts.items() if n > 1)
 
     def __iter__(self) -> Iterator[Item]:
         from rightsmark.sources.remote import credentials_problem
 
         try:
-            self._duplicates = self.duplicate_names()
             handle = self._open()
+            # a local shard is read twice through the one descriptor opened here, so the members read are
+            # the ones whose names were counted even if the path is replaced meanwhile; a URL is opened anew
+            self._duplicates = self.duplicate_names(handle if handle.seekable() and not is_url(self.shard) else None)
         except FileNotFoundError:
             yield Item(key=self.shard, error="no such file")
             return
