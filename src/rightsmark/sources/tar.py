@@ -195,10 +195,14 @@ class TarSource:
         from rightsmark.sources.remote import credentials_problem
 
         try:
-            handle = self._open()
-            # a local shard is read twice through the one descriptor opened here, so the members read are
-            # the ones whose names were counted even if the path is replaced meanwhile; a URL is opened anew
-            self._duplicates = self.duplicate_names(handle if handle.seekable() and not is_url(self.shard) else None)
+            if is_url(self.shard):
+                self._duplicates = self.duplicate_names()  # a URL is opened once for each pass
+                handle = self._open()
+            else:
+                # a local shard (a regular file) is read twice through the one descriptor opened here, so the
+                # members read are the ones whose names were counted even if the path is replaced meanwhile
+                handle = self._open()
+                self._duplicates = self.duplicate_names(handle)
         except FileNotFoundError:
             yield Item(key=self.shard, error="no such file")
             return
