@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from rightsmark import engine
-from rightsmark.jumbf import _boxes, _child, _label, signature_box
+from rightsmark.jumbf import claim_box, signature_box
 from rightsmark.keys import SigningMaterial, sign_with
 from rightsmark.sign import Signer
 
@@ -52,24 +52,6 @@ def _store_and_label(data: bytes) -> tuple[bytes, str]:
     return raw.getvalue(), label
 
 
-def _claim_bytes(store: bytes, label: str) -> bytes:
-    for kind, p0, p1 in _boxes(store, 0, len(store)):
-        if kind != b"jumb":
-            continue
-        name, content = _label(store, p0, p1)
-        if name != "c2pa":
-            continue
-        manifest = _child(store, content, p1, label)
-        assert manifest is not None
-        for claim_label in ("c2pa.claim.v2", "c2pa.claim"):
-            claim = _child(store, manifest[0], manifest[1], claim_label)
-            if claim is not None:
-                for box, q0, q1 in _boxes(store, claim[0], claim[1]):
-                    if box == b"cbor":
-                        return store[q0:q1]
-    raise AssertionError("no claim in the store")
-
-
 def _raw_signature(material: SigningMaterial, to_sign: bytes) -> bytes:
     signature = sign_with(material.key, to_sign, material.algorithm)
     if isinstance(material.key, ec.EllipticCurvePrivateKey):
@@ -90,8 +72,8 @@ def forge(
     """Rewrite ``signed`` (a JPEG signed by ``attacker``) with the certificate chains given in each header."""
     data = signed.read_bytes()
     store, label = _store_and_label(data)
-    cose = signature_box(store, label)
-    assert cose is not None
+    cose, claim = signature_box(store, label), claim_box(store, label)
+    assert cose is not None and claim is not None
     old = cbor2.loads(cose)
     assert isinstance(old, cbor2.CBORTag) and old.tag == 18
     alg = cbor2.loads(old.value[0])[1]
@@ -99,7 +81,7 @@ def forge(
     for key, chain in protected:
         prot[key] = der_chain(chain)
     prot_bytes = cbor2.dumps(prot)
-    to_sign = cbor2.dumps(["Signature1", prot_bytes, b"", _claim_bytes(store, label)])
+    to_sign = cbor2.dumps(["Signature1", prot_bytes, b"", claim])
     signature = _raw_signature(attacker, to_sign)
     extra = {key: der_chain(chain) for key, chain in unprotected}
     pad = 0

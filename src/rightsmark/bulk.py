@@ -25,10 +25,17 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from rightsmark.facts import FactReader, Facts, error_facts, prescan, prescan_local
+from rightsmark.facts import FactReader, Facts, error_facts, prescan, prescan_open
 from rightsmark.models import Reason, VerifyRecord
 from rightsmark.policy import Policy
-from rightsmark.sources.base import DEFAULT_MAX_ITEM_SIZE, Item, ItemRefusedError, open_regular, read_capped
+from rightsmark.sources.base import (
+    DEFAULT_MAX_ITEM_SIZE,
+    Item,
+    ItemRefusedError,
+    open_regular,
+    read_capped,
+    read_regular,
+)
 from rightsmark.trust import TrustSources
 from rightsmark.verify import make_record
 
@@ -82,17 +89,10 @@ def _read_task(
     key, path, data = task
     if data is None:
         try:
-            data = read_local(path or "", _max_item_size if max_item_size is None else max_item_size)
+            data = read_regular(path or "", _max_item_size if max_item_size is None else max_item_size)
         except OSError as exc:
             return error_facts(read_error(exc))
     return examine(reader, data, key)
-
-
-def read_local(path: str, max_item_size: int) -> bytes:
-    """The bytes of a local regular file of at most ``max_item_size`` bytes (ItemRefusedError else)."""
-    fd, size = open_regular(path, max_item_size)
-    with open(fd, "rb", buffering=0) as fh:
-        return read_capped(fh, max_item_size, size)
 
 
 def read_error(exc: OSError) -> str:
@@ -341,7 +341,7 @@ class BulkVerifier:
         path = item.path or ""
         fd, size = open_regular(path, self.max_item_size)
         with open(fd, "rb", buffering=0) as fh:
-            early, marked = prescan_local(_fd_path(fd, path), item.key)
+            early, marked = prescan_open(fh, item.key)  # the very file checked, however the path changes
             if early is not None:
                 self.prescanned += 1
                 chunk.slots.append((item.key, early, None))
@@ -398,14 +398,6 @@ class BulkVerifier:
             if digest is not None and self.cache is not None and facts.integrity.value != "error":
                 self.cache.put(digest, facts)
             yield key, facts
-
-
-def _fd_path(fd: int, path: str) -> str:
-    """A name for the file open as ``fd`` (the very file checked, even if ``path`` was swapped since)."""
-    for candidate in (f"/proc/self/fd/{fd}", f"/dev/fd/{fd}"):
-        if os.path.exists(candidate):
-            return candidate
-    return path
 
 
 def verify_items(

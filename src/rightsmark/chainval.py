@@ -54,6 +54,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import Criticality, ExtensionPolicy, Policy, PolicyBuilder, Store
 
+from rightsmark.keys import SIGNING_EKUS
+
 
 class Role(str, Enum):
     """What the leaf certificate is trusted for."""
@@ -63,17 +65,10 @@ class Role(str, Enum):
     WITHDRAWAL_SIGNER = "withdrawal-signer"
 
 
-#: The extended key usages the C2PA engine accepts for a claim signer (rightsmark.engine's trust
-#: configuration without timeStamping and OCSPSigning): emailProtection, documentSigning, Microsoft
+#: The extended key usages a claim signer may carry (:data:`rightsmark.keys.SIGNING_EKUS`, which the
+#: engine accepts with rightsmark's trust configuration): emailProtection, documentSigning, Microsoft
 #: C2PA signing, C2PA claim signing.
-CLAIM_SIGNER_EKUS: frozenset[str] = frozenset(
-    {
-        "1.3.6.1.5.5.7.3.4",
-        "1.3.6.1.5.5.7.3.36",
-        "1.3.6.1.4.1.311.76.59.1.9",
-        "1.3.6.1.4.1.62558.2.1",
-    }
-)
+CLAIM_SIGNER_EKUS: frozenset[str] = frozenset(oid.dotted_string for oid in SIGNING_EKUS)
 
 _TIME_STAMPING = ExtendedKeyUsageOID.TIME_STAMPING.dotted_string
 _ANY_EKU = ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE.dotted_string

@@ -8,6 +8,7 @@ a traceback.
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 
@@ -107,3 +108,8 @@ class ProfileError(RightsmarkError):
 
 class CredentialsError(RightsmarkError):
     """Object storage cannot be listed or read at all because no credentials were found (a configuration error)."""
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the device written to is full (or the user's quota there is spent)."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)

@@ -19,7 +19,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from rightsmark import engine, xmp
 from rightsmark.consent import CONSENT_LABEL
@@ -182,24 +182,30 @@ def prescan_local(path: str, name: str | Path = "") -> tuple[Facts | None, bool]
     XMP in header segments, so an unsigned JPEG costs its header and its last few kilobytes.
     """
     with open(path, "rb") as fh:
-        head = fh.read(HEAD_BYTES)
-        fmt = sniff(head[:HEADER_BYTES], name)
-        if fmt is not None and fmt.name == "jpeg":
-            start = jpeg_scan_start(head)
-            if isinstance(start, str):
-                return None, False  # header longer than the head, or damaged: decide on the whole file
-            if has_marker_in(head, start):
-                return None, True
-            size = os.fstat(fh.fileno()).st_size
-            if size <= len(head):
-                tail = head[start:]
-            else:
-                fh.seek(max(start, size - TAIL_BYTES))
-                tail = fh.read()
-            if tail.rfind(b"\xff\xd9") != -1:
-                return Facts(Integrity.ABSENT, message="no C2PA manifest", format="jpeg"), False
-            return None, False
-        return None, has_marker(head)
+        return prescan_open(fh, name)
+
+
+def prescan_open(fh: BinaryIO, name: str | Path = "") -> tuple[Facts | None, bool]:
+    """:func:`prescan_local` for a file already open (positioned anywhere; left anywhere)."""
+    fh.seek(0)
+    head = fh.read(HEAD_BYTES)
+    fmt = sniff(head[:HEADER_BYTES], name)
+    if fmt is not None and fmt.name == "jpeg":
+        start = jpeg_scan_start(head)
+        if isinstance(start, str):
+            return None, False  # header longer than the head, or damaged: decide on the whole file
+        if has_marker_in(head, start):
+            return None, True
+        size = os.fstat(fh.fileno()).st_size
+        if size <= len(head):
+            tail = head[start:]
+        else:
+            fh.seek(max(start, size - TAIL_BYTES))
+            tail = fh.read()
+        if tail.rfind(b"\xff\xd9") != -1:
+            return Facts(Integrity.ABSENT, message="no C2PA manifest", format="jpeg"), False
+        return None, False
+    return None, has_marker(head)
 
 
 def engine_chain(reading: EngineReading, store: bytes | None) -> tuple[bytes, ...] | None:
@@ -320,13 +326,6 @@ def _validity_window(chain: tuple[bytes, ...], trust: TrustSources) -> tuple[dt.
     return start, end
 
 
-@functools.lru_cache(maxsize=16)
-def _certificates(pem: str) -> tuple[Any, ...]:
-    from cryptography import x509
-
-    return tuple(x509.load_pem_x509_certificates(pem.encode())) if pem.strip() else ()
-
-
 class FactReader:
     """Engine front for one process. Not thread-safe; create one per worker."""
 
@@ -366,8 +365,7 @@ class FactReader:
     def examine_store(self, data: bytes, name: str | Path = "") -> tuple[Facts, EngineReading, bytes | None]:
         """:meth:`examine`, and the raw manifest store (JUMBF) the engine validated, when there is one."""
         fmt = sniff(data[:HEADER_BYTES], name)
-        want_store = self.fingerprints or self.trust is not None
-        reading, store_bytes = self._read(data, name, self._fast, want_store=want_store)
+        reading, store_bytes = self._read(data, name, self._fast, want_store=self.trust is not None)
         if reading.integrity is not Integrity.VALID:
             return self._facts(reading, data, fmt, None), reading, store_bytes
         chain = engine_chain(reading, store_bytes)
@@ -401,8 +399,8 @@ class FactReader:
             alone, _ = self._read(data, name, self._claim_only_context(), anchors_given=True)
             judged = alone if alone.trusted else _untrusted(judged)
         hint = self._hint(chain, _signing_time(judged)) if chain is not None and not judged.trusted else ()
-        if digest is not None and chain is not None and judged.integrity is Integrity.VALID:
-            assert self.trust is not None
+        if digest is not None and judged.integrity is Integrity.VALID:
+            assert self.trust is not None and chain is not None  # a digest is only taken of a chain
             start, end = _validity_window(chain, self.trust)
             self._chain_trust[digest] = _Verdict(judged.trusted, hint, start, end)
         return judged, hint
@@ -425,6 +423,7 @@ class FactReader:
         """The bundled claim-signer lists, not enabled, that would trust this chain."""
         from rightsmark import trustlists
         from rightsmark.chainval import Role, validate_chain
+        from rightsmark.trust import CLAIM_SIGNER, certificates
 
         assert self.trust is not None
         overrides = dict(self.trust.overrides)
@@ -434,9 +433,9 @@ class FactReader:
                 tl = trustlists.load(name, overrides.get(name))
             except RightsmarkError:
                 continue  # a hint is advice; the enabled lists were checked when the run started
-            if tl.role != "claim-signer":
+            if tl.role != CLAIM_SIGNER:
                 continue
-            anchors, allowed = _certificates(tl.anchors_pem), _certificates(tl.allowed_pem)
+            anchors, allowed = certificates(tl.anchors_pem), certificates(tl.allowed_pem)
             if validate_chain(chain, anchors, at=at, role=Role.CLAIM_SIGNER, allowed=allowed).ok:
                 found.append(name)
         return tuple(found)

@@ -64,8 +64,8 @@ def _child(data: bytes, start: int, end: int, label: str) -> tuple[int, int] | N
     return None
 
 
-def signature_box(store: bytes, manifest_label: str) -> bytes | None:
-    """The COSE_Sign1 bytes of ``manifest_label`` in a manifest store (JUMBF), or None."""
+def _cbor_of(store: bytes, manifest_label: str, box_labels: tuple[str, ...]) -> bytes | None:
+    """The payload of the ``cbor`` box in the first of ``box_labels`` found in manifest ``manifest_label``."""
     for kind, p0, p1 in _boxes(store, 0, len(store)):
         if kind != b"jumb":
             continue
@@ -75,14 +75,25 @@ def signature_box(store: bytes, manifest_label: str) -> bytes | None:
         manifest = _child(store, content, p1, manifest_label)
         if manifest is None:
             return None
-        sig = _child(store, manifest[0], manifest[1], "c2pa.signature")
-        if sig is None:
-            return None
-        for box, q0, q1 in _boxes(store, sig[0], sig[1]):
-            if box == b"cbor":
-                return store[q0:q1]
+        for box_label in box_labels:
+            found = _child(store, manifest[0], manifest[1], box_label)
+            if found is not None:
+                for box, q0, q1 in _boxes(store, found[0], found[1]):
+                    if box == b"cbor":
+                        return store[q0:q1]
+                return None
         return None
     return None
+
+
+def signature_box(store: bytes, manifest_label: str) -> bytes | None:
+    """The COSE_Sign1 bytes of ``manifest_label`` in a manifest store (JUMBF), or None."""
+    return _cbor_of(store, manifest_label, ("c2pa.signature",))
+
+
+def claim_box(store: bytes, manifest_label: str) -> bytes | None:
+    """The CBOR claim of ``manifest_label`` (what its signature covers), or None."""
+    return _cbor_of(store, manifest_label, ("c2pa.claim.v2", "c2pa.claim"))
 
 
 #: The header labels under which a COSE_Sign1 may carry an X.509 chain (RFC 9360 and the older text label).

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO, cast
 
-from rightsmark.errors import UsageError
-from rightsmark.files import parse_document, sweep_stale_temporaries, temp_prefix
+from rightsmark.errors import UsageError, disk_full
+from rightsmark.files import parse_document, sweep_stale_temporaries, temp_prefix, write_atomic
 from rightsmark.models import VerifyRecord
 from rightsmark.report import FLAT_COLUMNS, FORMATS, LIST_COLUMNS, JsonLinesReport, Report, flat_dict
 
@@ -215,24 +215,17 @@ def meta_path(output: Path) -> Path:
 def write_meta(output: Path, meta: dict[str, Any]) -> None:
     """Write ``REPORT.meta.json`` atomically: what the report's verdicts rested on."""
     target = meta_path(output)
-    tmp: Path | None = None
+    text = json.dumps(meta, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     try:
-        tmp = _temporary(target)
-        tmp.write_text(json.dumps(meta, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
-        tmp.replace(target)
+        write_atomic(target, text.encode("utf-8"))
     except OSError as exc:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
         raise UsageError(
             f"cannot write the report's description: {exc.strerror or exc}", path=target, hint=_hint(exc)
         ) from None
 
 
 def _hint(exc: OSError) -> str | None:
-    return "free some space, then run again" if exc.errno in _FULL else None
-
-
-_FULL = {28, 122}  # ENOSPC, EDQUOT
+    return "free some space, then run again" if disk_full(exc) else None
 
 
 class _WriteFailedError(Exception):

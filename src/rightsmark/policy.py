@@ -25,7 +25,7 @@ from rightsmark.errors import RightsmarkError
 from rightsmark.facts import Facts
 from rightsmark.licenses import KNOWN, parse_license
 from rightsmark.models import ConsentResult, ConsentStatus, Decision, Integrity, Purpose, Reason, Use
-from rightsmark.trust import enabled_lists
+from rightsmark.trust import CLAIM_SIGNER, enabled_lists
 from rightsmark.trustlists import DEFAULT as DEFAULT_TRUST_LISTS
 
 if TYPE_CHECKING:
@@ -136,9 +136,7 @@ class Policy:
     @property
     def trusts_claim_signers(self) -> bool:
         """Whether any source vouches for claim signers (else no signer can be trusted)."""
-        from rightsmark import trustlists
-
-        return bool(self.anchors) or any(trustlists.role(n) == "claim-signer" for n in self.trust_lists)
+        return bool(self.anchors) or any(trustlists.role(n) == CLAIM_SIGNER for n in self.trust_lists)
 
     def trust_phrase(self) -> str:
         """What trust was sought from, for messages: ``trust lists c2pa, c2pa-tsa and your anchors (--trust)``."""
@@ -269,8 +267,8 @@ class TrustCheck:
                 out.append(
                     Reason(
                         "no-trust-anchors",
-                        "no trust list or anchor vouches for claim signers "
-                        f"(--trust-list none and no --trust), so {_signer_phrase(facts)} cannot be trusted{hint}",
+                        "no trust list or anchor vouches for claim signers (add --trust CA.pem or a claim-signer "
+                        f"--trust-list), so {_signer_phrase(facts)} cannot be trusted{hint}",
                     )
                 )
             else:

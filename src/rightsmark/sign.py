@@ -9,7 +9,6 @@ an existing file is never replaced unless ``force`` is given.
 from __future__ import annotations
 
 import contextlib
-import errno
 import io
 import os
 import stat
@@ -28,6 +27,7 @@ from rightsmark.errors import (
     SigningError,
     UnsupportedFormatError,
     UsageError,
+    disk_full,
 )
 from rightsmark.formats import SIGNABLE, ImageFormat, jpeg_scan_start, sniff, structural_problem
 from rightsmark.keys import SigningMaterial
@@ -50,7 +50,7 @@ MAX_SIGN_INPUT = 4 << 30
 
 def read_input(path: Path) -> tuple[bytes, ImageFormat]:
     """The bytes and format of an image to sign; every problem is an :class:`InputError`."""
-    from rightsmark.sources.base import ItemRefusedError, format_size, read_regular
+    from rightsmark.sources.base import ItemRefusedError, ItemTooLargeError, format_size, read_regular
 
     try:
         data = read_regular(str(path), MAX_SIGN_INPUT)  # a FIFO or a device is never opened for a blocking read
@@ -58,9 +58,9 @@ def read_input(path: Path) -> tuple[bytes, ImageFormat]:
         raise InputError("no such file", path=path, hint="check the path") from None
     except IsADirectoryError:
         raise InputError("is a directory where a file was expected", path=path) from None
+    except ItemTooLargeError:
+        raise InputError(f"larger than {format_size(MAX_SIGN_INPUT)}: too large to sign", path=path) from None
     except ItemRefusedError as exc:
-        if "--max-item-size" in str(exc):
-            raise InputError(f"larger than {format_size(MAX_SIGN_INPUT)}: too large to sign", path=path) from None
         raise InputError(str(exc), path=path, hint="name the image file itself") from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", path=path) from None
@@ -157,10 +157,6 @@ class NoSpaceError(OutputError):
         self.where = where
 
 
-def _full(exc: OSError) -> bool:
-    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
-
-
 @contextlib.contextmanager
 def _atomic_output(place: Placement) -> Iterator[Any]:
     """Yield a writable temp file beside the destination; on success move it into place, else remove it.
@@ -170,7 +166,7 @@ def _atomic_output(place: Placement) -> Iterator[Any]:
         with _atomic_output_inner(place) as fh:
             yield fh
     except OSError as exc:
-        if _full(exc):
+        if disk_full(exc):
             raise NoSpaceError(place.dest.parent) from None
         raise
 
@@ -184,7 +180,7 @@ def _atomic_output_inner(place: Placement) -> Iterator[Any]:
 
         fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(dest), suffix=".part", dir=dest.parent)
     except OSError as exc:
-        if _full(exc):
+        if disk_full(exc):
             raise NoSpaceError(dest.parent) from None
         raise OutputError(
             f"cannot write output into this directory: {exc.strerror}", path=dest.parent, hint="check -o"

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,28 +94,17 @@ class TrustSources:
         """The sources as reports record them (name, role, sha256, origin, provenance)."""
         return [s.to_dict() for s in self.sources]
 
-    def names(self) -> str:
-        """A short phrase for messages: ``trust lists c2pa, c2pa-tsa and 1 anchor file (--trust)``."""
-        lists = [s.name for s in self.sources if s.origin != "--trust" and s.origin != "--tsa-trust"]
-        own = sum(1 for s in self.sources if s.origin == "--trust")
-        parts = []
-        if lists:
-            parts.append(f"trust list{'s' if len(lists) > 1 else ''} {', '.join(lists)}")
-        if own:
-            parts.append(f"{own} anchor file{'s' if own > 1 else ''} (--trust)")
-        return " and ".join(parts) if parts else "no trust source"
-
     @functools.cached_property
     def claim_certificates(self) -> tuple[Certificate, ...]:
-        return _parse_pem(self.claim_pem)
+        return certificates(self.claim_pem)
 
     @functools.cached_property
     def allowed_certificates(self) -> tuple[Certificate, ...]:
-        return _parse_pem(self.allowed_pem)
+        return certificates(self.allowed_pem)
 
     @functools.cached_property
     def tsa_certificates(self) -> tuple[Certificate, ...]:
-        return _parse_pem(self.tsa_pem)
+        return certificates(self.tsa_pem)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -129,7 +117,10 @@ class TrustSources:
         self.__dict__.update(state)
 
 
-def _parse_pem(text: str) -> tuple[Certificate, ...]:
+@functools.lru_cache(maxsize=16)
+def certificates(text: str) -> tuple[Certificate, ...]:
+    """The certificates of PEM text (the normalised blocks :mod:`rightsmark.pem` and the lists produce), parsed
+    once per process."""
     from cryptography import x509
 
     return tuple(x509.load_pem_x509_certificates(text.encode())) if text.strip() else ()
@@ -210,8 +201,7 @@ def resolve(
                 role=tl.role,
                 sha256=tl.sha256,
                 origin=tl.origin,
-                entries=tl.anchors_pem.count("-----BEGIN CERTIFICATE-----")
-                + tl.allowed_pem.count("-----BEGIN CERTIFICATE-----"),
+                entries=tl.anchor_count + tl.allowed_count,
                 detail={k: str(v) for k, v in tl.provenance.items()},
             )
         )
@@ -233,8 +223,3 @@ def resolve(
         overrides=tuple((n, p) for n, p in given.items()),
         warnings=tuple(warnings),
     )
-
-
-def sources_json(sources: TrustSources | None) -> str:
-    """The sources as compact JSON (report metadata)."""
-    return json.dumps(sources.describe() if sources else [], separators=(",", ":"), sort_keys=True)

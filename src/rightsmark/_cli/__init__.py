@@ -11,13 +11,13 @@ never a traceback (``RIGHTSMARK_DEBUG=1`` shows it).
 
 from __future__ import annotations
 
-import errno
 import sys
 
 import typer
 
 from rightsmark._cli import consent, init, keys, sign, trust, verify, watch  # noqa: F401 - importing registers the commands
 from rightsmark._cli._app import EXIT_BROKEN_PIPE, app, broken_pipe, no_space
+from rightsmark.errors import disk_full
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
     except BrokenPipeError:
         broken_pipe()
     except OSError as exc:  # flushing standard output into a full disk
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        if not disk_full(exc):
             raise
         try:
             no_space(exc)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import errno
 import os
 import sys
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from rightsmark import __version__
-from rightsmark.errors import RightsmarkError
+from rightsmark.errors import RightsmarkError, disk_full
 
 app = typer.Typer(
     name="rightsmark",
@@ -85,7 +84,7 @@ def _errors() -> Iterator[None]:
     except Exception as exc:
         if os.environ.get("RIGHTSMARK_DEBUG"):
             raise
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        if isinstance(exc, OSError) and disk_full(exc):
             no_space(exc)
         typer.echo(
             f"rightsmark: internal error: {type(exc).__name__}: {exc} (set RIGHTSMARK_DEBUG=1 for details)", err=True

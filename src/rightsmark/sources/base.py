@@ -41,6 +41,10 @@ class ItemRefusedError(OSError):
         return str(self.args[0]) if self.args else "refused"
 
 
+class ItemTooLargeError(ItemRefusedError):
+    """An item over the size it may have (its message names ``--max-item-size``, the limit of verify)."""
+
+
 def format_size(size: int) -> str:
     """``512 MiB``, ``64 KiB``, ``1.5 GiB``, ``100 bytes``."""
     for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
@@ -101,7 +105,7 @@ def open_regular(path: str, max_size: int = DEFAULT_MAX_ITEM_SIZE) -> tuple[int,
     if not stat.S_ISREG(st.st_mode):
         raise ItemRefusedError(not_regular(st.st_mode))
     if st.st_size > max_size:
-        raise ItemRefusedError(too_large(st.st_size, max_size))
+        raise ItemTooLargeError(too_large(st.st_size, max_size))
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags)
     try:
@@ -109,7 +113,7 @@ def open_regular(path: str, max_size: int = DEFAULT_MAX_ITEM_SIZE) -> tuple[int,
         if not stat.S_ISREG(st.st_mode):
             raise ItemRefusedError(not_regular(st.st_mode))
         if st.st_size > max_size:
-            raise ItemRefusedError(too_large(st.st_size, max_size))
+            raise ItemTooLargeError(too_large(st.st_size, max_size))
     except BaseException:
         os.close(fd)
         raise
@@ -127,7 +131,7 @@ def read_capped(fh: IO[bytes], max_size: int, expected: int | None = None) -> by
     if len(data) == want and len(data) <= max_size:  # longer than announced: read on, up to the cap
         data += fh.read(max_size + 1 - len(data))
     if len(data) > max_size:
-        raise ItemRefusedError(too_large(None, max_size))
+        raise ItemTooLargeError(too_large(None, max_size))
     return data
 
 
@@ -200,7 +204,7 @@ class Item:
         raises OSError for unreadable files (:class:`ItemRefusedError` for refused ones)."""
         if self.data is not None:
             if len(self.data) > max_size:
-                raise ItemRefusedError(too_large(len(self.data), max_size))
+                raise ItemTooLargeError(too_large(len(self.data), max_size))
             return self.data
         if self.path is None:
             raise OSError(self.error or "item has neither data nor path")

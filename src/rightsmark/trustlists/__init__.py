@@ -277,14 +277,9 @@ def _spec(name: str, data_dir: Path) -> _Spec:
 @functools.lru_cache(maxsize=8)
 def _manifest(data_dir: Path) -> dict[str, _Spec]:
     path = data_dir / MANIFEST_NAME
+    data = _read_installed(path, "the trust list manifest")
     try:
-        raw: Any = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise TrustError("the trust list manifest is missing", path=path, hint=_REINSTALL) from None
-    except OSError as exc:
-        raise TrustError(
-            f"the trust list manifest cannot be read: {exc.strerror}", path=path, hint=_REINSTALL
-        ) from None
+        raw: Any = json.loads(data)
     except ValueError as exc:
         raise TrustError(f"the trust list manifest is not valid JSON ({exc})", path=path, hint=_REINSTALL) from None
 
@@ -332,16 +327,19 @@ def _manifest(data_dir: Path) -> dict[str, _Spec]:
     return specs
 
 
+def _read_installed(path: Path, what: str) -> bytes:
+    """The bytes of a file installed with rightsmark; a missing or unreadable one means reinstalling."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise TrustError(f"{what} is missing", path=path, hint=_REINSTALL) from None
+    except OSError as exc:
+        raise TrustError(f"{what} cannot be read: {exc.strerror}", path=path, hint=_REINSTALL) from None
+
+
 def _read_bundled(data_dir: Path, f: _File) -> bytes:
     path = data_dir / f.path
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise TrustError("bundled trust list file is missing", path=path, hint=_REINSTALL) from None
-    except OSError as exc:
-        raise TrustError(
-            f"bundled trust list file cannot be read: {exc.strerror}", path=path, hint=_REINSTALL
-        ) from None
+    data = _read_installed(path, "bundled trust list file")
     if hashlib.sha256(data).hexdigest() != f.sha256:
         raise TrustError(
             f"bundled trust list file does not match its sha256 in {MANIFEST_NAME}", path=path, hint=_REINSTALL
