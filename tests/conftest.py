@@ -6,9 +6,12 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -130,6 +133,57 @@ def corpus() -> Path:
     if not (CORPUS / "EXPECTED.tsv").is_file():
         pytest.skip(f"shared corpus not found at {CORPUS}: clone the project beside ../shared to run corpus tests")
     return CORPUS
+
+
+def one_error_line(result: Any, *needles: str, code: int = 2) -> str:
+    """Exit ``code``, no traceback, exactly one 'rightsmark: ...' line on stderr holding every needle."""
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    (line,) = lines
+    assert line.startswith("rightsmark: ") and "internal error" not in line, line
+    for needle in needles:
+        assert needle.lower() in line.lower(), (needle, line)
+    return line
+
+
+@contextmanager
+def small_tmpfs(where: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` (e.g. ``64k``) mounted on ``where`` to fill up (needs root; skips otherwise)."""
+    where.mkdir(parents=True, exist_ok=True)
+    try:
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True, text=True
+        )
+    except OSError as exc:
+        pytest.skip(f"cannot mount a small tmpfs to fill ({exc})")
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs to fill (not root, or not permitted): {mounted.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=False)
+
+
+@contextmanager
+def moto_s3() -> Iterator[str]:
+    """moto's S3 server on 127.0.0.1 (a free port); yields its endpoint URL and stops it afterwards."""
+    try:
+        from moto.server import ThreadedMotoServer
+    except ImportError as exc:  # a test dependency missing: fail loudly, never skip
+        pytest.fail(f"the S3 tests need moto[server] and boto3 (pip install -e '.[test]'): {exc}")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    starter = threading.Thread(target=server.start, daemon=True)
+    starter.start()
+    starter.join(15)
+    if starter.is_alive():
+        pytest.fail("moto's S3 server did not start on 127.0.0.1 within 15 s")
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
 
 
 from .tsa import direct_loopback, tsa  # noqa: E402, F401 - the local RFC 3161 timestamp authority

@@ -21,7 +21,7 @@ import pytest
 from rightsmark.keys import KeyFiles, SigningMaterial
 from rightsmark.withdrawals import sign_detached, signature_path
 
-from .conftest import EXAMPLE_IMAGES, CliResult
+from .conftest import EXAMPLE_IMAGES, CliResult, small_tmpfs
 
 Cli = Callable[..., CliResult]
 
@@ -181,17 +181,8 @@ def test_a_closed_stdout_exits_141_quietly(tmp_path: Path, args: list[str]) -> N
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 64 KiB tmpfs (needs root and mount permission; skipped otherwise)."""
-    where = tmp_path / "small"
-    where.mkdir()
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command: cannot make a small disk to fill")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs to fill (not root, or not permitted): {done.stderr.decode().strip()}")
-    try:
+    with small_tmpfs(tmp_path / "small", "64k") as where:
         yield where
-    finally:
-        subprocess.run(["umount", str(where)], check=False)
 
 
 def fill(disk: Path, leave_pages: int) -> Path:

@@ -10,7 +10,6 @@ import io
 import json
 import os
 import tarfile
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ import pytest
 from rightsmark.keys import KeyFiles
 from rightsmark.sign import Signer
 
-from .conftest import EXAMPLE_IMAGES, CliResult, open_rights
+from .conftest import EXAMPLE_IMAGES, CliResult, moto_s3, open_rights
 
 Cli = Callable[..., CliResult]
 
@@ -305,16 +304,9 @@ def test_unsafe_and_link_members_get_records(cli: Cli, tmp_path: Path, keys: Key
 def s3_endpoint() -> Iterator[tuple[str, str]]:
     """moto's S3 server on 127.0.0.1 with one bucket holding one image; (endpoint, bucket)."""
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    starter = threading.Thread(target=server.start, daemon=True)
-    starter.start()
-    starter.join(15)
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
     bucket = f"hostile-{uuid.uuid4().hex[:8]}"
-    try:
+    with moto_s3() as endpoint:
         client = boto3.client(
             "s3", endpoint_url=endpoint, aws_access_key_id="t", aws_secret_access_key="t", region_name="us-east-1"
         )
@@ -322,8 +314,6 @@ def s3_endpoint() -> Iterator[tuple[str, str]]:
         client.put_object(Bucket=bucket, Key="images/a.jpg", Body=(EXAMPLE_IMAGES / "harbour.jpg").read_bytes())
         client.put_object(Bucket=bucket, Key="images/s.tar", Body=tar_with([("a.jpg", b"x")]))
         yield endpoint, bucket
-    finally:
-        server.stop()
 
 
 def no_credentials(tmp_path: Path) -> dict[str, str]:

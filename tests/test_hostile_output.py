@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 
 from rightsmark.keys import KeyFiles
 
-from .conftest import EXAMPLE_IMAGES
+from .conftest import EXAMPLE_IMAGES, small_tmpfs
 
 ANSI = "\x1b[2J\x1b[H"
 RLO = "\u202e"
@@ -156,20 +155,8 @@ def test_sign_note_names_the_file(tmp_path: Path, cli: Callable[..., Any], keys:
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 200 KiB tmpfs (needs root; skipped where mounting is not allowed)."""
-    where = tmp_path / "small"
-    where.mkdir()
-    try:
-        mounted = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(where)], capture_output=True, text=True
-        )
-    except OSError as exc:
-        pytest.skip(f"cannot mount a small tmpfs to fill ({exc})")
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs to fill (needs root): {mounted.stderr.strip()}")
-    try:
+    with small_tmpfs(tmp_path / "small", "200k") as where:
         yield where
-    finally:
-        subprocess.run(["umount", str(where)], check=False)
 
 
 def test_full_disk_stops_with_one_clear_line_and_no_partial_output(

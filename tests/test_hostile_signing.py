@@ -25,24 +25,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from rightsmark.errors import PassphraseError
 from rightsmark.keys import KeyFiles, load_private_key
 
-from .conftest import EXAMPLE_IMAGES
+from .conftest import EXAMPLE_IMAGES, one_error_line
 from .test_export import photo
 
 Cli = Callable[..., Any]
 PASSWORD = b"correct horse battery staple"
-
-
-def one_error_line(result: Any, *needles: str, code: int = 2) -> str:
-    """Exit ``code``, no traceback, exactly one 'rightsmark: ...' line on stderr holding every needle."""
-    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    (line,) = lines
-    assert line.startswith("rightsmark: ") and "internal error" not in line, line
-    for needle in needles:
-        assert needle.lower() in line.lower(), (needle, line)
-    return line
 
 
 # ---------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from rightsmark.models import Algorithm, Integrity, Trust
 from rightsmark.sign import Signer
 from rightsmark.verify import Verifier
 
-from .conftest import EXAMPLE_IMAGES, open_rights
+from .conftest import EXAMPLE_IMAGES, one_error_line, open_rights
 from .softhsm import ALGORITHMS, SoftToken, session_token
 
 Cli = Callable[..., Any]
@@ -53,19 +53,6 @@ PASSWORD = "correct horse battery"
 @pytest.fixture(scope="session")
 def soft_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SoftToken]:
     yield from session_token(tmp_path_factory)
-
-
-def one_error_line(result: Any, *needles: str) -> str:
-    """Exit 2, nothing on stdout, no traceback, exactly one 'rightsmark: ...' line holding every needle."""
-    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    (line,) = lines
-    assert line.startswith("rightsmark: ") and "internal error" not in line, line
-    for needle in needles:
-        assert needle.lower() in line.lower(), (needle, line)
-    return line
 
 
 def assert_ok(result: Any) -> None:

@@ -202,9 +202,11 @@ def test_hint_names_a_bundled_list_that_would_trust_the_signer(cli: Cli, corpus:
     assert reason["code"] == "no-trust-anchors" and "--trust-list interim" in reason["message"]
 
 
-def test_trust_sources_object_is_plain_data() -> None:
-    t = TrustSources(claim_pem="", tsa_pem="")
-    assert t.describe() == [] and t.digest == TrustSources().digest
+def test_the_cache_key_tells_roles_apart(keys: KeyFiles) -> None:
+    """The same certificate as a claim-signer anchor or as a TSA anchor is another trust set: never one cache key."""
+    pem = load_trust_anchors([keys.ca])
+    as_claim, as_tsa = TrustSources(claim_pem=pem), TrustSources(tsa_pem=pem)
+    assert len({as_claim.digest, as_tsa.digest, TrustSources(allowed_pem=pem).digest, TrustSources().digest}) == 4
 
 
 def test_audit_names_the_trust_sources(cli: Cli, signed_jpeg: Path, keys: KeyFiles, tmp_path: Path) -> None:
