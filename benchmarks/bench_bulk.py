@@ -122,11 +122,11 @@ def photo(size: tuple[int, int], seed: int, quality: int, blur: float = 0.5) -> 
 
 
 def signer():  # type: ignore[no-untyped-def]
-    from rightsmark.consent import ConsentDeclaration
-    from rightsmark.keys import load_signing_material
-    from rightsmark.manifest import Rights
+    from rightsmark.keys.material import load_signing_material
     from rightsmark.models import Training, Use
-    from rightsmark.sign import Signer
+    from rightsmark.rights.consent import ConsentDeclaration
+    from rightsmark.rights.manifest import Rights
+    from rightsmark.sign.signer import Signer
 
     material = load_signing_material(KEYS / "signer.key", KEYS / "signer.pem")
     rights = Rights(

@@ -74,11 +74,11 @@ def bench_sign(sources: list[Path], out: Path, repeat: int) -> dict[str, float]:
 
     import c2pa
 
-    from rightsmark.consent import ConsentDeclaration
-    from rightsmark.keys import load_signing_material
-    from rightsmark.manifest import Rights
+    from rightsmark.keys.material import load_signing_material
     from rightsmark.models import Training, Use
-    from rightsmark.sign import Signer
+    from rightsmark.rights.consent import ConsentDeclaration
+    from rightsmark.rights.manifest import Rights
+    from rightsmark.sign.signer import Signer
 
     keys = REPO / "keys" / "examples"
     material = load_signing_material(keys / "signer.key", keys / "signer.pem")

@@ -24,11 +24,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from rightsmark.consent import ConsentDeclaration, load_consent_file
-from rightsmark.licenses import parse_license
-from rightsmark.manifest import Rights
 from rightsmark.models import Training, Use
-from rightsmark.sign import Signer
+from rightsmark.rights.consent import ConsentDeclaration, load_consent_file
+from rightsmark.rights.licenses import parse_license
+from rightsmark.rights.manifest import Rights
+from rightsmark.sign.signer import Signer
 
 from .conftest import EXAMPLE_IMAGES
 

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from rightsmark.consent import ConsentDeclaration
-from rightsmark.keys import KeyFiles, SigningMaterial, init_keys, load_signing_material
-from rightsmark.licenses import parse_license
-from rightsmark.manifest import Rights
+from rightsmark.keys.material import KeyFiles, SigningMaterial, init_keys, load_signing_material
 from rightsmark.models import Training, Use
-from rightsmark.sign import Signer
+from rightsmark.rights.consent import ConsentDeclaration
+from rightsmark.rights.licenses import parse_license
+from rightsmark.rights.manifest import Rights
+from rightsmark.sign.signer import Signer
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_IMAGES = REPO / "examples" / "images"

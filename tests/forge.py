@@ -27,10 +27,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from rightsmark import engine
-from rightsmark.jumbf import claim_box, signature_box
-from rightsmark.keys import SigningMaterial, sign_with
-from rightsmark.sign import Signer
+from rightsmark.engine import adapter as engine
+from rightsmark.engine.jumbf import claim_box, signature_box
+from rightsmark.keys.material import SigningMaterial, sign_with
+from rightsmark.sign.signer import Signer
 
 from .conftest import EXAMPLE_IMAGES, open_rights
 

@@ -5,10 +5,11 @@ every format rightsmark signs. Each input is one seed with one to three mutation
 truncation, duplicated, deleted, spliced and inserted ranges, box size and type damage), aimed at
 the manifest store (the JUMBF boxes) most of the time. Every input goes through, in this process:
 
-- :class:`rightsmark.verify.Verifier` (``verify_bytes`` and ``verify_file``),
-- :func:`rightsmark.inspection.inspect_file` (and its text rendering, :func:`rightsmark.report.inspect_text`),
-- :class:`rightsmark.audit.Auditor` (``audit_bytes``; the audit's JSON, text tree and SVG chain),
-- :class:`rightsmark.bulk.BulkVerifier` (``jobs=1``, in batches),
+- :class:`rightsmark.verify.verifier.Verifier` (``verify_bytes`` and ``verify_file``),
+- :func:`rightsmark.verify.inspection.inspect_file` (and its text rendering,
+  :func:`rightsmark.reports.formats.inspect_text`),
+- :class:`rightsmark.audit.auditor.Auditor` (``audit_bytes``; the audit's JSON, text tree and SVG chain),
+- :class:`rightsmark.verify.bulk.BulkVerifier` (``jobs=1``, in batches),
 
 and the checks are: no exception escapes, every input gets exactly one record (bulk, in order), and
 nothing is called ``valid`` that the C2PA engine alone, read directly, does not call valid
@@ -85,7 +86,7 @@ class Seed:
 
 
 def _walk_boxes(data: bytes, start: int, end: int, heads: list[int], depth: int = 0) -> None:
-    from rightsmark.jumbf import _boxes
+    from rightsmark.engine.jumbf import _boxes
 
     if depth > 12:
         return
@@ -100,7 +101,7 @@ def manifest_regions(data: bytes) -> tuple[tuple[tuple[int, int], ...], tuple[in
 
     A ``jumb`` superbox whose description box is labelled ``c2pa`` spans (start, start + size),
     clipped to the file (in JPEG the store runs on across APP11 segments, so the range is
-    approximate there); boxes inside are walked with :mod:`rightsmark.jumbf`'s walker. Loose
+    approximate there); boxes inside are walked with :mod:`rightsmark.engine.jumbf`'s walker. Loose
     ``cbor``/``jumd``/``c2pa`` markers elsewhere add a small window each.
     """
     ranges: list[tuple[int, int]] = []
@@ -153,7 +154,7 @@ def corpus_seeds(root: Path = CORPUS_FILES, max_bytes: int = MAX_SEED_BYTES) -> 
 
 
 def signed_seeds(signer: Any, rights: Any, workdir: Path) -> list[Seed]:
-    """The bundled sample images signed by ``signer`` (a :class:`rightsmark.sign.Signer`), one per format."""
+    """The bundled sample images signed by ``signer`` (a :class:`rightsmark.sign.signer.Signer`), one per format."""
     seeds = []
     out = workdir / "signed-seeds"
     out.mkdir(parents=True, exist_ok=True)
@@ -168,8 +169,8 @@ def signed_seeds(signer: Any, rights: Any, workdir: Path) -> list[Seed]:
 
 def standalone_signer(workdir: Path) -> tuple[Any, Any]:
     """A signer with fresh development keys and rights the default policy keeps (outside pytest)."""
-    from rightsmark.keys import init_keys, load_signing_material
-    from rightsmark.sign import Signer
+    from rightsmark.keys.material import init_keys, load_signing_material
+    from rightsmark.sign.signer import Signer
     from tests.conftest import open_rights
 
     keys = init_keys(workdir / "keys")
@@ -375,9 +376,10 @@ class HostileSigner:
     IMAGES = ("harbour.jpg", "market.png", "street.webp")
 
     def __init__(self, material: Any) -> None:
-        from rightsmark import __version__, engine
-        from rightsmark.manifest import manifest_definition
-        from rightsmark.sign import engine_signer
+        from rightsmark._version import __version__
+        from rightsmark.engine import adapter as engine
+        from rightsmark.rights.manifest import manifest_definition
+        from rightsmark.sign.signer import engine_signer
         from tests.conftest import open_rights
 
         self._context = engine.signing_context()
@@ -507,7 +509,7 @@ def engine_says_valid(data: bytes, mime: str | None, context: Any) -> tuple[bool
 
 
 def mime_of(data: bytes, seed: Seed) -> str | None:
-    from rightsmark.formats import sniff
+    from rightsmark.media.formats import sniff
 
     fmt = sniff(data[:64], "x" + seed.suffix)
     return fmt.mime if fmt else _MIME_BY_SUFFIX.get(seed.suffix)
@@ -561,10 +563,10 @@ class Fuzzer:
         material: Any = None,
         hostile_share: float = HOSTILE_SHARE,
     ) -> None:
-        from rightsmark.audit import Auditor
-        from rightsmark.engine import reading_context
-        from rightsmark.policy import Policy
-        from rightsmark.verify import Verifier
+        from rightsmark.audit.auditor import Auditor
+        from rightsmark.engine.adapter import reading_context
+        from rightsmark.verify.policy import Policy
+        from rightsmark.verify.verifier import Verifier
 
         if not seeds:
             raise ValueError("no seed files")
@@ -609,10 +611,10 @@ class Fuzzer:
 
     def check(self, index: int, seed: Seed, data: bytes) -> tuple[list[str], dict[str, str]]:
         """Problems found with one input and the integrity each reader reported."""
-        from rightsmark.audit import tree_text
-        from rightsmark.htmlreport import chain_svg
-        from rightsmark.inspection import inspect_file
-        from rightsmark.report import inspect_text
+        from rightsmark.audit.auditor import tree_text
+        from rightsmark.audit.html import chain_svg
+        from rightsmark.reports.formats import inspect_text
+        from rightsmark.verify.inspection import inspect_file
 
         problems: list[str] = []
         said: dict[str, str] = {}
@@ -663,8 +665,8 @@ class Fuzzer:
 
     def bulk(self, batch: list[tuple[int, Seed, bytes, list[dict[str, Any]]]]) -> dict[int, list[str]]:
         """Problems per input index of one BulkVerifier(jobs=1) stream over ``batch``; integrity in said."""
-        from rightsmark.bulk import BulkVerifier
         from rightsmark.sources.base import Item
+        from rightsmark.verify.bulk import BulkVerifier
 
         problems: dict[int, list[str]] = {}
         keys = [f"bulk-{i}{seed.suffix}" for i, seed, _, _ in batch]

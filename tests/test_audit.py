@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 import rightsmark
-from rightsmark import engine, schemas
-from rightsmark.audit import (
+from rightsmark import schemas
+from rightsmark.audit.auditor import (
     FINDING_CODES,
     SEVERITIES,
     Auditor,
@@ -30,12 +30,13 @@ from rightsmark.audit import (
     load_anchor_certificates,
     summarise,
 )
-from rightsmark.keys import KeyFiles, load_signing_material
+from rightsmark.engine import adapter as engine
+from rightsmark.engine.reading import read_manifest_store
+from rightsmark.keys.material import KeyFiles, load_signing_material
+from rightsmark.keys.pem import load_trust_anchors
 from rightsmark.models import Integrity
-from rightsmark.pem import load_trust_anchors
-from rightsmark.reading import read_manifest_store
-from rightsmark.sign import Signer
-from rightsmark.trust import TrustSources
+from rightsmark.sign.signer import Signer
+from rightsmark.trust.sources import TrustSources
 
 from .chains import RELEASE, TRAINING_ALLOWED, Chain, build_chain, consent_file, edit, people_rights
 from .conftest import CliResult
@@ -353,7 +354,7 @@ def test_schema_enumerates_exactly_the_finding_codes_and_severities() -> None:
 
 
 def test_schema_describes_the_withdrawal_lists_the_report_records() -> None:
-    from rightsmark import withdrawals
+    from rightsmark.verify import withdrawals
 
     listed = withdrawals.SignedList(
         Path("withdrawals.json"),
@@ -517,8 +518,8 @@ def test_corpus_plain_ingredients_are_unknown_provenance(corpus: Path) -> None:
 
 @pytest.mark.corpus
 def test_every_corpus_file_is_audited_and_its_report_matches_the_schema(corpus: Path) -> None:
-    from rightsmark.audit import report_header
-    from rightsmark.htmlreport import render_html
+    from rightsmark.audit.auditor import report_header
+    from rightsmark.audit.html import render_html
 
     files = sorted(p for p in (corpus / "files").rglob("*") if p.is_file())
     assert len(files) == 118

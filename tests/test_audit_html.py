@@ -17,11 +17,11 @@ import pytest
 from PIL import Image
 
 import rightsmark
-from rightsmark.audit import Auditor, FileAudit, report_header, summarise
-from rightsmark.htmlreport import SEVERITY_COLOURS, render_html
-from rightsmark.keys import KeyFiles, init_keys, load_signing_material
-from rightsmark.licenses import parse_license
-from rightsmark.sign import Signer
+from rightsmark.audit.auditor import Auditor, FileAudit, report_header, summarise
+from rightsmark.audit.html import SEVERITY_COLOURS, render_html
+from rightsmark.keys.material import KeyFiles, init_keys, load_signing_material
+from rightsmark.rights.licenses import parse_license
+from rightsmark.sign.signer import Signer
 
 from .chains import Chain, build_chain, consent_file, edit, people_rights
 from .conftest import EXAMPLE_IMAGES, open_rights

@@ -24,15 +24,15 @@ import pytest
 from PIL import Image
 
 from rightsmark import schemas
-from rightsmark.bulk import BulkVerifier
-from rightsmark.facts import FactReader, has_marker, prescan, prescan_local
-from rightsmark.formats import PRESCANNED, sniff
-from rightsmark.keys import KeyFiles
-from rightsmark.licenses import parse_license
+from rightsmark.keys.material import KeyFiles
+from rightsmark.media.formats import PRESCANNED, sniff
 from rightsmark.models import Integrity, VerifyRecord
-from rightsmark.policy import Policy
-from rightsmark.sign import Signer
+from rightsmark.rights.licenses import parse_license
+from rightsmark.sign.signer import Signer
 from rightsmark.sources.base import Item
+from rightsmark.verify.bulk import BulkVerifier
+from rightsmark.verify.facts import FactReader, has_marker, prescan, prescan_local
+from rightsmark.verify.policy import Policy
 
 from .conftest import EXAMPLE_IMAGES, open_rights
 
@@ -87,7 +87,7 @@ def mixed(tmp_path_factory: pytest.TempPathFactory, signer: Signer) -> Path:
 
 def path_items(folder: Path) -> list[Item]:
     """Every file below folder, sorted like the directory source walks it; keys relative to folder."""
-    from rightsmark.verify import iter_directory
+    from rightsmark.verify.verifier import iter_directory
 
     return [Item(key=os.path.relpath(p, folder), path=p) for p in iter_directory(str(folder))]
 
@@ -294,8 +294,8 @@ def _assert_history_free(files: list[Path], anchors: Path) -> int:
     """Facts from a reader that has read everything before equal those of a fresh reader, file by file
     (trust is evaluated once per signing chain and reused; the reuse must not show). The default lists
     are used besides ``anchors``, so the claim-signer role check runs too."""
-    from rightsmark.trust import resolve
-    from rightsmark.trustlists import DEFAULT
+    from rightsmark.trust.lists import DEFAULT
+    from rightsmark.trust.sources import resolve
 
     trust = resolve(DEFAULT, anchors=[anchors])
     warm = FactReader(trust)
@@ -320,8 +320,8 @@ def _assert_history_free(files: list[Path], anchors: Path) -> int:
 def test_trust_reused_per_chain_gives_the_engines_own_answer(
     tmp_path: Path, mixed: Path, signer: Signer, other_keys: KeyFiles, keys: KeyFiles
 ) -> None:
-    from rightsmark.keys import load_signing_material
-    from rightsmark.trust import resolve
+    from rightsmark.keys.material import load_signing_material
+    from rightsmark.trust.sources import resolve
 
     with Signer(load_signing_material(other_keys.key, other_keys.chain)) as other:
         for i in range(2):
@@ -338,7 +338,7 @@ def test_trust_reused_per_chain_gives_the_engines_own_answer(
 
 @pytest.mark.corpus
 def test_trust_reused_per_chain_gives_the_engines_own_answer_on_the_corpus(corpus: Path, tmp_path: Path) -> None:
-    from rightsmark.verify import iter_directory
+    from rightsmark.verify.verifier import iter_directory
 
     settings = json.loads((corpus / "trust" / "c2pa-python_trust_config_test_settings.json").read_text())
     anchors = tmp_path / "anchors.pem"
@@ -351,10 +351,10 @@ _ENGINE_THREADS_THEN_POOL = """
 import sys
 from pathlib import Path
 
-from rightsmark.bulk import BulkVerifier
-from rightsmark.policy import Policy
+from rightsmark.verify.bulk import BulkVerifier
+from rightsmark.verify.policy import Policy
 from rightsmark.sources.base import Item
-from rightsmark.verify import Verifier
+from rightsmark.verify.verifier import Verifier
 
 
 def main() -> None:
@@ -684,7 +684,7 @@ def test_parquet_has_the_flat_columns(report_runs: dict[str, Any]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from rightsmark.report import FLAT_COLUMNS, LIST_COLUMNS
+    from rightsmark.reports.formats import FLAT_COLUMNS, LIST_COLUMNS
 
     table = pq.read_table(report_runs["cwd"] / "r.parquet")
     assert tuple(table.schema.names) == FLAT_COLUMNS
@@ -751,7 +751,7 @@ def test_default_policy_is_strict(cli: Cli, mixed: Path) -> None:
 
 
 def test_parallel_by_default_and_jobs_must_be_positive(cli: Cli, mixed: Path) -> None:
-    from rightsmark.bulk import default_jobs
+    from rightsmark.verify.bulk import default_jobs
 
     with BulkVerifier(Policy()) as bulk:
         assert bulk.jobs == default_jobs() == len(os.sched_getaffinity(0))

@@ -1,4 +1,4 @@
-"""Certificate-chain validation (rightsmark.chainval) on real certificates made here with cryptography.
+"""Certificate-chain validation (rightsmark.trust.chainval) on real certificates made here with cryptography.
 
 A root, an intermediate and a leaf (ECDSA P-256), each rule broken once: every refusal must come
 back as a verdict with a reason a person can act on, never as an exception.
@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from rightsmark.chainval import CLAIM_SIGNER_EKUS, ChainVerdict, Role, validate_chain
+from rightsmark.trust.chainval import CLAIM_SIGNER_EKUS, ChainVerdict, Role, validate_chain
 
 AT = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
 YEAR = dt.timedelta(days=365)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from rightsmark.keys import KeyFiles
+from rightsmark.keys.material import KeyFiles
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGES = REPO / "examples" / "images"
@@ -377,7 +377,7 @@ def test_consent_that_expires_after_signing_is_judged_expired(cli: Cli, tmp_path
     judged expired from that day on."""
     import datetime as dt
 
-    from rightsmark.verify import Verifier
+    from rightsmark.verify.verifier import Verifier
 
     consent = write_consent(tmp_path / "consent.json", granted="2020-01-01", expires="2099-01-01")
     record = sign_and_verify(cli, tmp_path, keys, "--ai-training", "allowed", "--consent", consent)

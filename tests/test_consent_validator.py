@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rightsmark import schemas
-from rightsmark.consent import ConsentDeclaration, assertion_problem
+from rightsmark.rights.consent import ConsentDeclaration, assertion_problem
 
 VALID_SUBJECT: dict[str, Any] = {
     "ref": "subject-1",

@@ -10,7 +10,7 @@ import pytest
 
 from rightsmark import schemas
 from rightsmark.models import Decision, Integrity, Trust
-from rightsmark.verify import Verifier
+from rightsmark.verify.verifier import Verifier
 
 pytestmark = pytest.mark.corpus
 

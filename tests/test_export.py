@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from rightsmark.consentmap import load_consent_map
 from rightsmark.errors import ConsentError, ProfileError
-from rightsmark.keys import KeyFiles
+from rightsmark.keys.material import KeyFiles
 from rightsmark.models import Use
-from rightsmark.profile import Profile, load_profile
+from rightsmark.rights.consentmap import load_consent_map
+from rightsmark.rights.profile import Profile, load_profile
 
 from .conftest import EXAMPLE_IMAGES, REPO
 
@@ -434,7 +434,7 @@ def test_sign_with_tsa_from_a_profile_and_a_tsa_that_is_down(cli, tmp_path: Path
 def test_signing_a_signed_file_again_without_parent_is_refused(name: str, tmp_path: Path, material) -> None:  # type: ignore[no-untyped-def]
     """The manifest is found (in a JPEG by its header alone) and the file is not signed afresh."""
     from rightsmark.errors import InputError
-    from rightsmark.sign import Signer
+    from rightsmark.sign.signer import Signer
 
     from .conftest import open_rights
 

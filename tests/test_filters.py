@@ -7,9 +7,9 @@ import pickle
 from pathlib import Path
 
 from rightsmark import KeepFilter, Policy, verify_source
-from rightsmark.keys import KeyFiles
+from rightsmark.keys.material import KeyFiles
 from rightsmark.models import Decision, Use
-from rightsmark.sign import Signer
+from rightsmark.sign.signer import Signer
 
 from .conftest import EXAMPLE_IMAGES, open_rights
 

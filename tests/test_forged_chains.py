@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from rightsmark.facts import FactReader, engine_chain
+from rightsmark.engine.jumbf import leaf_fingerprint
+from rightsmark.engine.reading import read_manifest_store
 from rightsmark.filters import KeepFilter
-from rightsmark.jumbf import leaf_fingerprint
-from rightsmark.keys import KeyFiles, SigningMaterial, init_keys, load_signing_material
-from rightsmark.pem import load_trust_anchors
-from rightsmark.policy import Policy, SignerRule
-from rightsmark.reading import read_manifest_store
-from rightsmark.trust import TrustSources
+from rightsmark.keys.material import KeyFiles, SigningMaterial, init_keys, load_signing_material
+from rightsmark.keys.pem import load_trust_anchors
+from rightsmark.trust.sources import TrustSources
+from rightsmark.verify.facts import FactReader, engine_chain
+from rightsmark.verify.policy import Policy, SignerRule
 
 from .forge import FORGERIES, der_chain, forged_batch
 
@@ -59,7 +59,7 @@ def assert_forgeries_refused(records: dict[str, dict[str, Any]]) -> None:
 
 def test_the_forgeries_verify_as_mallory_in_the_engine(batch: Path, keys: KeyFiles) -> None:
     """The premise: each forged file is valid, signed by Mallory, and carries the trusted chain too."""
-    from rightsmark import engine
+    from rightsmark.engine import adapter as engine
 
     context = engine.reading_context(TrustSources(claim_pem=load_trust_anchors([keys.ca])))
     for name in FORGERIES:
@@ -78,7 +78,7 @@ def test_cli_never_trusts_a_borrowed_chain(cli: Cli, batch: Path, keys: KeyFiles
 
 
 def test_library_verifier_and_keep_filter_in_both_orders(batch: Path, keys: KeyFiles) -> None:
-    from rightsmark.verify import Verifier
+    from rightsmark.verify.verifier import Verifier
 
     names = sorted(p.name for p in batch.iterdir())
     for order in (names, names[::-1]):

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from rightsmark.errors import InputError
-from rightsmark.formats import sniff, structural_problem
-from rightsmark.sign import Signer
+from rightsmark.media.formats import sniff, structural_problem
+from rightsmark.sign.signer import Signer
 
 from .conftest import EXAMPLE_IMAGES, open_rights
 

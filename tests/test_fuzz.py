@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from rightsmark.keys import SigningMaterial
-from rightsmark.sign import Signer
+from rightsmark.keys.material import SigningMaterial
+from rightsmark.sign.signer import Signer
 
 from . import fuzz
 from .conftest import open_rights
@@ -111,7 +111,8 @@ def test_fuzzer_reports_what_it_should(
     signed_seeds: list[fuzz.Seed], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The harness itself: an escaping exception and a false `valid` are both caught and saved."""
-    from rightsmark import audit, reading
+    from rightsmark.audit import auditor as audit
+    from rightsmark.engine import reading
     from rightsmark.models import Integrity
 
     real = reading.interpret
@@ -137,14 +138,14 @@ def test_fuzzer_reports_what_it_should(
 
 
 # -- Bugs the fuzzer found, fixed: a validly signed consent assertion of the wrong shape crashed audit and
-# inspect's text (rightsmark.consent.subject_entries now reads subjects for both, and calls it malformed).
+# inspect's text (rightsmark.rights.consent.subject_entries now reads subjects for both, and calls it malformed).
 
 
 def _consent_subjects(material: SigningMaterial, subjects: object) -> bytes:
     """harbour.jpg validly signed with rightsmark's manifest, its consent saying people and ``subjects``."""
     signer = fuzz.HostileSigner(material)
     definition = copy.deepcopy(signer.base)
-    consent = next(a for a in definition["assertions"] if a["label"] == "io.rightsmark.consent")["data"]
+    consent = next(a for a in definition["assertions"] if a["label"] == "io.rightsmark.rights.consent")["data"]
     consent["identifiable_people"] = True
     consent["subjects"] = subjects
     return signer.sign(definition, "harbour.jpg")
@@ -159,7 +160,7 @@ MALFORMED_SUBJECTS = pytest.mark.parametrize(
 
 @MALFORMED_SUBJECTS
 def test_audit_survives_consent_subjects_of_the_wrong_shape(material: SigningMaterial, subjects: object) -> None:
-    from rightsmark.audit import Auditor, tree_text
+    from rightsmark.audit.auditor import Auditor, tree_text
 
     data = _consent_subjects(material, subjects)
     with Auditor() as auditor:
@@ -172,8 +173,8 @@ def test_audit_survives_consent_subjects_of_the_wrong_shape(material: SigningMat
 def test_inspect_text_survives_consent_subjects_of_the_wrong_shape(
     material: SigningMaterial, tmp_path: Path, subjects: object
 ) -> None:
-    from rightsmark.inspection import inspect_file
-    from rightsmark.report import inspect_text
+    from rightsmark.reports.formats import inspect_text
+    from rightsmark.verify.inspection import inspect_file
 
     path = tmp_path / "photo.jpg"
     path.write_bytes(_consent_subjects(material, subjects))

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from rightsmark.keys import KeyFiles, SigningMaterial
-from rightsmark.withdrawals import sign_detached, signature_path
+from rightsmark.keys.material import KeyFiles, SigningMaterial
+from rightsmark.verify.withdrawals import sign_detached, signature_path
 
 from .conftest import EXAMPLE_IMAGES, CliResult, small_tmpfs
 

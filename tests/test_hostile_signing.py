@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from rightsmark.errors import PassphraseError
-from rightsmark.keys import KeyFiles, load_private_key
+from rightsmark.keys.material import KeyFiles, load_private_key
 
 from .conftest import EXAMPLE_IMAGES, one_error_line
 from .test_export import photo
@@ -132,8 +132,8 @@ def _consent_file(tmp_path: Path, expires: str) -> Path:
 
 
 def test_check_consent_current_refuses_expired_consent(tmp_path: Path) -> None:
-    from rightsmark.consent import check_consent_current, load_consent_file
     from rightsmark.errors import ConsentError
+    from rightsmark.rights.consent import check_consent_current, load_consent_file
 
     expired = load_consent_file(_consent_file(tmp_path, "2020-06-30"))
     with pytest.raises(ConsentError) as caught:

@@ -30,13 +30,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
-from rightsmark import engine
+from rightsmark.engine import adapter as engine
 from rightsmark.errors import CertificateError, KeyMaterialError, PassphraseError, TokenError
-from rightsmark.keys import EKU_DOCUMENT_SIGNING, KeyFiles, init_keys, load_signing_material
-from rightsmark.keysource import KeySource, key_source, parse_pkcs11_uri
+from rightsmark.keys.material import EKU_DOCUMENT_SIGNING, KeyFiles, init_keys, load_signing_material
+from rightsmark.keys.source import KeySource, key_source, parse_pkcs11_uri
 from rightsmark.models import Algorithm, Integrity, Trust
-from rightsmark.sign import Signer
-from rightsmark.verify import Verifier
+from rightsmark.sign.signer import Signer
+from rightsmark.verify.verifier import Verifier
 
 from .conftest import EXAMPLE_IMAGES, one_error_line, open_rights
 from .softhsm import ALGORITHMS, SoftToken, session_token
@@ -196,7 +196,7 @@ def test_key_source_pickles_with_its_pin_and_signs_in_spawned_and_forked_workers
 
 
 def test_closed_sessions_are_reopened_and_a_closed_key_says_so(soft_token: SoftToken, tmp_path: Path) -> None:
-    from rightsmark.keysource import close_token_sessions
+    from rightsmark.keys.source import close_token_sessions
 
     first = key_source(soft_token.uri("signer"), None, pin=soft_token.pin.encode())
     old = first.load()
@@ -312,7 +312,7 @@ def test_token_key_with_someone_elses_certificate_is_refused_before_signing(
 
 
 def test_consent_withdrawal_list_signed_on_a_token(soft_token: SoftToken, tmp_path: Path) -> None:
-    from rightsmark.withdrawals import load_withdrawals
+    from rightsmark.verify.withdrawals import load_withdrawals
 
     result = run_cli(
         "consent", "withdraw", "MR-7", "--list", tmp_path / "w.json", "--key", soft_token.uri("signer"),
@@ -548,7 +548,7 @@ def issue_from_csr(csr: x509.CertificateSigningRequest, ca_key: Any, ca_cert: x5
 @pytest.fixture(scope="module")
 def csr_ca(keys: KeyFiles) -> tuple[Any, x509.Certificate]:
     """A CA to issue requested certificates: the session's development intermediate, reused."""
-    from rightsmark.keys import _issue, _name, _new_key
+    from rightsmark.keys.material import _issue, _name, _new_key
 
     key = _new_key(Algorithm.ES256)
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)

@@ -15,11 +15,11 @@ from typing import ClassVar
 
 import pytest
 
-from rightsmark import engine
-from rightsmark.keys import KeyFiles, SigningMaterial
+from rightsmark.engine import adapter as engine
+from rightsmark.keys.material import KeyFiles, SigningMaterial
 from rightsmark.models import Decision, Integrity
-from rightsmark.sign import Signer
-from rightsmark.verify import Verifier
+from rightsmark.sign.signer import Signer
+from rightsmark.verify.verifier import Verifier
 
 
 class _Recorder(http.server.BaseHTTPRequestHandler):

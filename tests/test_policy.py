@@ -6,11 +6,11 @@ import datetime as dt
 
 import pytest
 
-from rightsmark.consent import judge_consent
 from rightsmark.errors import LicenseError
-from rightsmark.licenses import parse_license
-from rightsmark.manifest import read_training
 from rightsmark.models import ConsentStatus, Purpose, Use
+from rightsmark.rights.consent import judge_consent
+from rightsmark.rights.licenses import parse_license
+from rightsmark.rights.manifest import read_training
 
 NOW = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
 

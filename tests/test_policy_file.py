@@ -23,13 +23,13 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from PIL import Image
 
 from rightsmark import schemas
-from rightsmark.consent import load_consent_file
-from rightsmark.facts import Facts
-from rightsmark.keys import KeyFiles, load_signing_material
-from rightsmark.licenses import parse_license
+from rightsmark.keys.material import KeyFiles, load_signing_material
 from rightsmark.models import Decision, Integrity, License, Purpose, SignerInfo, Training, Use
-from rightsmark.policy import Policy, PolicyError, SignerRule, judge, load_policy, policy_from_dict
-from rightsmark.sign import Signer
+from rightsmark.rights.consent import load_consent_file
+from rightsmark.rights.licenses import parse_license
+from rightsmark.sign.signer import Signer
+from rightsmark.verify.facts import Facts
+from rightsmark.verify.policy import Policy, PolicyError, SignerRule, judge, load_policy, policy_from_dict
 
 from .conftest import open_rights
 
@@ -553,7 +553,7 @@ def test_ingredient_and_identity_problems() -> None:
 def test_a_policy_that_has_decided_can_be_extended(keys: KeyFiles, signed_jpeg: Path) -> None:
     """Verifier and KeepFilter add --trust anchors to a policy already used for decisions."""
     from rightsmark import KeepFilter
-    from rightsmark.verify import Verifier
+    from rightsmark.verify.verifier import Verifier
 
     policy = Policy(trust_lists=())
     assert decide(facts(trusted=False), policy) == (Decision.DROP, ["no-trust-anchors"])  # memoises its checks

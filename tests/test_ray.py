@@ -33,12 +33,12 @@ import ray
 import ray.data
 
 import rightsmark.ray
-from rightsmark.bulk import verify_source
-from rightsmark.keys import KeyFiles, SigningMaterial
-from rightsmark.licenses import parse_license
-from rightsmark.policy import Policy
-from rightsmark.ray_engine import Unit, UnitVerifier, plan, verify_units
-from rightsmark.sign import Signer
+from rightsmark.keys.material import KeyFiles, SigningMaterial
+from rightsmark.ray.engine import Unit, UnitVerifier, plan, verify_units
+from rightsmark.rights.licenses import parse_license
+from rightsmark.sign.signer import Signer
+from rightsmark.verify.bulk import verify_source
+from rightsmark.verify.policy import Policy
 
 from .conftest import open_rights
 from .test_bulk import flip_byte, tiny_image
@@ -409,7 +409,7 @@ def test_ray_engine_never_trusts_a_borrowed_chain(
 ) -> None:
     """Forged files (Mallory's signature, a trusted chain beside hers) before and after legitimate ones,
     in units of two files (each unit one actor's reading with its own per-chain trust cache)."""
-    from rightsmark.keys import init_keys, load_signing_material
+    from rightsmark.keys.material import init_keys, load_signing_material
 
     from .forge import forged_batch
     from .test_forged_chains import assert_forgeries_refused
@@ -448,7 +448,8 @@ def test_ray_engine_refuses_hostile_items_like_the_local_engine(cluster: str, tm
 
 def test_the_core_never_imports_ray() -> None:
     code = (
-        "import sys, rightsmark, rightsmark._cli, rightsmark.ray_engine, rightsmark.bulk; print('ray' in sys.modules)"
+        "import sys, rightsmark, rightsmark._cli, rightsmark.ray.engine, rightsmark.verify.bulk;"
+        " print('ray' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "False"
@@ -460,7 +461,7 @@ def test_the_core_never_imports_ray() -> None:
 
 def test_units_yield_exactly_the_local_sources_items(data: Data, s3: S3, tmp_path: Path) -> None:
     """Planning (no Ray): the units' items are open_sources' items, same keys, same order, same bytes."""
-    from rightsmark.ray_engine import unit_items
+    from rightsmark.ray.engine import unit_items
     from rightsmark.sources import open_sources
 
     root = data.root
@@ -482,7 +483,7 @@ def test_units_yield_exactly_the_local_sources_items(data: Data, s3: S3, tmp_pat
 
 def test_shards_found_in_a_directory_or_prefix_are_planned_as_the_local_engine_opens_them(data: Data, s3: S3) -> None:
     """A whole directory or bucket holding tar shards and Parquet files: units open them as shards."""
-    from rightsmark.ray_engine import unit_items
+    from rightsmark.ray.engine import unit_items
     from rightsmark.sources import open_sources
 
     specs = [str(data.root), f"s3://{s3.bucket}/"]

@@ -25,10 +25,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 from PIL import Image, ImageDraw
 
-from rightsmark import engine
+from rightsmark.engine import adapter as engine
 from rightsmark.errors import InputError
-from rightsmark.inspection import inspect_file
-from rightsmark.keys import (
+from rightsmark.keys.material import (
     EKU_C2PA_CLAIM_SIGNING,
     EKU_DOCUMENT_SIGNING,
     EKU_MS_C2PA_SIGNING,
@@ -39,10 +38,11 @@ from rightsmark.keys import (
     load_signing_material,
 )
 from rightsmark.models import Decision, Integrity, Trust, VerifyRecord
-from rightsmark.policy import Policy
-from rightsmark.sign import Signer
-from rightsmark.trust import TrustSources
-from rightsmark.verify import Verifier
+from rightsmark.sign.signer import Signer
+from rightsmark.trust.sources import TrustSources
+from rightsmark.verify.inspection import inspect_file
+from rightsmark.verify.policy import Policy
+from rightsmark.verify.verifier import Verifier
 
 from .conftest import EXAMPLE_IMAGES, open_rights
 

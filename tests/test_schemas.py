@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from rightsmark import schemas
-from rightsmark.consent import CONSENT_LABEL, load_consent_file
 from rightsmark.errors import ConsentError
-from rightsmark.manifest import Rights, assertions_by_label
-from rightsmark.sign import Signer
-from rightsmark.verify import Verifier
+from rightsmark.rights.consent import CONSENT_LABEL, load_consent_file
+from rightsmark.rights.manifest import Rights, assertions_by_label
+from rightsmark.sign.signer import Signer
+from rightsmark.verify.verifier import Verifier
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -79,7 +79,7 @@ def test_record_schema_rejects_a_record_without_decision(signed_jpeg: Path, keys
 
 
 def test_record_schema_lists_exactly_the_policy_reason_codes() -> None:
-    from rightsmark.policy import REASON_CODES
+    from rightsmark.verify.policy import REASON_CODES
 
     enum = schemas.load(schemas.VERIFY_RECORD)["properties"]["reasons"]["items"]["properties"]["code"]["enum"]
     assert set(enum) == set(REASON_CODES)

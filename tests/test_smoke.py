@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from rightsmark.verify import Verifier
+from rightsmark.verify.verifier import Verifier
 
 
 def test_signed_jpeg_verifies_trusted_and_kept(signed_jpeg: Path, keys) -> None:

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rightsmark.sign import Signer
+from rightsmark.sign.signer import Signer
 from rightsmark.sources import (
     ListSource,
     ParquetSource,
@@ -554,7 +554,7 @@ def test_s3_parquet(s3: S3, samples: Samples) -> None:
 
 
 def test_s3_bytes_verify_end_to_end(s3: S3) -> None:
-    from rightsmark.verify import Verifier
+    from rightsmark.verify.verifier import Verifier
 
     (item,) = list(open_sources([f"s3://{s3.bucket}/images/signed.jpg"], storage_options=s3.options))
     with Verifier() as verifier:

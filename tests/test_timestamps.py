@@ -24,15 +24,15 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from rightsmark import engine
+from rightsmark.engine import adapter as engine
 from rightsmark.errors import SigningError, TimestampError
-from rightsmark.keys import KeyFiles, SigningMaterial, _issue, _name, _new_key, load_signing_material
+from rightsmark.keys.material import KeyFiles, SigningMaterial, _issue, _name, _new_key, load_signing_material
+from rightsmark.keys.timestamps import PROBE_DIGEST, probe_tsa, timestamp_request, validate_tsa_url
 from rightsmark.models import Algorithm, Decision, Integrity, Trust
-from rightsmark.policy import Policy
-from rightsmark.sign import Signer
-from rightsmark.timestamps import PROBE_DIGEST, probe_tsa, timestamp_request, validate_tsa_url
-from rightsmark.trust import TrustSources
-from rightsmark.verify import Verifier
+from rightsmark.sign.signer import Signer
+from rightsmark.trust.sources import TrustSources
+from rightsmark.verify.policy import Policy
+from rightsmark.verify.verifier import Verifier
 
 from .conftest import EXAMPLE_IMAGES, REPO, CliResult, open_rights
 from .tsa import LocalTSA, closed_port, fixed_reply_server
@@ -301,8 +301,8 @@ def test_a_cached_verdict_is_not_reused_outside_its_anchors_validity(
     """The trust verdict per signing chain is cached. Its intermediate CA expires while the leaf lives on:
     a file timestamped before that stays trusted, one without a timestamp is judged now, when the chain
     no longer validates. Reading the timestamped file first must not lend its verdict to the other."""
-    from rightsmark.facts import FactReader
-    from rightsmark.trust import resolve
+    from rightsmark.trust.sources import resolve
+    from rightsmark.verify.facts import FactReader
 
     now = dt.datetime.now(dt.UTC)
     expires = (now + LIFETIME).replace(microsecond=0)
@@ -530,8 +530,8 @@ def test_the_probe_takes_the_route_the_engine_takes(tsa: LocalTSA, monkeypatch: 
 
 SIGN_IN_A_NEW_PROCESS = """
 import sys
-from rightsmark.keys import load_signing_material
-from rightsmark.sign import Signer
+from rightsmark.keys.material import load_signing_material
+from rightsmark.sign.signer import Signer
 from tests.conftest import open_rights
 key, chain, url, source, output = sys.argv[1:]
 with Signer(load_signing_material(key, chain), tsa_url=url) as signer:

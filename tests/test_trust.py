@@ -18,14 +18,15 @@ from typing import Any
 
 import pytest
 
-from rightsmark import engine, trustlists
-from rightsmark.keys import KeyFiles
+from rightsmark.engine import adapter as engine
+from rightsmark.engine.reading import read_manifest_store
+from rightsmark.keys.material import KeyFiles
+from rightsmark.keys.pem import load_trust_anchors
 from rightsmark.models import Decision, Trust
-from rightsmark.pem import load_trust_anchors
-from rightsmark.policy import Policy, load_policy
-from rightsmark.reading import read_manifest_store
-from rightsmark.trust import TrustSources, resolve
-from rightsmark.verify import Verifier
+from rightsmark.trust import lists as trustlists
+from rightsmark.trust.sources import TrustSources, resolve
+from rightsmark.verify.policy import Policy, load_policy
+from rightsmark.verify.verifier import Verifier
 
 Cli = Callable[..., Any]
 
@@ -84,7 +85,7 @@ def test_default_sources_are_the_c2pa_lists_and_pinned(signed_jpeg: Path) -> Non
 def test_sources_travel_to_worker_processes_and_key_the_cache(keys: KeyFiles) -> None:
     import pickle
 
-    from rightsmark.bulk import cache_context
+    from rightsmark.verify.bulk import cache_context
 
     one = resolve(["c2pa"], anchors=[keys.ca])
     assert one.claim_certificates  # parsed once here ...
@@ -155,7 +156,7 @@ def test_policy_file_trust_table(tmp_path: Path, keys: KeyFiles, signed_jpeg: Pa
     d = policy.to_dict()["trust"]
     assert d["lists"] == ["interim"] and d["tsa_anchors"][0]["path"].endswith("ca.pem")
     policy_file.write_text('[trust]\nlists = ["c2pa", "bogus"]\n', encoding="utf-8")
-    from rightsmark.policy import PolicyError
+    from rightsmark.verify.policy import PolicyError
 
     with pytest.raises(PolicyError, match="bogus"):
         load_policy(policy_file)

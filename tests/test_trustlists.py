@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from rightsmark import trustlists
 from rightsmark.errors import TrustError, UsageError
+from rightsmark.trust import lists as trustlists
 
 ROLES = {"c2pa": "claim-signer", "c2pa-tsa": "tsa", "interim": "claim-signer"}
 # What the pinned snapshot holds (see src/rightsmark/trustlists/data/README.md); updating it updates these.

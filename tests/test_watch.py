@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from rightsmark.keys import KeyFiles
-from rightsmark.watch import Watcher
+from rightsmark.keys.material import KeyFiles
+from rightsmark.sign.watch import Watcher
 
 from .test_export import photo
 

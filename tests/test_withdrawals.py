@@ -20,13 +20,13 @@ from typing import Any
 import pytest
 
 from rightsmark import schemas
-from rightsmark.consent import ConsentDeclaration
-from rightsmark.keys import KeyFiles, SigningMaterial, init_keys, load_signing_material
+from rightsmark.keys.material import KeyFiles, SigningMaterial, init_keys, load_signing_material
 from rightsmark.models import Algorithm, ConsentStatus, Decision
-from rightsmark.policy import REASON_CODES, Policy
-from rightsmark.sign import Signer
-from rightsmark.verify import Verifier
-from rightsmark.withdrawals import (
+from rightsmark.rights.consent import ConsentDeclaration
+from rightsmark.sign.signer import Signer
+from rightsmark.verify.policy import REASON_CODES, Policy
+from rightsmark.verify.verifier import Verifier
+from rightsmark.verify.withdrawals import (
     WithdrawalListError,
     create_or_extend,
     load_withdrawals,
@@ -266,7 +266,7 @@ def test_malformed_lists_are_refused_even_when_signed(
 ) -> None:
     path = tmp_path / "w.json"
     path.write_bytes(content)
-    from rightsmark.withdrawals import sign_detached
+    from rightsmark.verify.withdrawals import sign_detached
 
     signature_path(path).write_text(json.dumps(sign_detached(content, material)))
     with pytest.raises(WithdrawalListError, match=words) as err:
@@ -387,12 +387,12 @@ def _forge(signed_list: Path, how: str, other_keys: KeyFiles) -> None:
         i = data.index(WITHDRAWN_ID.encode()) + len(WITHDRAWN_ID) - 1
         signed_list.write_bytes(data[:i] + bytes([data[i] ^ 0x01]) + data[i + 1 :])
     elif how == "signature-by-other-key":
-        from rightsmark.withdrawals import sign_detached
+        from rightsmark.verify.withdrawals import sign_detached
 
         other = load_signing_material(other_keys.key, other_keys.chain)
         signature_path(signed_list).write_text(json.dumps(sign_detached(data, other)))
     elif how == "other-key-with-our-chain":  # a signature by another key, passed off under our certificates
-        from rightsmark.withdrawals import sign_detached
+        from rightsmark.verify.withdrawals import sign_detached
 
         other = load_signing_material(other_keys.key, other_keys.chain)
         ours = json.loads(signature_path(signed_list).read_text())
@@ -461,7 +461,7 @@ def test_a_certificate_issued_by_a_non_ca_signer_is_not_trusted(
     tmp_path: Path, material: SigningMaterial, keys: KeyFiles
 ) -> None:
     """The trusted signer's own (non-CA) key must not be able to vouch for another key."""
-    from rightsmark.keys import _issue, _name, _new_key
+    from rightsmark.keys.material import _issue, _name, _new_key
 
     impostor_key = _new_key(Algorithm.ES256)
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)

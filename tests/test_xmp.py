@@ -20,19 +20,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageCms
 
-from rightsmark import engine, schemas, xmp
-from rightsmark.consent import ConsentDeclaration
+from rightsmark import schemas
+from rightsmark.engine import adapter as engine
 from rightsmark.errors import InputError
-from rightsmark.facts import Facts
-from rightsmark.formats import AVIF, GIF, HEIC, JPEG, PNG, TIFF, WEBP, ImageFormat, sniff
-from rightsmark.keys import KeyFiles, SigningMaterial
-from rightsmark.licenses import parse_license
-from rightsmark.manifest import Rights, manifest_definition, metadata_assertion
+from rightsmark.keys.material import KeyFiles, SigningMaterial
+from rightsmark.media.formats import AVIF, GIF, HEIC, JPEG, PNG, TIFF, WEBP, ImageFormat, sniff
 from rightsmark.models import Drift, Integrity, Training, Use
-from rightsmark.report import flat, verify_text
-from rightsmark.sign import Signer
-from rightsmark.summary import Summary
-from rightsmark.verify import Verifier
+from rightsmark.reports.formats import flat, verify_text
+from rightsmark.reports.summary import Summary
+from rightsmark.rights import xmp
+from rightsmark.rights.consent import ConsentDeclaration
+from rightsmark.rights.licenses import parse_license
+from rightsmark.rights.manifest import Rights, manifest_definition, metadata_assertion
+from rightsmark.sign.signer import Signer
+from rightsmark.verify.facts import Facts
+from rightsmark.verify.verifier import Verifier
 
 from .conftest import EXAMPLE_IMAGES, open_rights
 

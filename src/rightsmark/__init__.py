@@ -14,29 +14,29 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from rightsmark._version import __version__
 
 _EXPORTS = {
-    "init_keys": "rightsmark.keys",
-    "load_signing_material": "rightsmark.keys",
+    "init_keys": "rightsmark.keys.material",
+    "load_signing_material": "rightsmark.keys.material",
     "Algorithm": "rightsmark.models",
-    "SigningMaterial": "rightsmark.keys",
-    "Rights": "rightsmark.manifest",
-    "ConsentDeclaration": "rightsmark.consent",
-    "load_consent_file": "rightsmark.consent",
-    "parse_license": "rightsmark.licenses",
-    "Signer": "rightsmark.sign",
-    "sign_file": "rightsmark.sign",
-    "Verifier": "rightsmark.verify",
-    "BulkVerifier": "rightsmark.bulk",
-    "verify_source": "rightsmark.bulk",
-    "verify_items": "rightsmark.bulk",
-    "Policy": "rightsmark.policy",
-    "load_policy": "rightsmark.policy",
+    "SigningMaterial": "rightsmark.keys.material",
+    "Rights": "rightsmark.rights.manifest",
+    "ConsentDeclaration": "rightsmark.rights.consent",
+    "load_consent_file": "rightsmark.rights.consent",
+    "parse_license": "rightsmark.rights.licenses",
+    "Signer": "rightsmark.sign.signer",
+    "sign_file": "rightsmark.sign.signer",
+    "Verifier": "rightsmark.verify.verifier",
+    "BulkVerifier": "rightsmark.verify.bulk",
+    "verify_source": "rightsmark.verify.bulk",
+    "verify_items": "rightsmark.verify.bulk",
+    "Policy": "rightsmark.verify.policy",
+    "load_policy": "rightsmark.verify.policy",
     "KeepFilter": "rightsmark.filters",
     "open_sources": "rightsmark.sources",
-    "verify_file": "rightsmark.verify",
-    "inspect_file": "rightsmark.inspection",
+    "verify_file": "rightsmark.verify.verifier",
+    "inspect_file": "rightsmark.verify.inspection",
     "RightsmarkError": "rightsmark.errors",
     "VerifyRecord": "rightsmark.models",
     "SignResult": "rightsmark.models",
@@ -52,14 +52,9 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from rightsmark.bulk import BulkVerifier, verify_items, verify_source
-    from rightsmark.consent import ConsentDeclaration, load_consent_file
     from rightsmark.errors import RightsmarkError
     from rightsmark.filters import KeepFilter
-    from rightsmark.inspection import inspect_file
-    from rightsmark.keys import SigningMaterial, init_keys, load_signing_material
-    from rightsmark.licenses import parse_license
-    from rightsmark.manifest import Rights
+    from rightsmark.keys.material import SigningMaterial, init_keys, load_signing_material
     from rightsmark.models import (
         Algorithm,
         Decision,
@@ -72,10 +67,15 @@ if TYPE_CHECKING:  # pragma: no cover
         Use,
         VerifyRecord,
     )
-    from rightsmark.policy import Policy, load_policy
-    from rightsmark.sign import Signer, sign_file
+    from rightsmark.rights.consent import ConsentDeclaration, load_consent_file
+    from rightsmark.rights.licenses import parse_license
+    from rightsmark.rights.manifest import Rights
+    from rightsmark.sign.signer import Signer, sign_file
     from rightsmark.sources import open_sources
-    from rightsmark.verify import Verifier, verify_file
+    from rightsmark.verify.bulk import BulkVerifier, verify_items, verify_source
+    from rightsmark.verify.inspection import inspect_file
+    from rightsmark.verify.policy import Policy, load_policy
+    from rightsmark.verify.verifier import Verifier, verify_file
 
 
 def __getattr__(name: str) -> Any:

@@ -24,10 +24,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rightsmark.facts import FactReader
 from rightsmark.models import VerifyRecord
-from rightsmark.policy import Policy
-from rightsmark.verify import make_record
+from rightsmark.verify.facts import FactReader
+from rightsmark.verify.policy import Policy
+from rightsmark.verify.verifier import make_record
 
 T = TypeVar("T")
 
@@ -44,7 +44,7 @@ class KeepFilter:
         column: str = "image",
         now: dt.datetime | None = None,
     ) -> None:
-        from rightsmark.trust import enabled_lists
+        from rightsmark.trust.sources import enabled_lists
 
         base = policy or Policy()
         if trust:

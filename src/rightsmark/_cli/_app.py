@@ -11,7 +11,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from rightsmark import __version__
+from rightsmark._version import __version__
 from rightsmark.errors import RightsmarkError, disk_full
 
 app = typer.Typer(
@@ -51,7 +51,7 @@ def broken_pipe() -> NoReturn:
 
 def no_space(exc: OSError) -> NoReturn:
     """A write the library does not name itself (standard output, say) met a full disk: one line, exit 2."""
-    from rightsmark.report import terminal_safe
+    from rightsmark.reports.formats import terminal_safe
 
     where = f"{terminal_safe(exc.filename)}: " if exc.filename else ""
     typer.echo(f"rightsmark: {where}cannot write: {exc.strerror or exc} (free some space, then run again)", err=True)
@@ -59,7 +59,7 @@ def no_space(exc: OSError) -> NoReturn:
 
 
 def _fail(exc: RightsmarkError) -> NoReturn:
-    from rightsmark.report import terminal_safe  # a path or message may carry text from a file
+    from rightsmark.reports.formats import terminal_safe  # a path or message may carry text from a file
 
     typer.echo(f"rightsmark: {terminal_safe(exc.one_line())}", err=True)
     raise typer.Exit(exc.exit_code)

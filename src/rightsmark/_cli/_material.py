@@ -1,7 +1,7 @@
 """Signing keys for the commands that sign (sign, consent withdraw, keys check, keys csr).
 
 One entry point, :func:`load_key_source`: it turns ``--key``/``--cert`` and the secret options into
-a :class:`~rightsmark.keysource.KeySource` holding the passphrase or PIN, loads it once (so every
+a :class:`~rightsmark.keys.source.KeySource` holding the passphrase or PIN, loads it once (so every
 certificate check runs before any file is touched) and asks on the terminal only when a secret is
 missing and stdin is a terminal. The loaded material is memoised in the source, so calling
 ``source.load()`` afterwards in the same process costs nothing.
@@ -36,8 +36,8 @@ import typer
 from rightsmark.errors import PassphraseError, UsageError
 
 if TYPE_CHECKING:
-    from rightsmark.keys import SigningMaterial
-    from rightsmark.keysource import KeySource
+    from rightsmark.keys.material import SigningMaterial
+    from rightsmark.keys.source import KeySource
 
 PASSPHRASE_ENV = "RIGHTSMARK_KEY_PASSPHRASE"
 PIN_ENV = "RIGHTSMARK_PKCS11_PIN"
@@ -206,7 +206,7 @@ def resolve_key_source(
     pkcs11_module: str | None = None,
 ) -> KeySource:
     """The key source with the secret from options, URI or environment; nothing loaded, no prompt."""
-    from rightsmark.keysource import key_source
+    from rightsmark.keys.source import key_source
 
     explicit = _explicit_secret(passphrase_file, passphrase_fd, passphrase_env)
     if str(key).startswith("pkcs11:"):

@@ -13,7 +13,7 @@ from rightsmark._cli._app import UseChoice, _errors, app
 from rightsmark.errors import ProfileError, RightsmarkError, UsageError
 
 if TYPE_CHECKING:
-    from rightsmark.keys import KeyFiles
+    from rightsmark.keys.material import KeyFiles
 
 _USE_QUESTIONS = (
     ("ai_training", "May your pictures train AI models?"),
@@ -54,19 +54,19 @@ def _ask_use(prompt: str, default: UseChoice, interactive: bool) -> UseChoice:
 
 
 def _check_author_url(value: str) -> None:
-    from rightsmark.profile import Profile, check_author_url
+    from rightsmark.rights.profile import Profile, check_author_url
 
     check_author_url(Profile(author_url=value))
 
 
 def _check_license(value: str) -> None:
-    from rightsmark.licenses import parse_license
+    from rightsmark.rights.licenses import parse_license
 
     parse_license(value)
 
 
 def _check_consent_map(value: str) -> None:
-    from rightsmark.consentmap import load_consent_map
+    from rightsmark.rights.consentmap import load_consent_map
 
     load_consent_map(Path(value).expanduser())
 
@@ -74,19 +74,19 @@ def _check_consent_map(value: str) -> None:
 def _check_key(value: str) -> None:
     if value.startswith("pkcs11:"):
         return
-    from rightsmark.keys import read_key_file
+    from rightsmark.keys.material import read_key_file
 
     read_key_file(Path(value).expanduser())
 
 
 def _check_cert(value: str) -> None:
-    from rightsmark.keys import load_chain
+    from rightsmark.keys.material import load_chain
 
     load_chain(Path(value).expanduser())
 
 
 def _check_tsa(value: str) -> None:
-    from rightsmark.timestamps import validate_tsa_url
+    from rightsmark.keys.timestamps import validate_tsa_url
 
     validate_tsa_url(value)
 
@@ -96,7 +96,7 @@ def _existing_dev_keys(directory: Path) -> KeyFiles | None:
 
     An encrypted key is taken as it is (its passphrase is asked when signing)."""
     from rightsmark.errors import PassphraseError
-    from rightsmark.keys import KeyFiles, load_signing_material
+    from rightsmark.keys.material import KeyFiles, load_signing_material
 
     files = KeyFiles(ca=directory / "ca.pem", chain=directory / "signer.pem", key=directory / "signer.key")
     if not all(p.exists() for p in (files.ca, files.chain, files.key)):
@@ -171,9 +171,9 @@ def init(
     """Write a signing profile once; then 'rightsmark sign DIR --profile FILE -o OUT' signs every export."""
     import tomllib
 
-    from rightsmark.licenses import parse_license
     from rightsmark.models import Use
-    from rightsmark.profile import Profile, check_templates, profile_from_dict, profile_toml
+    from rightsmark.rights.licenses import parse_license
+    from rightsmark.rights.profile import Profile, check_templates, profile_from_dict, profile_toml
 
     ask = sys.stdin.isatty() if interactive is None else interactive
     with _errors():
@@ -268,7 +268,7 @@ def init(
         except tomllib.TOMLDecodeError as exc:
             raise ProfileError(f"cannot be written as TOML: {exc}", path=profile_path) from None
         if dev_keys is not None and reuse is None:
-            from rightsmark.keys import init_keys
+            from rightsmark.keys.material import init_keys
 
             files = init_keys(directory)
             typer.echo(f"wrote development keys into {dev_keys} (trust anchor for verifiers: {files.ca})")

@@ -20,10 +20,10 @@ from rightsmark._cli._material import (
 from rightsmark.errors import UsageError
 
 if TYPE_CHECKING:
-    from rightsmark.batch import SignOutcome
-    from rightsmark.keysource import KeySource
+    from rightsmark.keys.source import KeySource
     from rightsmark.models import Use
-    from rightsmark.profile import Profile
+    from rightsmark.rights.profile import Profile
+    from rightsmark.sign.batch import SignOutcome
 
 
 def _use(choice: UseChoice | None) -> Use | None:
@@ -56,7 +56,7 @@ def flags_profile(
     xmp: bool | None = None,
 ) -> Profile:
     """What the command line said, as a profile layer (unset flags are ``None``)."""
-    from rightsmark.profile import Profile, check_templates
+    from rightsmark.rights.profile import Profile, check_templates
 
     people_given = consent is not None or consent_map is not None or no_people
     layer = Profile(
@@ -83,7 +83,7 @@ def flags_profile(
     )
     check_templates(layer, "the command line")
     if author_url is not None:
-        from rightsmark.manifest import author_url_problem
+        from rightsmark.rights.manifest import author_url_problem
 
         problem = author_url_problem(author_url)
         if problem:
@@ -111,7 +111,7 @@ def check_destination(output: Path | None, in_place: bool, backup: bool) -> None
 
 def run_settings(profile_file: Path | None, explicit: Profile) -> Profile:
     """The profile (if any) with the command line laid over it; a signing key is required."""
-    from rightsmark.profile import Profile, load_profile
+    from rightsmark.rights.profile import Profile, load_profile
 
     settings = with_people(load_profile(profile_file) if profile_file is not None else Profile(), explicit)
     if not settings.key:
@@ -230,8 +230,8 @@ def sign(
     Folders are signed on all cores; files already signed with the same settings and unchanged
     are skipped (--resign to sign again); one bad file never stops the batch. Exit 1 if any failed.
     """
-    from rightsmark.export import ExportRun
-    from rightsmark.summary import progress
+    from rightsmark.reports.summary import progress
+    from rightsmark.sign.run import ExportRun
 
     with _errors():
         check_destination(output, in_place, backup)
@@ -291,7 +291,7 @@ def sign(
 
 def print_summary(counts: dict[str, int], inputs: list[Path]) -> bool:
     """The closing line of a run on stderr; whether the run succeeded (nothing failed, something to sign)."""
-    from rightsmark.report import terminal_safe
+    from rightsmark.reports.formats import terminal_safe
 
     total = counts["signed"] + counts["skipped"] + counts["failed"]
     if total == 0:
@@ -305,8 +305,8 @@ def print_summary(counts: dict[str, int], inputs: list[Path]) -> bool:
 
 def report_outcome(outcome: SignOutcome, counts: dict[str, int], quiet: bool) -> None:
     """One file's line (stdout), its notes and errors (stderr, each naming the file); text from file
-    names and contents is escaped (:func:`rightsmark.report.terminal_safe`)."""
-    from rightsmark.report import terminal_safe as safe
+    names and contents is escaped (:func:`rightsmark.reports.formats.terminal_safe`)."""
+    from rightsmark.reports.formats import terminal_safe as safe
 
     if outcome.status == "failed":
         counts["failed"] += 1

@@ -24,7 +24,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for program
 @trust_app.command("list")
 def trust_list(as_json: JsonOption = False) -> None:
     """Print each bundled trust list: role, entries, sha256, dates, source, whether used by default."""
-    from rightsmark import trustlists
+    from rightsmark.trust import lists as trustlists
 
     with _errors():
         rows = []
@@ -79,7 +79,7 @@ def trust_show(
     as_json: JsonOption = False,
 ) -> None:
     """Print where a trust list comes from, then each certificate: subject, fingerprint, validity, kind."""
-    from rightsmark import trustlists
+    from rightsmark.trust import lists as trustlists
 
     with _errors():
         override = None

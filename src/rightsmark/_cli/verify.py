@@ -14,7 +14,7 @@ from rightsmark.errors import UsageError
 from rightsmark.models import Purpose
 
 if TYPE_CHECKING:
-    from rightsmark.policy import Policy
+    from rightsmark.verify.policy import Policy
 
 
 TrustOpt = Annotated[
@@ -53,8 +53,8 @@ def _with_trust(
     """``base`` with the trust options applied, and its trust sources loaded (errors before any file is read)."""
     from dataclasses import replace
 
-    from rightsmark import trustlists
-    from rightsmark.trust import NONE, enabled_lists
+    from rightsmark.trust import lists as trustlists
+    from rightsmark.trust.sources import NONE, enabled_lists
 
     lists = tuple(n for n in base.trust_lists if not (no_default_trust and n in trustlists.DEFAULT))
     asked = list(trust_list or ())
@@ -104,7 +104,7 @@ def _build_policy(
 ) -> Policy:
     """The policy file (or the strict default), with every flag given on the command line applied on top."""
     from rightsmark.models import Use
-    from rightsmark.policy import Policy, SignerRule, load_policy, spdx_ids, with_overrides
+    from rightsmark.verify.policy import Policy, SignerRule, load_policy, spdx_ids, with_overrides
 
     base = load_policy(policy_file) if policy_file else Policy()
 
@@ -224,13 +224,13 @@ def verify(
     ] = None,
 ) -> None:
     """Verify files against a policy: integrity, trust, permissions, consent; keep or drop (exit 1 if any drops)."""
-    from rightsmark.bulk import BulkVerifier
     from rightsmark.models import Decision, Integrity
-    from rightsmark.outputs import KeepList, format_for, journal_path, meta_path, open_report
-    from rightsmark.policy import run_meta
-    from rightsmark.report import terminal_safe
+    from rightsmark.reports.formats import terminal_safe
+    from rightsmark.reports.outputs import KeepList, format_for, journal_path, meta_path, open_report
+    from rightsmark.reports.summary import Summary, progress
     from rightsmark.sources import open_sources
-    from rightsmark.summary import Summary, progress
+    from rightsmark.verify.bulk import BulkVerifier
+    from rightsmark.verify.policy import run_meta
 
     dropped = 0
     summary = Summary()
@@ -250,13 +250,13 @@ def verify(
         if withdrawals:
             from dataclasses import replace
 
-            from rightsmark.withdrawals import load_withdrawals
+            from rightsmark.verify.withdrawals import load_withdrawals
 
             loaded = load_withdrawals(withdrawals, policy.anchors)
             policy = replace(policy, withdrawn=frozenset(loaded.withdrawn))
         options = _storage_options(storage_option)
         if engine is Engine.ray or address is not None:
-            from rightsmark import ray_engine
+            from rightsmark.ray import engine as ray_engine
 
             if engine is not Engine.ray:
                 raise UsageError("--address needs --engine ray")
@@ -329,10 +329,10 @@ def inspect(
     """Show everything a file records: signer, time, tool, author, license, permissions, consent, ingredients."""
     import json
 
-    from rightsmark.inspection import inspect_file
-    from rightsmark.policy import Policy
-    from rightsmark.report import inspect_text, terminal_safe
-    from rightsmark.verify import Verifier
+    from rightsmark.reports.formats import inspect_text, terminal_safe
+    from rightsmark.verify.inspection import inspect_file
+    from rightsmark.verify.policy import Policy
+    from rightsmark.verify.verifier import Verifier
 
     with _errors():
         policy = _with_trust(Policy(), trust, trust_list, no_default_trust, trust_list_file, tsa_trust)
@@ -375,9 +375,9 @@ def audit(
     import datetime as dt
     import json
 
-    from rightsmark.audit import Auditor, parse_window, report_header, summarise, tree_text
-    from rightsmark.policy import Policy
-    from rightsmark.verify import iter_directory
+    from rightsmark.audit.auditor import Auditor, parse_window, report_header, summarise, tree_text
+    from rightsmark.verify.policy import Policy
+    from rightsmark.verify.verifier import iter_directory
 
     with _errors():
         trusting = _with_trust(Policy(), trust, trust_list, no_default_trust, trust_list_file, tsa_trust)
@@ -389,7 +389,7 @@ def audit(
         withdrawn: dict[str, str] = {}
         lists: list[dict[str, object]] = []
         if withdrawals:
-            from rightsmark.withdrawals import load_withdrawals
+            from rightsmark.verify.withdrawals import load_withdrawals
 
             loaded = load_withdrawals(withdrawals, trust or ())
             withdrawn, lists = loaded.withdrawn, loaded.describe()
@@ -408,7 +408,7 @@ def audit(
             document = {**header, "summary": summary, "files": [a.to_dict() for a in audits]}
             _write_text(json_out, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
         if html_out is not None:
-            from rightsmark.htmlreport import render_html
+            from rightsmark.audit.html import render_html
 
             _write_text(html_out, render_html(header, summary, audits))
     serious = sum(1 for a in audits if a.worst in ("error", "critical"))

@@ -95,8 +95,8 @@ def watch(
     Files already there are signed first (those signed before with the same settings are skipped).
     Runs until interrupted (Ctrl-C or SIGTERM), or with --once until nothing is left to sign.
     """
-    from rightsmark.export import ExportRun
-    from rightsmark.watch import Watcher
+    from rightsmark.sign.run import ExportRun
+    from rightsmark.sign.watch import Watcher
 
     counts = {"signed": 0, "skipped": 0, "failed": 0, "not-image": 0}
     with _graceful_sigterm() as stop, _errors():

@@ -18,7 +18,7 @@ not expanded; ``\\{`` escapes a brace). A local file whose name starts with ``@`
 
 ``max_item_size`` (default :data:`~rightsmark.sources.base.DEFAULT_MAX_ITEM_SIZE`, 512 MiB) caps every
 item: tar members, Parquet cells and objects larger than it become error items, unread; local files
-are checked by whoever reads them (:meth:`Item.read`, :class:`rightsmark.bulk.BulkVerifier`).
+are checked by whoever reads them (:meth:`Item.read`, :class:`rightsmark.verify.bulk.BulkVerifier`).
 
 This package imports nothing heavy: pyarrow, fsspec and braceexpand are imported by the plug-ins
 that need them, when they are iterated.

@@ -1,7 +1,7 @@
 """Plain files and directories on the local file system.
 
 Files are yielded as given; directories are walked recursively in sorted order, hidden entries
-(names starting with ``.``) skipped, exactly like :func:`rightsmark.verify.iter_directory`.
+(names starting with ``.``) skipped, exactly like :func:`rightsmark.verify.verifier.iter_directory`.
 Every file is yielded, image or not: deciding what is an image is the verifier's job. Items
 carry ``path`` (the worker reads the file itself), never ``data``; whether a path is a regular file
 of acceptable size is checked when it is read (:func:`rightsmark.sources.base.open_regular`), so a FIFO
@@ -39,7 +39,7 @@ class PathSource:
         yield from checked(self._items())
 
     def _items(self) -> Iterator[Item]:
-        from rightsmark.verify import iter_directory  # imported here: keeps `import rightsmark.sources` light
+        from rightsmark.verify.verifier import iter_directory  # imported here: keeps `import rightsmark.sources` light
 
         for given in self.paths:
             if os.path.isdir(given):

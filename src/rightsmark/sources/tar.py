@@ -6,7 +6,7 @@ compressed stream's checksum is verified), from a local file or an fsspec file o
 object storage is never downloaded whole. Keys are ``f"{shard}/{member.name}"`` with the shard exactly as given.
 
 Which members are yielded: regular files whose first bytes look like an image
-(:func:`rightsmark.formats.sniff`) or whose name has an image extension (so a damaged ``.jpg`` is
+(:func:`rightsmark.media.formats.sniff`) or whose name has an image extension (so a damaged ``.jpg`` is
 still reported, as an error, by the verifier). Everything else, notably the WebDataset sidecars
 next to each image (``.json``, ``.txt``, ``.cls``, ``.cbor``, ...), is skipped: those are captions
 and labels, not images. Directories are skipped too.
@@ -39,7 +39,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
-from rightsmark.formats import HEADER_BYTES, sniff
+from rightsmark.media.formats import HEADER_BYTES, sniff
 from rightsmark.sources.base import DEFAULT_MAX_ITEM_SIZE, DUPLICATE_KEY, Item, checked, too_large
 from rightsmark.sources.remote import is_url, open_url
 

@@ -1,0 +1,316 @@
+"""Report formats for verify records, as small plug-ins writing as records arrive.
+
+Each format is a class with ``write(record)`` and ``close()``; :data:`FORMATS` maps the
+``--format`` name to it. Text is for people, JSON Lines and JSON for machines.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any, ClassVar, TextIO
+
+from rightsmark.models import Decision, Integrity, VerifyRecord
+
+#: Characters that must not reach a terminal raw: C0 controls (newline and tab too), DEL, C1 controls,
+#: and the Unicode line and paragraph separators.
+_TERMINAL_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: Characters that reorder or hide text without showing themselves: bidirectional embeddings, overrides
+#: and isolates, zero-width characters and marks, the byte-order mark.
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def terminal_safe(value: object) -> str:
+    """``value`` as text that cannot steer a terminal: control characters from files and file names
+    (C0, DEL, C1, U+2028/2029) shown as escapes (``\\x1b``, ``\\u2028``). Every line rightsmark prints
+    that carries text read from a file or a file name goes through this."""
+    return _TERMINAL_UNSAFE.sub(_escaped, str(value))
+
+
+def visible_text(value: object) -> str:
+    """``value`` for a report a person reads in a browser: bidirectional overrides and zero-width
+    characters, which would reorder or hide text there, made visible (``<U+202E>``); control characters
+    other than tab and newline escaped as by :func:`terminal_safe`."""
+    text = _INVISIBLE.sub(lambda m: f"<U+{ord(m.group()):04X}>", str(value))
+    return _TERMINAL_UNSAFE.sub(lambda m: m.group() if m.group() in "\t\n" else _escaped(m), text)
+
+
+def safe_lines(lines: list[str]) -> str:
+    """``lines`` joined for a terminal, each made :func:`terminal_safe` (a newline inside one stays escaped)."""
+    return "\n".join(terminal_safe(line) for line in lines)
+
+
+class Report:
+    name: ClassVar[str]
+    #: Line formats reach the disk at least this often (seconds), so a killed run loses little.
+    FLUSH_EVERY = 0.2
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self._flushed = time.monotonic()
+
+    def flush_now_and_then(self) -> None:
+        now = time.monotonic()
+        if now - self._flushed >= self.FLUSH_EVERY:
+            self.out.flush()
+            self._flushed = now
+
+    def write(self, record: VerifyRecord) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.out.flush()
+
+
+class JsonLinesReport(Report):
+    name = "jsonl"
+
+    def write(self, record: VerifyRecord) -> None:
+        self.out.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+        self.flush_now_and_then()
+
+
+class JsonReport(Report):
+    """A JSON array, streamed element by element so memory stays flat."""
+
+    name = "json"
+
+    def __init__(self, out: TextIO) -> None:
+        super().__init__(out)
+        self._count = 0
+
+    def write(self, record: VerifyRecord) -> None:
+        self.out.write(("[\n  " if self._count == 0 else ",\n  ") + json.dumps(record.to_dict(), ensure_ascii=False))
+        self._count += 1
+
+    def close(self) -> None:
+        self.out.write("[]\n" if self._count == 0 else "\n]\n")
+        super().close()
+
+
+def _signer_text(record: VerifyRecord) -> str | None:
+    s = record.signer
+    if s is None:
+        return None
+    parts = [f'"{s.common_name}"' if s.common_name else "unnamed signer"]
+    detail = ", ".join(
+        x
+        for x in (
+            f"issued by {s.issuer}" if s.issuer else None,
+            s.algorithm,
+            f"timestamped {s.time}" if s.time else "not timestamped",
+        )
+        if x
+    )
+    return f"signer {parts[0]} ({detail})"
+
+
+def _shown(value: str | tuple[str, ...]) -> str:
+    return json.dumps(value if isinstance(value, str) else list(value), ensure_ascii=False)
+
+
+def verify_text(record: VerifyRecord) -> str:
+    """A record as a few lines for a person."""
+    head = "KEEP" if record.decision is Decision.KEEP else "DROP"
+    lines = [f"{head}  {record.path}"]
+    facts = [f"integrity {record.integrity.value}", f"trust {record.trust.value}"]
+    signer = _signer_text(record)
+    if signer:
+        facts.append(signer)
+    lines.append("      " + " · ".join(facts))
+    if record.integrity is Integrity.VALID:
+        lic = record.license
+        lic_text = (lic.id or lic.url) if lic else "none"
+        uses = ", ".join(f"{k} {v}" for k, v in record.training.to_dict().items() if k != "constraint_info")
+        lines.append(f"      author {', '.join(record.author) or 'none'} · license {lic_text}")
+        lines.append(f"      {uses}")
+        lines.append(
+            f"      consent {record.consent.status.value}"
+            + (f" ({len(record.consent.subjects)} pictured)" if record.consent.subjects else "")
+        )
+    for d in record.metadata_drift:
+        lines.append(
+            f"      XMP disagrees with the signed manifest: {d.field} XMP {_shown(d.xmp)}, signed {_shown(d.signed)}"
+        )
+    if record.remote_manifest:
+        lines.append(f"      remote manifest {record.remote_manifest} (not fetched)")
+    for r in record.reasons:
+        lines.append(f"      - {r.code}: {r.message}")
+    return safe_lines(lines)
+
+
+class TextReport(Report):
+    name = "text"
+
+    def write(self, record: VerifyRecord) -> None:
+        self.out.write(verify_text(record) + "\n")
+        self.out.flush()
+
+
+#: Flat columns for tabular formats (CSV, Parquet); list-valued ones are ';'-joined in CSV.
+FLAT_COLUMNS = (
+    "path",
+    "decision",
+    "reason_codes",
+    "integrity",
+    "trust",
+    "signer_common_name",
+    "signer_issuer",
+    "signer_algorithm",
+    "signer_time",
+    "author",
+    "license_id",
+    "license_url",
+    "ai_training",
+    "ai_generative_training",
+    "ai_inference",
+    "data_mining",
+    "consent_status",
+    "metadata_drift",
+    "remote_manifest",
+    "format",
+    "engine_state",
+    "engine_failure_codes",
+    "error",
+)
+LIST_COLUMNS = {"reason_codes", "author", "metadata_drift", "engine_failure_codes"}
+
+
+def flat(record: VerifyRecord) -> dict[str, Any]:
+    """One record as flat columns (see :data:`FLAT_COLUMNS`)."""
+    return flat_dict(record.to_dict())
+
+
+def flat_dict(rec: dict[str, Any]) -> dict[str, Any]:
+    """:func:`flat` for a record as its JSON form (``VerifyRecord.to_dict()`` or a JSON Lines report line)."""
+    s = rec.get("signer") or {}
+    lic = rec.get("license") or {}
+    t = rec["training"]
+    return {
+        "path": rec["path"],
+        "decision": rec["decision"],
+        "reason_codes": [r["code"] for r in rec["reasons"]],
+        "integrity": rec["integrity"],
+        "trust": rec["trust"],
+        "signer_common_name": s.get("common_name"),
+        "signer_issuer": s.get("issuer"),
+        "signer_algorithm": s.get("algorithm"),
+        "signer_time": s.get("time"),
+        "author": list(rec["author"]),
+        "license_id": lic.get("id"),
+        "license_url": lic.get("url"),
+        "ai_training": t["ai_training"],
+        "ai_generative_training": t["ai_generative_training"],
+        "ai_inference": t["ai_inference"],
+        "data_mining": t["data_mining"],
+        "consent_status": rec["consent"]["status"],
+        # the XMP properties that disagree (values are in the JSON record); absent from reports made before it
+        "metadata_drift": [d["field"] for d in rec.get("metadata_drift") or ()],
+        "remote_manifest": rec.get("remote_manifest"),
+        "format": rec.get("format"),
+        "engine_state": rec["engine"]["state"],
+        "engine_failure_codes": list(rec["engine"]["failure_codes"]),
+        "error": rec.get("error"),
+    }
+
+
+class CsvReport(Report):
+    name = "csv"
+
+    def __init__(self, out: TextIO, *, header: bool = True) -> None:
+        import csv
+
+        super().__init__(out)
+        self._writer = csv.writer(out, lineterminator="\n")
+        if header:
+            self._writer.writerow(FLAT_COLUMNS)
+
+    def write(self, record: VerifyRecord) -> None:
+        row = flat(record)
+        self._writer.writerow(
+            ";".join(row[c]) if c in LIST_COLUMNS else ("" if row[c] is None else row[c]) for c in FLAT_COLUMNS
+        )
+        self.flush_now_and_then()
+
+
+FORMATS: dict[str, type[Report]] = {cls.name: cls for cls in (TextReport, JsonLinesReport, JsonReport, CsvReport)}
+
+
+# ---------------------------------------------------------------------------------------------
+# inspect
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, dict):
+        return ", ".join(f"{k} {_value(x)}" for k, x in v.items() if x is not None)
+    if isinstance(v, list):
+        return ", ".join(_value(x) for x in v)
+    return str(v)
+
+
+def inspect_text(info: dict[str, Any]) -> str:
+    from rightsmark.rights.consent import subject_entries
+
+    lines = [
+        f"{info['path']}",
+        f"  integrity {info['integrity']} · trust {info['trust']} · decision {info['decision']}",
+    ]
+    for r in info["reasons"]:
+        lines.append(f"  - {r['code']}: {r['message']}")
+    if "trust_sources" in info:
+        used = ", ".join(f"{t['name']} ({t['role']}, sha256 {t['sha256'][:12]})" for t in info["trust_sources"])
+        lines.append(f"  trust rests on {used or 'nothing: no trust list and no anchors'}")
+    if info.get("error"):
+        lines.append(f"  error: {info['error']}")
+    if info.get("remote_manifest"):
+        lines.append(f"  remote manifest: {info['remote_manifest']} (not fetched)")
+    if not info["manifests"]:
+        lines.append("  no manifest to show")
+    for m in info["manifests"]:
+        tag = "active manifest" if m.get("active") else "manifest"
+        lines.append("")
+        lines.append(f"  {tag} {m['label']}")
+        s = m.get("signer") or {}
+        lines.append(f"    signed by     {s.get('common_name')} (issuer {s.get('issuer')}, {s.get('algorithm')})")
+        lines.append(f"    signed at     {s.get('time') or 'no trusted time (not timestamped)'}")
+        lines.append(f"    tool          {m.get('claim_generator') or 'unknown'}")
+        if m.get("title"):
+            lines.append(f"    title         {m['title']}")
+        for a in m["actions"]:
+            lines.append(
+                f"    action        {a.get('action')}"
+                + (f" ({a['digitalSourceType'].rsplit('/', 1)[-1]})" if a.get("digitalSourceType") else "")
+            )
+        lines.append(f"    author        {', '.join(m['author']) or 'not recorded'}")
+        if m.get("copyright"):
+            lines.append(f"    copyright     {m['copyright']}")
+        lic = m.get("license")
+        lic_text = " ".join(x for x in (lic.get("id"), lic.get("url")) if x) if lic else "not recorded"
+        lines.append(f"    license       {lic_text}")
+        for k, v in m["training"].items():
+            lines.append(f"    {k:<24}{v}" if k != "constraint_info" else f"    constraints   {v}")
+        consent = m.get("consent")
+        if consent is None:
+            lines.append("    consent       not recorded")
+        elif isinstance(consent, dict) and not consent.get("identifiable_people"):
+            lines.append("    consent       no identifiable people (declared by the signer)")
+        elif subject_entries(consent) is None:
+            lines.append("    consent       malformed (not a list of subjects): no consent can be read from it")
+        else:
+            for subj in subject_entries(consent) or ():
+                purposes = _value(subj.get("purposes", {}))
+                period = f"{subj.get('granted')} to {subj.get('expires') or 'no expiry'}"
+                lines.append(
+                    f"    consent       {subj.get('ref')}: release {subj.get('release_id')}, {period}, {purposes},"
+                    f" commercial {subj.get('commercial')}"
+                )
+        for ing in m["ingredients"]:
+            status = "valid" if not ing["validation_failures"] else "FAILS: " + ", ".join(ing["validation_failures"])
+            lines.append(f"    ingredient    {ing.get('relationship')} {ing.get('title')} ({status})")
+    return safe_lines(lines)

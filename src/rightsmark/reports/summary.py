@@ -1,0 +1,106 @@
+"""The end-of-run summary (stderr) and the progress display (stderr, terminals only)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TextIO
+
+from rightsmark.models import VerifyRecord
+from rightsmark.reports.formats import safe_lines, terminal_safe
+
+if TYPE_CHECKING:
+    from rightsmark.trust.sources import TrustSources
+
+
+def trust_line(trust: TrustSources) -> str:
+    """What trust rested on, in one line: each source with its role and the start of its sha256."""
+    if not trust.sources:
+        return "nothing (no trust list, no anchors): no signer can be trusted"
+    return terminal_safe(", ".join(f"{s.name} ({s.role}, {s.origin}, sha256 {s.sha256[:12]})" for s in trust.sources))
+
+
+class Summary:
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.decisions: Counter[str] = Counter()
+        self.reasons: Counter[str] = Counter()
+        self.integrity: Counter[str] = Counter()
+        #: files whose embedded XMP disagrees with their signed manifest
+        self.drifting = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.decisions.values())
+
+    def add(self, record: VerifyRecord) -> None:
+        codes = [r.code for r in record.reasons]
+        self.count(record.decision.value, record.integrity.value, codes, drift=bool(record.metadata_drift))
+
+    def count(self, decision: str, integrity: str, reason_codes: list[str], *, drift: bool = False) -> None:
+        """:meth:`add` for a record already flattened (a report read back)."""
+        self.drifting += drift
+        self.decisions[decision] += 1
+        self.integrity[integrity] += 1
+        for code in dict.fromkeys(reason_codes):
+            self.reasons[code] += 1
+
+    def render(self, *, skipped: int = 0, cache_hits: int = 0, trust: TrustSources | None = None) -> str:
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        lines = [
+            f"verified {self.total} files in {elapsed:.1f} s ({self.total / elapsed:.1f} files/s): "
+            f"{self.decisions['keep']} keep, {self.decisions['drop']} drop"
+        ]
+        if skipped:
+            lines.append(f"  resumed: {skipped} files already in the report were skipped")
+        if cache_hits:
+            lines.append(f"  cache: {cache_hits} verdicts reused")
+        if trust is not None:
+            lines.append("  trust: " + trust_line(trust))
+        lines.append("  integrity: " + ", ".join(f"{k} {v}" for k, v in sorted(self.integrity.items())))
+        if self.drifting:
+            files = "file" if self.drifting == 1 else "files"
+            lines.append(
+                f"  {self.drifting} {files}: embedded XMP disagrees with the signed manifest (reported, not dropped)"
+            )
+        if self.reasons:
+            lines.append("  drop reasons (files):")
+            width = max(len(c) for c in self.reasons)
+            for code, n in self.reasons.most_common():
+                lines.append(f"    {code:<{width}}  {n}")
+        return safe_lines(lines)
+
+
+@contextmanager
+def progress(
+    enabled: bool, stream: TextIO = sys.stderr, *, label: str = "verifying", total: int | None = None
+) -> Iterator[Any]:
+    """A callable advancing a rich progress display by one file; a no-op when disabled or not a terminal.
+
+    With ``total`` known the display has a bar and an estimate of the time left.
+    """
+    if not enabled or not stream.isatty():
+        yield lambda: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns: list[ProgressColumn] = [SpinnerColumn(), TextColumn(label), MofNCompleteColumn(), TimeElapsedColumn()]
+    if total is not None:
+        columns[2:2] = [BarColumn()]
+        columns.append(TimeRemainingColumn())
+    with Progress(*columns, console=Console(file=stream), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda: bar.advance(task)

@@ -1,0 +1,488 @@
+"""Facts: what one reading of one file established, before any policy is applied.
+
+Facts are what the expensive part (the C2PA engine) produces; they are small, picklable
+(sent back from worker processes) and JSON-serialisable (kept in the verdict cache). A
+policy turns facts into keep or drop in microseconds, so a cached reading can be judged
+again under a new policy or at a later time (consent expiry depends on when you ask).
+
+:class:`FactReader` is the per-process engine front: it creates its engine contexts once,
+recognises files without any manifest without calling the engine, and evaluates trust
+once per distinct signing chain.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from rightsmark.engine import adapter as engine
+from rightsmark.engine.jumbf import chain_digest, leaf_fingerprint, signing_chain
+from rightsmark.engine.reading import EngineReading, interpret, read_manifest_store, signer_info
+from rightsmark.errors import RightsmarkError
+from rightsmark.media.formats import HEADER_BYTES, PRESCANNED, ImageFormat, jpeg_scan_start, sniff, structural_problem
+from rightsmark.models import Drift, Integrity, License, SignerInfo, Training, Use
+from rightsmark.rights import xmp
+from rightsmark.rights.consent import CONSENT_LABEL
+from rightsmark.rights.manifest import assertions_by_label, read_authors, read_license, read_training
+
+if TYPE_CHECKING:
+    from rightsmark.trust.sources import TrustSources
+
+#: Bump when the meaning of cached facts changes; old cache entries are then ignored.
+FACTS_VERSION = 4
+
+
+@dataclass(frozen=True)
+class Facts:
+    integrity: Integrity
+    trusted: bool = False
+    state: str | None = None
+    failure_codes: tuple[str, ...] = ()
+    ingredient_codes: tuple[str, ...] = ()
+    identity_problems: tuple[str, ...] = ()
+    message: str | None = None
+    remote_manifest: str | None = None
+    format: str | None = None
+    signer: SignerInfo | None = None
+    signer_fingerprint: str | None = None
+    #: bundled trust lists, not enabled, that would trust this (untrusted) signer
+    trust_hint: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()
+    license: License | None = None
+    training: Training = field(default_factory=Training)
+    #: the raw consent assertion; ``consent_present`` tells "absent" from a JSON null
+    consent: Any = None
+    consent_present: bool = False
+    #: where the file's XMP packet contradicts the signed manifest (read only for a valid manifest)
+    metadata_drift: tuple[Drift, ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "v": FACTS_VERSION,
+                "integrity": self.integrity.value,
+                "trusted": self.trusted,
+                "state": self.state,
+                "failure_codes": self.failure_codes,
+                "ingredient_codes": self.ingredient_codes,
+                "identity_problems": self.identity_problems,
+                "message": self.message,
+                "remote_manifest": self.remote_manifest,
+                "format": self.format,
+                "signer": self.signer.to_dict() if self.signer else None,
+                "signer_fingerprint": self.signer_fingerprint,
+                "trust_hint": self.trust_hint,
+                "authors": self.authors,
+                "license": self.license.to_dict() if self.license else None,
+                "training": self.training.to_dict(),
+                "consent": self.consent,
+                "consent_present": self.consent_present,
+                "metadata_drift": [d.to_dict() for d in self.metadata_drift],
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Facts | None:
+        d = json.loads(text)
+        if d.get("v") != FACTS_VERSION:
+            return None
+        t = d["training"]
+        return cls(
+            integrity=Integrity(d["integrity"]),
+            trusted=bool(d["trusted"]),
+            state=d["state"],
+            failure_codes=tuple(d["failure_codes"]),
+            ingredient_codes=tuple(d["ingredient_codes"]),
+            identity_problems=tuple(d["identity_problems"]),
+            message=d["message"],
+            remote_manifest=d["remote_manifest"],
+            format=d["format"],
+            signer=SignerInfo(**d["signer"]) if d["signer"] else None,
+            signer_fingerprint=d["signer_fingerprint"],
+            trust_hint=tuple(d.get("trust_hint", ())),
+            authors=tuple(d["authors"]),
+            license=License(**d["license"]) if d["license"] else None,
+            training=Training(
+                ai_training=Use(t["ai_training"]),
+                ai_generative_training=Use(t["ai_generative_training"]),
+                ai_inference=Use(t["ai_inference"]),
+                data_mining=Use(t["data_mining"]),
+                constraint_info=t.get("constraint_info"),
+            ),
+            consent=d["consent"],
+            consent_present=bool(d["consent_present"]),
+            metadata_drift=tuple(
+                Drift(x["field"], _drift_value(x["xmp"]), _drift_value(x["signed"])) for x in d["metadata_drift"]
+            ),
+        )
+
+
+def _drift_value(value: str | list[str]) -> str | tuple[str, ...]:
+    return value if isinstance(value, str) else tuple(value)
+
+
+def error_facts(message: str, fmt: str | None = None) -> Facts:
+    return Facts(Integrity.ERROR, message=message, format=fmt)
+
+
+# Byte strings that every embedded manifest store (the JUMBF label "c2pa") or remote
+# manifest reference (XMP dcterms:provenance) contains. A file of a known image format
+# holding neither has no manifest: the engine would say ManifestNotFound. Tests check
+# this agrees with the engine on every file of the shared corpus.
+_MARKERS = (b"c2pa", b"provenance")
+
+
+def has_marker(data: bytes) -> bool:
+    """Whether ``data`` holds a manifest store or remote-manifest marker (then the engine must look)."""
+    return any(marker in data for marker in _MARKERS)
+
+
+def has_marker_in(data: bytes, end: int) -> bool:
+    """:func:`has_marker` for ``data[:end]``, without copying."""
+    return any(data.find(marker, 0, end) != -1 for marker in _MARKERS)
+
+
+def prescan(data: bytes, name: str | Path = "") -> Facts | None:
+    """Facts for a file that needs no engine call (empty, or a known image format with no
+    manifest marker anywhere), or None when the engine must look."""
+    if not data:
+        return error_facts("file is empty")
+    fmt = sniff(data[:HEADER_BYTES], name)
+    if fmt is None or fmt.name not in PRESCANNED:
+        return None  # unknown to us, or no cheap structure walk the engine would agree with
+    if fmt.name == "jpeg":
+        # a JPEG keeps its manifest (APP11) and XMP (APP1) before the scan data: search only there
+        start = jpeg_scan_start(data)
+        if isinstance(start, str) or has_marker_in(data, start):
+            return None
+    elif has_marker(data):
+        return None
+    if structural_problem(data, fmt) is not None:
+        return None  # damaged: the engine says how (a manifest may have been cut off)
+    return Facts(Integrity.ABSENT, message="no C2PA manifest", format=fmt.name)
+
+
+#: How much of a local file to read before deciding whether the rest is needed.
+HEAD_BYTES = 64 * 1024
+TAIL_BYTES = 4096
+
+
+def prescan_local(path: str, name: str | Path = "") -> tuple[Facts | None, bool]:
+    """:func:`prescan` for a local file, reading as little of it as possible.
+
+    Returns ``(facts, False)`` when the file surely carries no manifest, ``(None, True)`` when a
+    manifest marker shows in its first bytes (the engine must look; no need to read on), and
+    ``(None, False)`` when undecided (read it all and :func:`prescan` it). A JPEG keeps manifest and
+    XMP in header segments, so an unsigned JPEG costs its header and its last few kilobytes.
+    """
+    with open(path, "rb") as fh:
+        return prescan_open(fh, name)
+
+
+def prescan_open(fh: BinaryIO, name: str | Path = "") -> tuple[Facts | None, bool]:
+    """:func:`prescan_local` for a file already open (positioned anywhere; left anywhere)."""
+    fh.seek(0)
+    head = fh.read(HEAD_BYTES)
+    fmt = sniff(head[:HEADER_BYTES], name)
+    if fmt is not None and fmt.name == "jpeg":
+        start = jpeg_scan_start(head)
+        if isinstance(start, str):
+            return None, False  # header longer than the head, or damaged: decide on the whole file
+        if has_marker_in(head, start):
+            return None, True
+        size = os.fstat(fh.fileno()).st_size
+        if size <= len(head):
+            tail = head[start:]
+        else:
+            fh.seek(max(start, size - TAIL_BYTES))
+            tail = fh.read()
+        if tail.rfind(b"\xff\xd9") != -1:
+            return Facts(Integrity.ABSENT, message="no C2PA manifest", format="jpeg"), False
+        return None, False
+    return None, has_marker(head)
+
+
+def engine_chain(reading: EngineReading, store: bytes | None) -> tuple[bytes, ...] | None:
+    """The signing chain of the active manifest when it is surely the one the engine verified, else None.
+
+    Only a signature carrying exactly one chain qualifies (:func:`rightsmark.engine.jumbf.signing_chain`),
+    and its leaf must be the certificate the engine names as the signer (serial number and common
+    name): a chain the engine did not use never names, pins or caches the signer.
+    """
+    label = (reading.store or {}).get("active_manifest")
+    if not store or not label or reading.active is None:
+        return None
+    chain = signing_chain(store, label)
+    if chain is None:
+        return None
+    sig = reading.active.get("signature_info")
+    identity = _leaf_identity(chain[0])
+    if not isinstance(sig, dict) or identity is None:
+        return None
+    serial, common_name = identity
+    if str(sig.get("cert_serial_number")) != serial or sig.get("common_name") != common_name:
+        return None
+    return chain
+
+
+@functools.lru_cache(maxsize=256)
+def _leaf_identity(der: bytes) -> tuple[str, str | None] | None:
+    """(decimal serial number, subject common name) of a DER certificate, or None when it does not parse."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        serial = cert.serial_number
+    except Exception:  # a damaged certificate names nobody
+        return None
+    common_name = names[0].value if names else None
+    return str(serial), common_name if isinstance(common_name, str) else None
+
+
+def _with_trust(reading: EngineReading, trusted: bool) -> EngineReading:
+    codes = reading.failure_codes if trusted else ("signingCredential.untrusted", *reading.failure_codes)
+    clean_valid = trusted and reading.state == "Valid" and not reading.failure_codes
+    state = "Trusted" if clean_valid else reading.state
+    return dataclasses.replace(reading, trusted=trusted, state=state, failure_codes=codes)
+
+
+def _untrusted(reading: EngineReading) -> EngineReading:
+    """A trusted reading turned untrusted (its signer chains to a timestamp authority's root only)."""
+    codes = tuple(c for c in reading.failure_codes if c != "signingCredential.trusted")
+    state = "Valid" if reading.state == "Trusted" else reading.state
+    return dataclasses.replace(
+        reading, trusted=False, state=state, failure_codes=("signingCredential.untrusted", *codes)
+    )
+
+
+def _timestamp_time(reading: EngineReading) -> dt.datetime | None:
+    """The time the engine reports for the signature (from its timestamp), if any."""
+    sig = (reading.active or {}).get("signature_info")
+    when = sig.get("time") if isinstance(sig, dict) else None
+    if isinstance(when, str):
+        try:
+            parsed = dt.datetime.fromisoformat(when.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    return None
+
+
+def _signing_time(reading: EngineReading) -> dt.datetime:
+    """When the engine says the claim was signed (a timestamp's time), else now: the time to validate at."""
+    return _timestamp_time(reading) or dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """The trust verdict on one signing chain, and the times at which it holds.
+
+    Validity periods are the only part of chain validation that depends on when it is asked (a
+    timestamp's time, else now); the verdict is reused only for a time inside every period that can
+    matter: the chain's certificates' and those of every anchor that may issue its top certificate.
+    """
+
+    trusted: bool
+    hint: tuple[str, ...]
+    start: dt.datetime
+    end: dt.datetime
+
+    def holds_for(self, signed: dt.datetime | None) -> bool:
+        """Whether the verdict holds for a manifest signed at ``signed`` (its timestamp's time, if any).
+
+        Now must lie inside the window too: the fast reading cannot tell a trusted timestamp from one
+        made up by whoever holds an expired key, and the engine judges an untrusted timestamp's
+        manifest at the current time.
+        """
+        now = dt.datetime.now(dt.UTC)
+        return self.start <= now <= self.end and (signed is None or self.start <= signed <= self.end)
+
+
+def _validity_window(chain: tuple[bytes, ...], trust: TrustSources) -> tuple[dt.datetime, dt.datetime]:
+    """The times at which every certificate that can take part in validating ``chain`` is within its validity.
+
+    An empty window (start after end) when a certificate does not parse: the verdict is then never reused.
+    """
+    from cryptography import x509
+
+    never = (dt.datetime.max.replace(tzinfo=dt.UTC), dt.datetime.min.replace(tzinfo=dt.UTC))
+    try:
+        certs = [x509.load_der_x509_certificate(der) for der in chain]
+    except ValueError:
+        return never
+    issuers = {c.issuer for c in certs}
+    pool = (*trust.claim_certificates, *trust.tsa_certificates, *trust.allowed_certificates)
+    involved = [*certs, *(a for a in pool if a.subject in issuers or a in certs)]
+    start = max(c.not_valid_before_utc for c in involved)
+    end = min(c.not_valid_after_utc for c in involved)
+    return start, end
+
+
+class FactReader:
+    """Engine front for one process. Not thread-safe; create one per worker."""
+
+    def __init__(self, trust: TrustSources | None = None, *, fingerprints: bool = False) -> None:
+        self.trust = trust
+        self.fingerprints = fingerprints
+        # Reading without trust evaluation costs about half as much; trust is then
+        # evaluated with the trusting context once per distinct signing chain.
+        self._fast = engine.reading_context(None, verify_trust=False)
+        self._trusting = engine.reading_context(trust) if trust is not None and trust.any_claim else None
+        self._claim_only: Any = None  # the claim-signer anchors alone, for signers whose chain is ambiguous
+        self._chain_trust: dict[str, _Verdict] = {}
+
+    def close(self) -> None:
+        self._fast.close()
+        if self._trusting is not None:
+            self._trusting.close()
+        if self._claim_only is not None:
+            self._claim_only.close()
+
+    def read(self, data: bytes, name: str | Path = "") -> Facts:
+        early = prescan(data, name)
+        if early is not None:
+            return early
+        return self.examine(data, name)[0]
+
+    def examine(self, data: bytes, name: str | Path = "") -> tuple[Facts, EngineReading]:
+        """Facts and the engine reading they came from (always runs the engine).
+
+        Trust is evaluated once per distinct signing chain, and only for a chain that is surely the
+        one the engine verified the signature with (:func:`engine_chain`); any other valid manifest
+        is judged on its own by the engine and gets no fingerprint.
+        """
+        facts, reading, _ = self.examine_store(data, name)
+        return facts, reading
+
+    def examine_store(self, data: bytes, name: str | Path = "") -> tuple[Facts, EngineReading, bytes | None]:
+        """:meth:`examine`, and the raw manifest store (JUMBF) the engine validated, when there is one."""
+        fmt = sniff(data[:HEADER_BYTES], name)
+        reading, store_bytes = self._read(data, name, self._fast, want_store=self.trust is not None)
+        if reading.integrity is not Integrity.VALID:
+            return self._facts(reading, data, fmt, None), reading, store_bytes
+        chain = engine_chain(reading, store_bytes)
+        hint: tuple[str, ...] = ()
+        if self._trusting is not None:
+            reading, hint = self._trust(reading, chain, data, name)
+        elif self.trust is not None and chain is not None:
+            hint = self._hint(chain, _signing_time(reading))
+        fingerprint = leaf_fingerprint(chain) if self.fingerprints and chain else None
+        return self._facts(reading, data, fmt, fingerprint, hint), reading, store_bytes
+
+    def _trust(
+        self, reading: EngineReading, chain: tuple[bytes, ...] | None, data: bytes, name: str | Path
+    ) -> tuple[EngineReading, tuple[str, ...]]:
+        """``reading`` (from the fast context) with the verdict on its signer, and lists that would trust it."""
+        clean = not any(c.startswith(("signingCredential.", "timeStamp.")) for c in reading.failure_codes)
+        digest = chain_digest(chain) if clean and chain else None
+        cached = self._chain_trust.get(digest) if digest is not None else None
+        if cached is not None and cached.holds_for(_timestamp_time(reading)):
+            # say what the trusting read would have said, so that a record never depends on the files
+            # read before it: Trusted only for a manifest with no failure at all (identity failures
+            # leave the engine at Valid), and an untrusted chain's own failure code
+            return _with_trust(reading, cached.trusted), cached.hint
+        judged, _ = self._read(data, name, self._trusting, anchors_given=True)
+        # the engine's pool holds the timestamp authorities' roots too: a claim signer must chain to
+        # a claim-signer anchor (a TSA root never vouches for one). Standard validation first; the
+        # engine with the claim-signer anchors alone where that library refuses what the engine
+        # accepts (e.g. Ed25519 chains) or the chain is ambiguous.
+        needs_role = judged.trusted and self.trust is not None and bool(self.trust.tsa_pem)
+        if needs_role and (chain is None or not self._claim_role(chain, _signing_time(judged))):
+            alone, _ = self._read(data, name, self._claim_only_context(), anchors_given=True)
+            judged = alone if alone.trusted else _untrusted(judged)
+        hint = self._hint(chain, _signing_time(judged)) if chain is not None and not judged.trusted else ()
+        if digest is not None and judged.integrity is Integrity.VALID:
+            assert self.trust is not None and chain is not None  # a digest is only taken of a chain
+            start, end = _validity_window(chain, self.trust)
+            self._chain_trust[digest] = _Verdict(judged.trusted, hint, start, end)
+        return judged, hint
+
+    def _claim_only_context(self) -> Any:
+        if self._claim_only is None:
+            assert self.trust is not None
+            self._claim_only = engine.reading_context(dataclasses.replace(self.trust, tsa_pem=""))
+        return self._claim_only
+
+    def _claim_role(self, chain: tuple[bytes, ...], at: dt.datetime) -> bool:
+        from rightsmark.trust.chainval import Role, validate_chain
+
+        assert self.trust is not None
+        return validate_chain(
+            chain, self.trust.claim_certificates, at=at, role=Role.CLAIM_SIGNER, allowed=self.trust.allowed_certificates
+        ).ok
+
+    def _hint(self, chain: tuple[bytes, ...], at: dt.datetime) -> tuple[str, ...]:
+        """The bundled claim-signer lists, not enabled, that would trust this chain."""
+        from rightsmark.trust import lists as trustlists
+        from rightsmark.trust.chainval import Role, validate_chain
+        from rightsmark.trust.sources import CLAIM_SIGNER, certificates
+
+        assert self.trust is not None
+        overrides = dict(self.trust.overrides)
+        found = []
+        for name in self.trust.others:
+            try:
+                tl = trustlists.load(name, overrides.get(name))
+            except RightsmarkError:
+                continue  # a hint is advice; the enabled lists were checked when the run started
+            if tl.role != CLAIM_SIGNER:
+                continue
+            anchors, allowed = certificates(tl.anchors_pem), certificates(tl.allowed_pem)
+            if validate_chain(chain, anchors, at=at, role=Role.CLAIM_SIGNER, allowed=allowed).ok:
+                found.append(name)
+        return tuple(found)
+
+    def _read(
+        self, data: bytes, name: str | Path, context: Any, *, want_store: bool = False, anchors_given: bool = False
+    ) -> tuple[EngineReading, bytes | None]:
+        want = want_store or self.fingerprints
+        store_bytes: list[bytes] = []
+        reading = read_manifest_store(
+            data, name, context, anchors_given, store_sink=store_bytes.append if want else None
+        )
+        return reading, (store_bytes[0] if store_bytes else None)
+
+    @staticmethod
+    def _facts(
+        reading: EngineReading,
+        data: bytes,
+        fmt: ImageFormat | None,
+        fingerprint: str | None,
+        hint: tuple[str, ...] = (),
+    ) -> Facts:
+        active = reading.active if reading.integrity is Integrity.VALID else None
+        assertions = assertions_by_label(active) if active else {}
+        # the XMP mirror is compared only with a manifest that validates (header-only parse, no decode)
+        embedded = xmp.read(data, fmt) if active and fmt is not None else None
+        return Facts(
+            integrity=reading.integrity,
+            trusted=reading.trusted,
+            state=reading.state,
+            failure_codes=reading.failure_codes,
+            ingredient_codes=reading.ingredient_codes,
+            identity_problems=reading.identity_problems,
+            message=reading.message,
+            remote_manifest=reading.remote_manifest,
+            format=fmt.name if fmt else None,
+            signer=signer_info(reading.active) if reading.active else None,
+            signer_fingerprint=fingerprint,
+            trust_hint=hint,
+            authors=read_authors(assertions),
+            license=read_license(assertions),
+            training=read_training(assertions) if active else Training(),
+            consent=assertions.get(CONSENT_LABEL),
+            consent_present=CONSENT_LABEL in assertions,
+            metadata_drift=tuple(xmp.drift(embedded, xmp.signed_fields(assertions))),
+        )
+
+
+__all__ = ["FACTS_VERSION", "FactReader", "Facts", "engine_chain", "error_facts", "interpret", "prescan"]

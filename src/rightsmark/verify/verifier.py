@@ -1,0 +1,183 @@
+"""Verification: integrity, trust, what the file says, and the keep/drop decision.
+
+The order of checks, each independent and reported separately:
+
+1. read the bytes (``error`` when unreadable);
+2. a cheap scan recognises files with no manifest at all without calling the engine;
+3. the engine validates the manifest store offline (``absent`` when there is none;
+   a remote-only reference is reported, never fetched);
+4. integrity comes from the active manifest's own failure codes; problems of
+   ingredients are collected separately (the engine's overall state ignores them);
+5. trust is ``trusted`` only when the signing chain reaches an anchor the user gave
+   (evaluated once per distinct chain);
+6. assertions are read only from a manifest whose integrity is valid;
+7. the policy (:mod:`rightsmark.verify.policy`) decides keep or drop, fail closed.
+
+Steps 1-6 produce :class:`~rightsmark.verify.facts.Facts`; step 7 is :func:`make_record`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from rightsmark.engine.reading import (
+    TRUST_CODES,
+    EngineReading,
+    interpret,
+    read_manifest_store,
+    signer_info,
+)
+from rightsmark.models import Decision, Purpose, Trust, VerifyRecord
+from rightsmark.verify.facts import FactReader, Facts, error_facts
+from rightsmark.verify.policy import Policy, judge
+
+
+def make_record(key: str, facts: Facts, policy: Policy, now: dt.datetime | None = None) -> VerifyRecord:
+    """The verify record for ``facts`` judged under ``policy`` at ``now``."""
+    consent, decision, reasons = judge(facts, policy, now)
+    return VerifyRecord(
+        path=key,
+        integrity=facts.integrity,
+        trust=Trust.TRUSTED if facts.trusted else Trust.UNTRUSTED,
+        decision=decision,
+        reasons=tuple(reasons),
+        signer=facts.signer,
+        author=facts.authors,
+        license=facts.license,
+        training=facts.training,
+        consent=consent,
+        engine_state=facts.state,
+        engine_codes=facts.failure_codes,
+        ingredient_codes=facts.ingredient_codes,
+        remote_manifest=facts.remote_manifest,
+        format=facts.format,
+        error=facts.message if facts.integrity.value == "error" else None,
+        metadata_drift=facts.metadata_drift,
+    )
+
+
+def read_file(path: str | Path, max_size: int | None = None) -> tuple[bytes | None, Facts | None]:
+    """The bytes of ``path``, or error facts saying why they cannot be read.
+
+    Only a regular file of at most ``max_size`` bytes (default 512 MiB) is read: a FIFO, a device
+    (``/dev/zero``) or a socket gives error facts instead of blocking or filling memory."""
+    from rightsmark.sources.base import DEFAULT_MAX_ITEM_SIZE, ItemRefusedError, read_regular
+
+    try:
+        return read_regular(str(path), DEFAULT_MAX_ITEM_SIZE if max_size is None else max_size), None
+    except ItemRefusedError as exc:
+        return None, error_facts(str(exc))
+    except FileNotFoundError:
+        return None, error_facts("no such file")
+    except IsADirectoryError:
+        return None, error_facts("is a directory where a file was expected")
+    except OSError as exc:
+        return None, error_facts(f"cannot read: {exc.strerror or exc}")
+
+
+class Verifier:
+    """Verifies files one at a time in this process. For many files use :mod:`rightsmark.verify.bulk`.
+
+    Give either a :class:`Policy` or just trust anchors (then the strict default policy applies
+    with those anchors).
+    """
+
+    def __init__(
+        self,
+        trust: Sequence[str | Path] = (),
+        *,
+        policy: Policy | None = None,
+        purpose: Purpose | None = None,
+        now: dt.datetime | None = None,
+    ) -> None:
+        base = policy or Policy()
+        # replace(), not Policy(**base.__dict__): a policy that has decided holds its memoised checks there
+        if trust:
+            base = replace(base, anchors=(*base.anchors, *(Path(t) for t in trust)))
+        if purpose is not None:
+            base = replace(base, purpose=purpose)
+        self.policy = base
+        self.trust = base.trust_sources()
+        self._reader = FactReader(self.trust, fingerprints=base.needs_fingerprints)
+        self.now = now
+
+    @property
+    def purpose(self) -> Purpose:
+        return self.policy.purpose
+
+    def close(self) -> None:
+        self._reader.close()
+
+    def __enter__(self) -> Verifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def facts(self, data: bytes, name: str | Path = "") -> Facts:
+        return self._reader.read(data, name)
+
+    def read(self, data: bytes, name: str | Path) -> EngineReading:
+        """The engine's full reading of ``data`` (with trust), for inspection."""
+        return self._reader.examine(data, name)[1]
+
+    def verify_bytes(self, data: bytes, path: str) -> VerifyRecord:
+        return make_record(path, self._reader.read(data, path), self.policy, self.now)
+
+    def examine(self, data: bytes, path: str) -> tuple[VerifyRecord, EngineReading]:
+        """The record for ``data`` together with the engine reading it was made from."""
+        facts, reading = self._reader.examine(data, path)
+        return make_record(path, facts, self.policy, self.now), reading
+
+    def verify_file(self, path: str | Path, display: str | None = None) -> VerifyRecord:
+        shown = display if display is not None else str(path)
+        data, failed = read_file(path)
+        if failed is not None or data is None:
+            return make_record(shown, failed or error_facts("unreadable"), self.policy, self.now)
+        return self.verify_bytes(data, shown)
+
+    def verify_paths(self, paths: Iterable[str | Path]) -> Iterator[VerifyRecord]:
+        """One record per file: files as given, directories walked recursively in sorted order."""
+        for given in paths:
+            text = str(given)
+            if os.path.isdir(text):
+                for file in iter_directory(text):
+                    yield self.verify_file(file, display=file)
+            else:
+                yield self.verify_file(text)
+
+
+def iter_directory(directory: str) -> Iterator[str]:
+    """Files below ``directory`` (recursive, sorted, hidden entries skipped), joined to it as given.
+
+    Every entry that is not a directory is yielded, FIFOs, devices and symbolic links included: the
+    reader refuses what is not a regular file (:func:`read_file`), so it gets a record, never a hang."""
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith("."):
+                yield os.path.join(root, name)
+
+
+def verify_file(path: str | Path, trust: Sequence[str | Path] = ()) -> VerifyRecord:
+    """Verify one file (convenience wrapper around :class:`Verifier`)."""
+    with Verifier(trust) as verifier:
+        return verifier.verify_file(path)
+
+
+__all__ = [
+    "TRUST_CODES",
+    "Decision",
+    "EngineReading",
+    "Verifier",
+    "interpret",
+    "iter_directory",
+    "make_record",
+    "read_manifest_store",
+    "signer_info",
+    "verify_file",
+]
