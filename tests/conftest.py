@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from rightsmark.keys.material import KeyFiles, SigningMaterial, init_keys, load_signing_material
+from rightsmark.keys.devca import KeyFiles, init_keys
+from rightsmark.keys.material import SigningMaterial, load_signing_material
 from rightsmark.models import Training, Use
 from rightsmark.rights.consent import ConsentDeclaration
 from rightsmark.rights.licenses import parse_license

@@ -29,7 +29,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from rightsmark.engine import adapter as engine
 from rightsmark.engine.jumbf import claim_box, signature_box
-from rightsmark.keys.material import SigningMaterial, sign_with
+from rightsmark.keys.algorithms import sign_with
+from rightsmark.keys.material import SigningMaterial
 from rightsmark.sign.signer import Signer
 
 from .conftest import EXAMPLE_IMAGES, open_rights

@@ -169,7 +169,8 @@ def signed_seeds(signer: Any, rights: Any, workdir: Path) -> list[Seed]:
 
 def standalone_signer(workdir: Path) -> tuple[Any, Any]:
     """A signer with fresh development keys and rights the default policy keeps (outside pytest)."""
-    from rightsmark.keys.material import init_keys, load_signing_material
+    from rightsmark.keys.devca import init_keys
+    from rightsmark.keys.material import load_signing_material
     from rightsmark.sign.signer import Signer
     from tests.conftest import open_rights
 
@@ -378,8 +379,8 @@ class HostileSigner:
     def __init__(self, material: Any) -> None:
         from rightsmark._version import __version__
         from rightsmark.engine import adapter as engine
+        from rightsmark.engine.building import engine_signer
         from rightsmark.rights.manifest import manifest_definition
-        from rightsmark.sign.signer import engine_signer
         from tests.conftest import open_rights
 
         self._context = engine.signing_context()

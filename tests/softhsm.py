@@ -115,7 +115,7 @@ def make_token(directory: Path) -> SoftToken:
     """Create the token, its keys and certificates under ``directory`` (SOFTHSM2_CONF not touched)."""
     from cryptography.hazmat.primitives import serialization
 
-    from rightsmark.keys.material import _issue, _name, _new_key
+    from rightsmark.keys.devca import _issue, _name, _new_key
     from rightsmark.models import Algorithm
 
     tokens = directory / "tokens"

@@ -32,7 +32,8 @@ from rightsmark.audit.auditor import (
 )
 from rightsmark.engine import adapter as engine
 from rightsmark.engine.reading import read_manifest_store
-from rightsmark.keys.material import KeyFiles, load_signing_material
+from rightsmark.keys.devca import KeyFiles
+from rightsmark.keys.material import load_signing_material
 from rightsmark.keys.pem import load_trust_anchors
 from rightsmark.models import Integrity
 from rightsmark.sign.signer import Signer

@@ -19,7 +19,8 @@ from PIL import Image
 import rightsmark
 from rightsmark.audit.auditor import Auditor, FileAudit, report_header, summarise
 from rightsmark.audit.html import SEVERITY_COLOURS, render_html
-from rightsmark.keys.material import KeyFiles, init_keys, load_signing_material
+from rightsmark.keys.devca import KeyFiles, init_keys
+from rightsmark.keys.material import load_signing_material
 from rightsmark.rights.licenses import parse_license
 from rightsmark.sign.signer import Signer
 

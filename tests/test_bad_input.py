@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from PIL import Image
 
-from rightsmark.keys.material import KeyFiles, init_keys
+from rightsmark.keys.devca import KeyFiles, init_keys
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGES = REPO / "examples" / "images"

@@ -24,7 +24,7 @@ import pytest
 from PIL import Image
 
 from rightsmark import schemas
-from rightsmark.keys.material import KeyFiles
+from rightsmark.keys.devca import KeyFiles
 from rightsmark.media.formats import PRESCANNED, sniff
 from rightsmark.models import Integrity, VerifyRecord
 from rightsmark.rights.licenses import parse_license

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from rightsmark.keys.material import KeyFiles
+from rightsmark.keys.devca import KeyFiles
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGES = REPO / "examples" / "images"

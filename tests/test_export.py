@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from rightsmark.errors import ConsentError, ProfileError
-from rightsmark.keys.material import KeyFiles
+from rightsmark.keys.devca import KeyFiles
 from rightsmark.models import Use
 from rightsmark.rights.consentmap import load_consent_map
 from rightsmark.rights.profile import Profile, load_profile

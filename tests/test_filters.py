@@ -7,7 +7,7 @@ import pickle
 from pathlib import Path
 
 from rightsmark import KeepFilter, Policy, verify_source
-from rightsmark.keys.material import KeyFiles
+from rightsmark.keys.devca import KeyFiles
 from rightsmark.models import Decision, Use
 from rightsmark.sign.signer import Signer
 

@@ -18,7 +18,8 @@ import pytest
 from rightsmark.engine.jumbf import leaf_fingerprint
 from rightsmark.engine.reading import read_manifest_store
 from rightsmark.filters import KeepFilter
-from rightsmark.keys.material import KeyFiles, SigningMaterial, init_keys, load_signing_material
+from rightsmark.keys.devca import KeyFiles, init_keys
+from rightsmark.keys.material import SigningMaterial, load_signing_material
 from rightsmark.keys.pem import load_trust_anchors
 from rightsmark.trust.sources import TrustSources
 from rightsmark.verify.facts import FactReader, engine_chain

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from rightsmark.keys.material import KeyFiles, SigningMaterial
+from rightsmark.keys.devca import KeyFiles
+from rightsmark.keys.material import SigningMaterial
 from rightsmark.verify.withdrawals import sign_detached, signature_path
 
 from .conftest import EXAMPLE_IMAGES, CliResult, small_tmpfs

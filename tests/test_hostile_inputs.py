@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rightsmark.keys.material import KeyFiles
+from rightsmark.keys.devca import KeyFiles
 from rightsmark.sign.signer import Signer
 
 from .conftest import EXAMPLE_IMAGES, CliResult, moto_s3, open_rights

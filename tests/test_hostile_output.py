@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from rightsmark.keys.material import KeyFiles
+from rightsmark.keys.devca import KeyFiles
 
 from .conftest import EXAMPLE_IMAGES, small_tmpfs
 

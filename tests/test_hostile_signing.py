@@ -23,7 +23,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from rightsmark.errors import PassphraseError
-from rightsmark.keys.material import KeyFiles, load_private_key
+from rightsmark.keys.devca import KeyFiles
+from rightsmark.keys.material import load_private_key
 
 from .conftest import EXAMPLE_IMAGES, one_error_line
 from .test_export import photo

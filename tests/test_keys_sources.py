@@ -32,8 +32,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from rightsmark.engine import adapter as engine
 from rightsmark.errors import CertificateError, KeyMaterialError, PassphraseError, TokenError
-from rightsmark.keys.material import EKU_DOCUMENT_SIGNING, KeyFiles, init_keys, load_signing_material
-from rightsmark.keys.source import KeySource, key_source, parse_pkcs11_uri
+from rightsmark.keys.checks import EKU_DOCUMENT_SIGNING
+from rightsmark.keys.devca import KeyFiles, init_keys
+from rightsmark.keys.material import load_signing_material
+from rightsmark.keys.pkcs11uri import parse_pkcs11_uri
+from rightsmark.keys.source import KeySource, key_source
 from rightsmark.models import Algorithm, Integrity, Trust
 from rightsmark.sign.signer import Signer
 from rightsmark.verify.verifier import Verifier
@@ -196,7 +199,7 @@ def test_key_source_pickles_with_its_pin_and_signs_in_spawned_and_forked_workers
 
 
 def test_closed_sessions_are_reopened_and_a_closed_key_says_so(soft_token: SoftToken, tmp_path: Path) -> None:
-    from rightsmark.keys.source import close_token_sessions
+    from rightsmark.keys.pkcs11 import close_token_sessions
 
     first = key_source(soft_token.uri("signer"), None, pin=soft_token.pin.encode())
     old = first.load()
@@ -548,7 +551,7 @@ def issue_from_csr(csr: x509.CertificateSigningRequest, ca_key: Any, ca_cert: x5
 @pytest.fixture(scope="module")
 def csr_ca(keys: KeyFiles) -> tuple[Any, x509.Certificate]:
     """A CA to issue requested certificates: the session's development intermediate, reused."""
-    from rightsmark.keys.material import _issue, _name, _new_key
+    from rightsmark.keys.devca import _issue, _name, _new_key
 
     key = _new_key(Algorithm.ES256)
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)

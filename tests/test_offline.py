@@ -16,7 +16,8 @@ from typing import ClassVar
 import pytest
 
 from rightsmark.engine import adapter as engine
-from rightsmark.keys.material import KeyFiles, SigningMaterial
+from rightsmark.keys.devca import KeyFiles
+from rightsmark.keys.material import SigningMaterial
 from rightsmark.models import Decision, Integrity
 from rightsmark.sign.signer import Signer
 from rightsmark.verify.verifier import Verifier

@@ -23,7 +23,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from PIL import Image
 
 from rightsmark import schemas
-from rightsmark.keys.material import KeyFiles, load_signing_material
+from rightsmark.keys.devca import KeyFiles
+from rightsmark.keys.material import load_signing_material
 from rightsmark.models import Decision, Integrity, License, Purpose, SignerInfo, Training, Use
 from rightsmark.rights.consent import load_consent_file
 from rightsmark.rights.licenses import parse_license

@@ -33,7 +33,8 @@ import ray
 import ray.data
 
 import rightsmark.ray
-from rightsmark.keys.material import KeyFiles, SigningMaterial
+from rightsmark.keys.devca import KeyFiles
+from rightsmark.keys.material import SigningMaterial
 from rightsmark.ray.engine import Unit, UnitVerifier, plan, verify_units
 from rightsmark.rights.licenses import parse_license
 from rightsmark.sign.signer import Signer
@@ -409,7 +410,8 @@ def test_ray_engine_never_trusts_a_borrowed_chain(
 ) -> None:
     """Forged files (Mallory's signature, a trusted chain beside hers) before and after legitimate ones,
     in units of two files (each unit one actor's reading with its own per-chain trust cache)."""
-    from rightsmark.keys.material import init_keys, load_signing_material
+    from rightsmark.keys.devca import init_keys
+    from rightsmark.keys.material import load_signing_material
 
     from .forge import forged_batch
     from .test_forged_chains import assert_forgeries_refused

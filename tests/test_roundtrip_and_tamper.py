@@ -27,17 +27,10 @@ from PIL import Image, ImageDraw
 
 from rightsmark.engine import adapter as engine
 from rightsmark.errors import InputError
-from rightsmark.keys.material import (
-    EKU_C2PA_CLAIM_SIGNING,
-    EKU_DOCUMENT_SIGNING,
-    EKU_MS_C2PA_SIGNING,
-    Algorithm,
-    KeyFiles,
-    SigningMaterial,
-    init_keys,
-    load_signing_material,
-)
-from rightsmark.models import Decision, Integrity, Trust, VerifyRecord
+from rightsmark.keys.checks import EKU_C2PA_CLAIM_SIGNING, EKU_DOCUMENT_SIGNING, EKU_MS_C2PA_SIGNING
+from rightsmark.keys.devca import KeyFiles, init_keys
+from rightsmark.keys.material import SigningMaterial, load_signing_material
+from rightsmark.models import Algorithm, Decision, Integrity, Trust, VerifyRecord
 from rightsmark.sign.signer import Signer
 from rightsmark.trust.sources import TrustSources
 from rightsmark.verify.inspection import inspect_file

@@ -26,7 +26,8 @@ from cryptography.hazmat.primitives import serialization
 
 from rightsmark.engine import adapter as engine
 from rightsmark.errors import SigningError, TimestampError
-from rightsmark.keys.material import KeyFiles, SigningMaterial, _issue, _name, _new_key, load_signing_material
+from rightsmark.keys.devca import KeyFiles, _issue, _name, _new_key
+from rightsmark.keys.material import SigningMaterial, load_signing_material
 from rightsmark.keys.timestamps import PROBE_DIGEST, probe_tsa, timestamp_request, validate_tsa_url
 from rightsmark.models import Algorithm, Decision, Integrity, Trust
 from rightsmark.sign.signer import Signer

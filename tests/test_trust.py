@@ -20,7 +20,7 @@ import pytest
 
 from rightsmark.engine import adapter as engine
 from rightsmark.engine.reading import read_manifest_store
-from rightsmark.keys.material import KeyFiles
+from rightsmark.keys.devca import KeyFiles
 from rightsmark.keys.pem import load_trust_anchors
 from rightsmark.models import Decision, Trust
 from rightsmark.trust import lists as trustlists

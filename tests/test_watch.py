@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from rightsmark.keys.material import KeyFiles
+from rightsmark.keys.devca import KeyFiles
 from rightsmark.sign.watch import Watcher
 
 from .test_export import photo

@@ -20,7 +20,8 @@ from typing import Any
 import pytest
 
 from rightsmark import schemas
-from rightsmark.keys.material import KeyFiles, SigningMaterial, init_keys, load_signing_material
+from rightsmark.keys.devca import KeyFiles, init_keys
+from rightsmark.keys.material import SigningMaterial, load_signing_material
 from rightsmark.models import Algorithm, ConsentStatus, Decision
 from rightsmark.rights.consent import ConsentDeclaration
 from rightsmark.sign.signer import Signer
@@ -461,7 +462,7 @@ def test_a_certificate_issued_by_a_non_ca_signer_is_not_trusted(
     tmp_path: Path, material: SigningMaterial, keys: KeyFiles
 ) -> None:
     """The trusted signer's own (non-CA) key must not be able to vouch for another key."""
-    from rightsmark.keys.material import _issue, _name, _new_key
+    from rightsmark.keys.devca import _issue, _name, _new_key
 
     impostor_key = _new_key(Algorithm.ES256)
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)

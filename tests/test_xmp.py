@@ -23,7 +23,8 @@ from PIL import Image, ImageCms
 from rightsmark import schemas
 from rightsmark.engine import adapter as engine
 from rightsmark.errors import InputError
-from rightsmark.keys.material import KeyFiles, SigningMaterial
+from rightsmark.keys.devca import KeyFiles
+from rightsmark.keys.material import SigningMaterial
 from rightsmark.media.formats import AVIF, GIF, HEIC, JPEG, PNG, TIFF, WEBP, ImageFormat, sniff
 from rightsmark.models import Drift, Integrity, Training, Use
 from rightsmark.reports.formats import flat, verify_text

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from rightsmark._version import __version__
 
 _EXPORTS = {
-    "init_keys": "rightsmark.keys.material",
+    "init_keys": "rightsmark.keys.devca",
     "load_signing_material": "rightsmark.keys.material",
     "Algorithm": "rightsmark.models",
     "SigningMaterial": "rightsmark.keys.material",
@@ -54,7 +54,8 @@ __all__ = ["__version__", *_EXPORTS]
 if TYPE_CHECKING:  # pragma: no cover
     from rightsmark.errors import RightsmarkError
     from rightsmark.filters import KeepFilter
-    from rightsmark.keys.material import SigningMaterial, init_keys, load_signing_material
+    from rightsmark.keys.devca import init_keys
+    from rightsmark.keys.material import SigningMaterial, load_signing_material
     from rightsmark.models import (
         Algorithm,
         Decision,

@@ -13,7 +13,7 @@ from rightsmark._cli._app import UseChoice, _errors, app
 from rightsmark.errors import ProfileError, RightsmarkError, UsageError
 
 if TYPE_CHECKING:
-    from rightsmark.keys.material import KeyFiles
+    from rightsmark.keys.devca import KeyFiles
 
 _USE_QUESTIONS = (
     ("ai_training", "May your pictures train AI models?"),
@@ -96,7 +96,8 @@ def _existing_dev_keys(directory: Path) -> KeyFiles | None:
 
     An encrypted key is taken as it is (its passphrase is asked when signing)."""
     from rightsmark.errors import PassphraseError
-    from rightsmark.keys.material import KeyFiles, load_signing_material
+    from rightsmark.keys.devca import KeyFiles
+    from rightsmark.keys.material import load_signing_material
 
     files = KeyFiles(ca=directory / "ca.pem", chain=directory / "signer.pem", key=directory / "signer.key")
     if not all(p.exists() for p in (files.ca, files.chain, files.key)):
@@ -268,7 +269,7 @@ def init(
         except tomllib.TOMLDecodeError as exc:
             raise ProfileError(f"cannot be written as TOML: {exc}", path=profile_path) from None
         if dev_keys is not None and reuse is None:
-            from rightsmark.keys.material import init_keys
+            from rightsmark.keys.devca import init_keys
 
             files = init_keys(directory)
             typer.echo(f"wrote development keys into {dev_keys} (trust anchor for verifiers: {files.ca})")

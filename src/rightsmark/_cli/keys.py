@@ -22,7 +22,7 @@ from rightsmark.errors import UsageError
 from rightsmark.models import Algorithm
 
 if TYPE_CHECKING:
-    from rightsmark.keys.material import SigningKey
+    from rightsmark.keys.algorithms import SigningKey
     from rightsmark.keys.source import KeySource
 
 
@@ -43,7 +43,7 @@ def keys_init(
     example: Annotated[bool, typer.Option(help="Mark the certificates as example keys that prove nothing.")] = False,
 ) -> None:
     """Create a development CA and a C2PA signing certificate (never overwrites)."""
-    from rightsmark.keys.material import init_keys
+    from rightsmark.keys.devca import init_keys
 
     with _errors():
         passphrase = secret_from_env(passphrase_env) if passphrase_env else None
@@ -78,7 +78,7 @@ def keys_check(
     from cryptography.x509.oid import NameOID
 
     from rightsmark._cli._material import load_signing_key
-    from rightsmark.keys.material import engine_trial
+    from rightsmark.sign.trial import engine_trial
 
     with _errors():
         source, material = load_signing_key(
@@ -140,15 +140,9 @@ def keys_csr(
 
     from rightsmark._cli._material import PASSPHRASE_ENV as DEFAULT_ENV
     from rightsmark._cli._material import resolve_key_source
-    from rightsmark.keys.material import (
-        algorithm_for,
-        certificate_request,
-        new_private_key,
-        public_key_of,
-        request_subject,
-        write_new_file,
-        write_private_key,
-    )
+    from rightsmark.keys.algorithms import algorithm_for, public_key_of
+    from rightsmark.keys.csr import certificate_request, request_subject
+    from rightsmark.keys.devca import new_private_key, write_new_file, write_private_key
 
     with _errors():
         if (key is None) == (new_key is None):

@@ -21,12 +21,12 @@ from typing import Any
 
 from rightsmark._version import __version__
 from rightsmark.engine import adapter as engine
+from rightsmark.engine.building import ParentIngredient, carries_manifest_store, engine_signer, sign_manifest
 from rightsmark.engine.reading import TRUST_CODES, EngineReading, read_manifest_store
 from rightsmark.errors import (
     InputError,
     OutputError,
     OutputExistsError,
-    SigningError,
     UnsupportedFormatError,
     UsageError,
     disk_full,
@@ -35,15 +35,6 @@ from rightsmark.keys.material import SigningMaterial
 from rightsmark.media.formats import SIGNABLE, ImageFormat, jpeg_scan_start, sniff, structural_problem
 from rightsmark.models import Integrity, SignResult
 from rightsmark.rights.manifest import Rights, manifest_definition
-
-
-def engine_signer(material: SigningMaterial, tsa_url: str | None = None) -> Any:
-    """The engine's callback signer for ``material`` (the private key never leaves its store);
-    :class:`Algorithm` names are the engine's ``C2paSigningAlg`` names."""
-    c2pa = engine.c2pa()
-    algorithm = getattr(c2pa.C2paSigningAlg, material.algorithm.name)
-    return c2pa.Signer.from_callback(material.sign, algorithm, material.chain_pem(), tsa_url)
-
 
 #: The largest input ``sign`` reads (it holds the image in memory): far above any photograph.
 MAX_SIGN_INPUT = 4 << 30
@@ -321,7 +312,6 @@ class Signer:
         notes: list[str] = []
         if self.xmp:
             data = self._with_xmp(data, fmt, rights, src, notes)
-        c2pa = engine.c2pa()
         definition = manifest_definition(
             rights,
             title=src.name,
@@ -330,25 +320,14 @@ class Signer:
             edit=parent is not None,
             widened=widened,
         )
-        try:
-            builder = c2pa.Builder.from_json(definition, context=self._context)
-            if parent_data is not None:
-                builder.set_intent(c2pa.C2paBuilderIntent.EDIT)
-                builder.add_ingredient(
-                    {"relationship": "parentOf", "title": Path(parent or "").name},
-                    parent_data[1].mime,
-                    io.BytesIO(parent_data[0]),
-                )
-        except c2pa.C2paError as exc:
-            raise SigningError(f"the C2PA engine refused the manifest: {exc}", path=src) from None
+        ingredient = None
+        if parent_data is not None:
+            ingredient = ParentIngredient(title=Path(parent or "").name, mime=parent_data[1].mime, data=parent_data[0])
         signed = io.BytesIO()
-        try:
-            # into memory: the engine's own write errors are opaque ("Io: Other: ..."); ours carry errno
-            builder.sign(self._signer, fmt.mime, io.BytesIO(data), signed)
-        except c2pa.C2paError as exc:
-            raise SigningError(f"the C2PA engine could not sign this file: {exc}", path=src) from None
-        finally:
-            builder.close()
+        # into memory: the engine's own write errors are opaque ("Io: Other: ..."); ours carry errno
+        sign_manifest(
+            definition, data, fmt.mime, signed, signer=self._signer, context=self._context, parent=ingredient, path=src
+        )
         with _atomic_output(place) as out:
             out.write(signed.getbuffer())
         return SignResult(
@@ -398,15 +377,7 @@ class Signer:
             end = start if isinstance(start, int) else end
         if data.find(b"c2pa", 0, end) < 0 or data.find(b"jumb", 0, end) < 0:
             return False
-        c2pa = engine.c2pa()
-        try:
-            reader = c2pa.Reader.try_create(fmt.mime, io.BytesIO(data), None, self._context)
-        except c2pa.C2paError:
-            return True  # a manifest store is there, even if broken
-        if reader is None:
-            return False
-        reader.close()
-        return True
+        return carries_manifest_store(data, fmt.mime, self._context)
 
     def close(self) -> None:
         self._signer.close()

@@ -315,7 +315,7 @@ def verify_detached(
             hint=untrusted_hint,
         )
     if check_certificate:
-        from rightsmark.keys.material import check_signing_certificate
+        from rightsmark.keys.checks import check_signing_certificate
 
         try:
             check_signing_certificate(chain, None, path=sig_path)
