@@ -354,7 +354,11 @@ def _attr(obj: Any, attribute: Any) -> Any:
 
 
 def open_token_key(uri: Pkcs11Uri, module: str, pin: bytes | None, location: str) -> TokenKey:
-    """Log in (once per process) and find the private key the URI names."""
+    """Log in (once per process) and find the private key the URI names.
+
+    ``pin``: the user PIN (None for a token without login or with a PIN pad); ``location``: the key as
+    errors name it (the URI without module and PIN).
+    """
     pkcs11 = _pkcs11()
     from pkcs11 import Attribute, ObjectClass
 

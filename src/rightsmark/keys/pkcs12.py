@@ -14,11 +14,14 @@ from rightsmark.keys.material import PASSPHRASE_HINT, check_key_type, order_chai
 
 @dataclass(frozen=True)
 class Pkcs12Bundle:
+    """The key of a bundle and its chain (leaf first), or None when the bundle holds no certificate for it."""
+
     key: SigningKey
     chain: tuple[x509.Certificate, ...] | None
 
 
 def read_pkcs12(path: Path, passphrase: bytes | None) -> Pkcs12Bundle:
+    """Open a bundle; a missing or wrong passphrase is a :class:`PassphraseError`, anything else a KeyMaterialError."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.serialization import pkcs12
 
