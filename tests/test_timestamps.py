@@ -28,15 +28,15 @@ from rightsmark.engine import adapter as engine
 from rightsmark.errors import SigningError, TimestampError
 from rightsmark.keys.devca import KeyFiles, _issue, _name, _new_key
 from rightsmark.keys.material import SigningMaterial, load_signing_material
-from rightsmark.keys.timestamps import PROBE_DIGEST, probe_tsa, timestamp_request, validate_tsa_url
+from rightsmark.keys.timestamps import PROBE_DIGEST, decode_reply, probe_request, probe_tsa, validate_tsa_url
 from rightsmark.models import Algorithm, Decision, Integrity, Trust
 from rightsmark.sign.signer import Signer
 from rightsmark.trust.sources import TrustSources
 from rightsmark.verify.policy import Policy
 from rightsmark.verify.verifier import Verifier
 
-from .conftest import EXAMPLE_IMAGES, REPO, CliResult, open_rights
-from .tsa import LocalTSA, closed_port, fixed_reply_server
+from .conftest import EXAMPLE_IMAGES, REPO, CliResult, one_error_line, open_rights
+from .tsa import LocalTSA, closed_port, fixed_reply_server, tokenless_reply
 
 #: How long the short-lived signing certificate stays valid after it is made.
 LIFETIME = dt.timedelta(seconds=6)
@@ -357,14 +357,17 @@ def test_probe_passes_against_the_local_tsa_with_one_request(tsa: LocalTSA) -> N
 
 
 def test_the_probe_request_is_a_valid_timestamp_query() -> None:
+    request = probe_request()
     text = subprocess.run(
         ["openssl", "ts", "-query", "-in", "/dev/stdin", "-text"],
-        input=timestamp_request(PROBE_DIGEST, 0x0123456789ABCDEF),
+        input=request.as_bytes(),
         capture_output=True,
         check=True,
     ).stdout.decode()
+    assert request.nonce is not None and request.nonce != probe_request().nonce  # a new nonce each time
+    nonce = request.nonce.to_bytes((request.nonce.bit_length() + 7) // 8, "big")
     assert "Hash Algorithm: sha256" in text
-    assert "Nonce: 0x0123456789ABCDEF" in text
+    assert f"Nonce: 0x{nonce.hex().upper()}" in text
     assert "Certificate required: yes" in text
     assert PROBE_DIGEST[:8].hex(" ") in text.replace("-", " ")
 
@@ -396,6 +399,34 @@ def digest_swapping_tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lo
         yield authority
 
 
+def _no_certificate_wanted(query: bytes) -> bytes:
+    """The same TimeStampReq with certReq FALSE (it ends with certReq TRUE): openssl then omits its certificate."""
+    assert query.endswith(b"\x01\x01\xff")
+    return query[:-1] + b"\x00"
+
+
+# the extendedKeyUsage extension of the local TSA's certificate (critical, id-kp-timeStamping), and the
+# same extension naming id-kp-codeSigning instead: one byte apart, so no length changes
+_EKU_TIME_STAMPING = bytes.fromhex("0603551d250101ff040c300a06082b06010505070308")
+_EKU_CODE_SIGNING = _EKU_TIME_STAMPING[:-1] + b"\x03"
+
+
+def _code_signing_certificate(reply: bytes) -> bytes:
+    """The reply with its TSA certificate claiming code signing instead of timestamping (its signature, over
+    the token, still verifies; the certificate's own signature no longer does, which only a chain check sees)."""
+    assert reply.count(_EKU_TIME_STAMPING) == 1
+    return reply.replace(_EKU_TIME_STAMPING, _EKU_CODE_SIGNING)
+
+
+#: Real replies of a real TSA, damaged on the way.
+REPLY_DAMAGE: dict[str, Callable[[bytes], bytes]] = {
+    "oversized reply": lambda reply: reply + bytes(1 << 20),
+    "truncated reply": lambda reply: reply[:-7],
+    "reply with trailing bytes": lambda reply: reply + b"\x05\x00",
+    "TSA certificate not for timestamping": _code_signing_certificate,
+}
+
+
 @contextlib.contextmanager
 def bad_authority(kind: str, request: pytest.FixtureRequest) -> Iterator[str]:
     """The URL of something on 127.0.0.1 that cannot give a timestamp."""
@@ -420,12 +451,29 @@ def bad_authority(kind: str, request: pytest.FixtureRequest) -> Iterator[str]:
         yield request.getfixturevalue("rejecting_tsa").url
     elif kind == "replayed reply":
         tsa: LocalTSA = request.getfixturevalue("tsa")
-        old = tsa.reply(timestamp_request(PROBE_DIGEST, 42))  # a real reply, to an earlier request
+        old = tsa.reply(probe_request().as_bytes())  # a real reply, to an earlier request
         assert old is not None
         with fixed_reply_server(200, old, "application/timestamp-reply") as url:
             yield url
     elif kind == "token for another digest":
         yield request.getfixturevalue("digest_swapping_tsa").url
+    elif kind in REPLY_DAMAGE:
+        with LocalTSA(rewrite_reply=REPLY_DAMAGE[kind]) as authority:
+            yield authority.url
+    elif kind == "reply without the TSA certificate":
+        with LocalTSA(rewrite_query=_no_certificate_wanted) as authority:
+            yield authority.url
+    elif kind == "TSA certificate expired before it stamped":
+        long_ago = dt.datetime(2001, 1, 1, tzinfo=dt.UTC)
+        with LocalTSA(valid=(long_ago, long_ago + dt.timedelta(days=365))) as authority:
+            yield authority.url
+    elif kind == "granted without a token":
+        with fixed_reply_server(200, tokenless_reply(0), "application/timestamp-reply") as url:
+            yield url
+    elif kind == "waiting, with a reason of several lines":
+        reply = tokenless_reply(3, "busy\nplease \x1b[31mwait", "second")
+        with fixed_reply_server(200, reply, "application/timestamp-reply") as url:
+            yield url
     else:
         raise AssertionError(kind)
 
@@ -440,6 +488,11 @@ BAD_AUTHORITIES = {
     "rejection": "refused the request: rejection",
     "replayed reply": "echoes another nonce than the one sent",
     "token for another digest": "the timestamp token is for another digest than the one sent",
+    "truncated reply": "not a timestamp reply (the body is not a DER TimeStampResp)",
+    "reply without the TSA certificate": "the timestamp token does not carry the TSA certificate",
+    "TSA certificate expired before it stamped": "was not valid when it stamped",
+    "granted without a token": "not a timestamp reply (status granted but no timestamp token)",
+    "waiting, with a reason of several lines": r"refused the request: waiting (busy\nplease \x1b[31mwait; second)",
 }
 
 
@@ -463,6 +516,58 @@ def test_probe_refuses_what_the_engine_cannot_use(
     assert "\n" not in str(signed.value)
     assert "the C2PA engine could not sign this file" in str(signed.value)
     assert not out.exists() or os.listdir(out) == []  # nothing written, not even a temporary
+
+
+#: Replies the engine would take (it reads on past trailing bytes and stops reading after 1,000,000 bytes; it does
+#: not look at the TSA certificate's key usage when it signs) but that the probe refuses: not a DER TimeStampResp,
+#: or a timestamp no verifier will trust. ``rightsmark sign`` stops there, before any file is touched.
+REFUSED_AT_THE_PROBE = {
+    "oversized reply": "not a timestamp reply (more than 1 MiB)",
+    "reply with trailing bytes": "not a timestamp reply (the body is not a DER TimeStampResp)",
+    "TSA certificate not for timestamping": "is not for timestamping (no critical id-kp-timeStamping",
+}
+
+
+@pytest.mark.parametrize("kind", list(REFUSED_AT_THE_PROBE))
+def test_sign_stops_at_a_reply_the_probe_refuses(
+    kind: str, cli: Callable[..., CliResult], keys: KeyFiles, tmp_path: Path
+) -> None:
+    (tmp_path / "photo.jpg").write_bytes((EXAMPLE_IMAGES / "harbour.jpg").read_bytes())
+    with LocalTSA(rewrite_reply=REPLY_DAMAGE[kind]) as authority:
+        url = authority.url
+        with pytest.raises(TimestampError) as probed:
+            probe_tsa(url, timeout=5)
+        assert REFUSED_AT_THE_PROBE[kind] in str(probed.value) and "\n" not in str(probed.value)
+        before = authority.requests
+        result = cli(
+            "sign", "photo.jpg", "-o", "out", "--key", keys.key, "--cert", keys.chain, "--no-people",
+            "--license", "CC-BY-4.0", "--tsa", url,
+        )  # fmt: skip
+        asked = authority.requests - before
+    one_error_line(result, url, REFUSED_AT_THE_PROBE[kind])
+    assert asked == 1  # the probe; no signature asked for a timestamp
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_reply_in_openssl_chain_order_is_read(tsa: LocalTSA) -> None:
+    """openssl ts writes the token's certificates leaf first, not sorted as DER sorts a SET: rfc3161-client alone
+    refuses such a reply, the probe reads it (the one hand-written step sorts the SET), checks unchanged."""
+    from rfc3161_client import decode_timestamp_response
+
+    request = probe_request()
+    raw = tsa.reply(request.as_bytes())
+    assert raw is not None
+    with pytest.raises(ValueError, match="InvalidSetOrdering"):
+        decode_timestamp_response(raw)
+    reply = decode_reply(raw)
+    assert (reply.status, reply.tst_info.nonce, reply.tst_info.message_imprint.message) == (
+        0,
+        request.nonce,
+        PROBE_DIGEST,
+    )
+    assert len(reply.signed_data.certificates) == 2
+    with pytest.raises(ValueError, match="not a DER TimeStampResp"):
+        decode_reply(raw[:-1])
 
 
 def test_signing_against_a_stopped_tsa_fails_and_writes_nothing(material: SigningMaterial, tmp_path: Path) -> None:

@@ -53,13 +53,17 @@ def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def make_tsa_certificates(directory: Path) -> tuple[Path, Path, Path]:
+def make_tsa_certificates(
+    directory: Path, valid: tuple[dt.datetime, dt.datetime] | None = None
+) -> tuple[Path, Path, Path]:
     """Write ``tsa-ca.pem`` (root), ``tsa.pem`` (TSA certificate) and ``tsa.key`` into ``directory``.
 
     The TSA certificate carries what RFC 3161 section 2.3 asks: the timeStamping extended key usage,
-    critical, and digitalSignature + nonRepudiation key usage.
+    critical, and digitalSignature + nonRepudiation key usage. It is valid from five minutes ago for
+    ten years, or over ``valid`` (openssl ts signs with it all the same).
     """
     now = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=5)
+    tsa_from, tsa_until = valid or (now, now + dt.timedelta(days=3650))
     root_key = ec.generate_private_key(ec.SECP256R1())
     root_name = _name("rightsmark test TSA root")
     root = (
@@ -95,8 +99,8 @@ def make_tsa_certificates(directory: Path) -> tuple[Path, Path, Path]:
         .issuer_name(root_name)
         .public_key(tsa_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(days=3650))
+        .not_valid_before(tsa_from)
+        .not_valid_after(tsa_until)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -162,6 +166,8 @@ class LocalTSA:
     ``rejection`` (badAlg) reply, which tests use to see a TSA refuse. ``content_type`` is the
     Content-Type of its replies, and ``rewrite_query`` (if given) changes each request before openssl
     answers it: both make a misbehaving TSA whose replies are still real ``openssl ts`` replies.
+    ``rewrite_reply`` changes each reply openssl gives, and ``valid`` sets when the TSA certificate is
+    valid (:func:`make_tsa_certificates`): a TSA that answers with a damaged or unusable token.
     """
 
     def __init__(
@@ -171,12 +177,15 @@ class LocalTSA:
         digests: tuple[str, ...] = ("sha256", "sha384", "sha512"),
         content_type: str = "application/timestamp-reply",
         rewrite_query: Callable[[bytes], bytes] | None = None,
+        rewrite_reply: Callable[[bytes], bytes] | None = None,
+        valid: tuple[dt.datetime, dt.datetime] | None = None,
     ) -> None:
         self.content_type = content_type
         self.rewrite_query = rewrite_query
+        self.rewrite_reply = rewrite_reply
         self._own_dir = directory is None
         self.directory = Path(tempfile.mkdtemp(prefix="rightsmark-tsa-")) if directory is None else Path(directory)
-        self.ca_pem, self.cert_pem, self.key_pem = make_tsa_certificates(self.directory)
+        self.ca_pem, self.cert_pem, self.key_pem = make_tsa_certificates(self.directory, valid)
         (self.directory / "serial").write_text("01\n", encoding="ascii")
         self.config = self.directory / "openssl-ts.cnf"
         self.config.write_text(
@@ -234,6 +243,8 @@ class LocalTSA:
                 tsa._record(body)
                 query = tsa.rewrite_query(body) if tsa.rewrite_query and body else body
                 answer = tsa.reply(query) if query else None
+                if answer is not None and tsa.rewrite_reply:
+                    answer = tsa.rewrite_reply(answer)
                 if answer is None:
                     self._send(400, "text/plain", b"openssl ts could not parse the request\n")
                 else:
@@ -341,6 +352,18 @@ def fixed_reply_server(status: int, body: bytes, content_type: str | None = None
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    size = len(content)
+    length = bytes([size]) if size < 0x80 else bytes([0x82]) + size.to_bytes(2, "big")
+    return bytes([tag]) + length + content
+
+
+def tokenless_reply(status: int, *text: str) -> bytes:
+    """A DER TimeStampResp holding only a PKIStatusInfo: ``status`` and ``text`` as its statusString."""
+    strings = _der(0x30, b"".join(_der(0x0C, t.encode()) for t in text)) if text else b""
+    return _der(0x30, _der(0x30, _der(0x02, bytes([status])) + strings))
 
 
 @contextlib.contextmanager

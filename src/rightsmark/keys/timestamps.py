@@ -8,37 +8,46 @@ to do.
 
 What the engine (c2pa-python 0.38.1) accepts, and so what the probe insists on: HTTP status 200 and
 the Content-Type exactly ``application/timestamp-reply`` (no parameters, lower case; anything else
-is refused as an HTTP error), then a DER TimeStampResp whose status is granted.
+is refused as an HTTP error), then a DER TimeStampResp whose status is granted, whose token
+timestamps the digest sent, echoes the nonce and carries the certificate of its one signer, valid
+when it stamped. The probe also wants that certificate issued for timestamping (the critical
+id-kp-timeStamping extended key usage of RFC 3161 section 2.3), without which no verifier trusts the
+timestamp. The signature and the chain up to a trusted root are not checked here (signing has no
+TSA anchors): the engine checks the signature on every timestamp it embeds, and verification checks
+the chain against the TSA anchors.
 
-The request is built by hand (a few DER SEQUENCEs): no ASN.1 library is needed for it, and the
-reply is read only as far as the status, the message imprint and the nonce.
+Requests are built and replies parsed by rfc3161-client (the library sigstore-python uses); the one
+hand-written step, :func:`_certificates_in_der_order`, sorts a token's certificate SET that OpenSSL's
+``ts`` writes in chain order (not DER, which the library refuses) so that the library can parse the
+reply again, as strictly, since sorting that SET changes no length and no signed byte.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import http.client
-import secrets
 import socket
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from rightsmark.errors import TimestampError
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from rfc3161_client import TimeStampRequest, TimeStampResponse, TimeStampTokenInfo
 
 #: The Content-Type an RFC 3161 reply must carry (the engine compares it exactly).
 REPLY_CONTENT_TYPE = "application/timestamp-reply"
 QUERY_CONTENT_TYPE = "application/timestamp-query"
 
-#: The digest the probe asks the TSA to timestamp: fixed, so a probe never reveals anything.
-PROBE_DIGEST = hashlib.sha256(b"rightsmark timestamp authority probe").digest()
+#: What the probe asks the TSA to timestamp (its SHA-256 digest): fixed, so a probe never reveals anything.
+PROBE_DATA = b"rightsmark timestamp authority probe"
+PROBE_DIGEST = hashlib.sha256(PROBE_DATA).digest()
 
-# AlgorithmIdentifier for SHA-256 (OID 2.16.840.1.101.3.4.2.1, NULL parameters)
-_SHA256_ALGORITHM = bytes.fromhex("300d06096086480165030402010500")
-_ID_SIGNED_DATA = bytes.fromhex("2a864886f70d010702")  # 1.2.840.113549.1.7.2
-_ID_CT_TST_INFO = bytes.fromhex("2a864886f70d0109100104")  # 1.2.840.113549.1.9.16.1.4
-
+_SHA256_OID = "2.16.840.1.101.3.4.2.1"
 _STATUS_NAMES = {
     0: "granted",
     1: "grantedWithMods",
@@ -47,20 +56,11 @@ _STATUS_NAMES = {
     4: "revocationWarning",
     5: "revocationNotification",
 }
-# PKIFailureInfo bits (RFC 3161 section 2.4.2)
-_FAILURE_BITS = {
-    0: "badAlg",
-    2: "badRequest",
-    5: "badDataFormat",
-    14: "timeNotAvailable",
-    15: "unacceptedPolicy",
-    16: "unacceptedExtension",
-    17: "addInfoNotAvailable",
-    25: "systemFailure",
-}
 _HINT_URL = "give the http:// or https:// URL of an RFC 3161 timestamp authority"
 _HINT_TSA = "check the --tsa URL and that the TSA is up; untimestamped signatures fail once the certificate expires"
+_HINT_CERT = "use a timestamp authority whose certificate is issued for timestamping (RFC 3161 section 2.3)"
 _MAX_REPLY = 1 << 20
+_WHEN = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def validate_tsa_url(url: str) -> str:
@@ -86,133 +86,81 @@ def validate_tsa_url(url: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# DER, just enough of it
+# Requests and replies (rfc3161-client)
 
 
-def _tlv(tag: int, value: bytes) -> bytes:
-    n = len(value)
-    if n < 0x80:
-        length = bytes([n])
-    else:
-        raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
-        length = bytes([0x80 | len(raw)]) + raw
-    return bytes([tag]) + length + value
+def probe_request() -> TimeStampRequest:
+    """A new TimeStampReq for :data:`PROBE_DIGEST` (SHA-256) with a random nonce, asking for the TSA's certificate."""
+    from rfc3161_client import HashAlgorithm, TimestampRequestBuilder
+
+    builder = TimestampRequestBuilder().data(PROBE_DATA).hash_algorithm(HashAlgorithm.SHA256)
+    return builder.nonce(nonce=True).cert_request(cert_request=True).build()
 
 
-def _der_integer(value: int) -> bytes:
-    raw = value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big", signed=True)
-    return _tlv(0x02, raw)
+def decode_reply(body: bytes) -> TimeStampResponse:
+    """The TimeStampResp in ``body``, parsed by rfc3161-client; ValueError when it is not one.
 
-
-def timestamp_request(digest: bytes, nonce: int) -> bytes:
-    """A DER TimeStampReq (RFC 3161 section 2.4.1) for a SHA-256 ``digest``, with ``nonce`` and certReq."""
-    imprint = _tlv(0x30, _SHA256_ALGORITHM + _tlv(0x04, digest))
-    return _tlv(0x30, _der_integer(1) + imprint + _der_integer(nonce) + _tlv(0x01, b"\xff"))
-
-
-class _DerError(ValueError):
-    pass
-
-
-def _read(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
-    """(tag, value start, value end) of the element at ``pos``; single-byte tags only."""
-    if pos + 2 > end:
-        raise _DerError("truncated")
-    tag, first = data[pos], data[pos + 1]
-    pos += 2
-    if tag & 0x1F == 0x1F:
-        raise _DerError("multi-byte tag")
-    if first < 0x80:
-        length = first
-    else:
-        count = first & 0x7F
-        if count == 0 or count > 4 or pos + count > end:
-            raise _DerError("bad length")
-        length = int.from_bytes(data[pos : pos + count], "big")
-        pos += count
-    if pos + length > end:
-        raise _DerError("truncated")
-    return tag, pos, pos + length
-
-
-def _children(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, int]]:
-    pos = start
-    while pos < end:
-        tag, v0, v1 = _read(data, pos, end)
-        yield tag, v0, v1
-        pos = v1
-
-
-def _expect(item: tuple[int, int, int] | None, tag: int) -> tuple[int, int]:
-    if item is None or item[0] != tag:
-        raise _DerError(f"expected tag {tag:#04x}")
-    return item[1], item[2]
-
-
-def _failure_names(bits: bytes) -> list[str]:
-    if not bits:
-        return []
-    unused, flags = bits[0], bits[1:]
-    names = []
-    for i in range(len(flags) * 8 - unused):
-        if flags[i // 8] & (0x80 >> (i % 8)):
-            names.append(_FAILURE_BITS.get(i, f"bit {i}"))
-    return names
-
-
-def parse_timestamp_response(data: bytes) -> tuple[int, str | None, bytes | None, int | None]:
-    """(PKIStatus, failure description, message imprint digest, nonce) of a DER TimeStampResp.
-
-    The digest and nonce come from the TSTInfo of the token and are None when there is no token.
-    Raises ValueError when ``data`` is not a TimeStampResp.
+    A reply whose only flaw is a certificate SET in OpenSSL's chain order is parsed with the SET sorted.
     """
-    top = _read(data, 0, len(data))
-    if top[0] != 0x30 or top[2] != len(data):
-        raise _DerError("not a single DER SEQUENCE")
-    resp = list(_children(data, top[1], top[2]))
-    s0, s1 = _expect(resp[0] if resp else None, 0x30)
-    status_info = list(_children(data, s0, s1))
-    i0, i1 = _expect(status_info[0] if status_info else None, 0x02)
-    status = int.from_bytes(data[i0:i1], "big", signed=True)
-    details = []
-    for tag, v0, v1 in status_info[1:]:
-        if tag == 0x30:  # statusString: SEQUENCE OF UTF8String
-            details += [data[c0:c1].decode("utf-8", "replace") for _, c0, c1 in _children(data, v0, v1)]
-        elif tag == 0x03:  # failInfo: BIT STRING
-            details += _failure_names(data[v0:v1])
-    failure = "; ".join(details) or None
-    if len(resp) < 2:
-        return status, failure, None, None
-    # timeStampToken: ContentInfo { signedData, [0] SignedData { version, digestAlgorithms,
-    # encapContentInfo { id-ct-TSTInfo, [0] OCTET STRING TSTInfo }, ... } }
-    c0, c1 = _expect(resp[1], 0x30)
-    content_info = list(_children(data, c0, c1))
-    o0, o1 = _expect(content_info[0] if content_info else None, 0x06)
-    if data[o0:o1] != _ID_SIGNED_DATA:
-        raise _DerError("token is not SignedData")
-    e0, e1 = _expect(content_info[1] if len(content_info) > 1 else None, 0xA0)
-    d0, d1 = _expect(next(_children(data, e0, e1), None), 0x30)
-    signed = list(_children(data, d0, d1))
-    p0, p1 = _expect(signed[2] if len(signed) > 2 else None, 0x30)
-    encap = list(_children(data, p0, p1))
-    t0, t1 = _expect(encap[0] if encap else None, 0x06)
-    if data[t0:t1] != _ID_CT_TST_INFO:
-        raise _DerError("token does not hold a TSTInfo")
-    x0, x1 = _expect(encap[1] if len(encap) > 1 else None, 0xA0)
-    q0, q1 = _expect(next(_children(data, x0, x1), None), 0x04)
-    r0, r1 = _expect(next(_children(data, q0, q1), None), 0x30)
-    tst = list(_children(data, r0, r1))
-    # TSTInfo: version, policy, messageImprint, serialNumber, genTime, accuracy?, ordering?, nonce?, ...
-    m0, m1 = _expect(tst[2] if len(tst) > 2 else None, 0x30)
-    imprint = list(_children(data, m0, m1))
-    h0, h1 = _expect(imprint[1] if len(imprint) > 1 else None, 0x04)
-    _expect(tst[4] if len(tst) > 4 else None, 0x18)  # genTime
-    nonce = None
-    for tag, v0, v1 in tst[5:]:
-        if tag == 0x02:
-            nonce = int.from_bytes(data[v0:v1], "big", signed=True)
-            break
-    return status, failure, data[h0:h1], nonce
+    from rfc3161_client import decode_timestamp_response
+
+    try:
+        return decode_timestamp_response(body)
+    except Exception as exc:  # the library raises ValueError; any failure to parse is "not a reply"
+        sorted_body = _certificates_in_der_order(body)
+        if sorted_body is None or sorted_body == body:
+            raise ValueError(f"not a DER TimeStampResp: {exc}") from None
+    try:
+        return decode_timestamp_response(sorted_body)
+    except Exception as exc:
+        raise ValueError(f"not a DER TimeStampResp: {exc}") from None
+
+
+def _element(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
+    """(tag, start of the content, end of the content) of the DER element at ``pos``."""
+    if pos + 2 > end or data[pos] & 0x1F == 0x1F:
+        raise ValueError("truncated, or a multi-byte tag")
+    first, content = data[pos + 1], pos + 2
+    if first & 0x80:
+        count = first & 0x7F
+        if not 0 < count <= 4 or content + count > end:
+            raise ValueError("bad length")
+        length = int.from_bytes(data[content : content + count], "big")
+        content += count
+    else:
+        length = first
+    if content + length > end:
+        raise ValueError("truncated")
+    return data[pos], content, content + length
+
+
+def _inside(data: bytes, start: int, end: int) -> list[tuple[int, int, int, int]]:
+    """(tag, start of the element, start of its content, end) of each element from ``start`` to ``end``."""
+    found = []
+    while start < end:
+        tag, content, stop = _element(data, start, end)
+        found.append((tag, start, content, stop))
+        start = stop
+    return found
+
+
+def _certificates_in_der_order(body: bytes) -> bytes | None:
+    """``body`` with the certificates of its token (TimeStampResp, ContentInfo, [0], SignedData, [0]
+    certificates) sorted as DER sorts a SET; None when they cannot be found."""
+    try:
+        ((tag, _, c0, c1),) = _inside(body, 0, len(body))
+        resp = _inside(body, c0, c1) if tag == 0x30 else []
+        token = _inside(body, *resp[1][2:]) if len(resp) == 2 and resp[1][0] == 0x30 else []
+        wrapper = _inside(body, *token[1][2:]) if len(token) == 2 and token[1][0] == 0xA0 else []
+        signed = _inside(body, *wrapper[0][2:]) if len(wrapper) == 1 and wrapper[0][0] == 0x30 else []
+        sets = [(s0, s1) for tag, _, s0, s1 in signed[3:4] if tag == 0xA0]
+        if not sets:
+            return None
+        s0, s1 = sets[0]
+        certificates = sorted(body[e0:e1] for _, e0, _, e1 in _inside(body, s0, s1))
+    except ValueError:
+        return None
+    return body[:s0] + b"".join(certificates) + body[s1:]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,19 +183,109 @@ def _reason(exc: BaseException) -> str:
     return f"cannot connect: {text}"
 
 
+def _shown(text: str, limit: int = 160) -> str:
+    """``text`` from the network made safe for a one-line message: control characters escaped, length capped."""
+    safe = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+    return safe if len(safe) <= limit else safe[: limit - 3] + "..."
+
+
+def _subject(certificate: x509.Certificate) -> str:
+    try:
+        return _shown(certificate.subject.rfc4514_string(), 120)
+    except ValueError:
+        return "(a subject that cannot be read)"
+
+
+def _check_token(target: str, reply: TimeStampResponse, nonce: int | None) -> None:
+    """Refuse a granted reply whose token is not for this request, or whose signer cannot be used."""
+    if not reply.time_stamp_token():
+        raise _fail(target, "not a timestamp reply (status granted but no timestamp token)")
+    try:
+        info = reply.tst_info
+        algorithm, digest = info.message_imprint.hash_algorithm.dotted_string, info.message_imprint.message
+        echoed, stamped = info.nonce, info.gen_time
+        signers = list(reply.signed_data.signer_infos)
+        certificates = reply.signed_data.certificates
+    except ValueError:
+        raise _fail(target, "not a timestamp reply (its timestamp token cannot be read)") from None
+    if algorithm != _SHA256_OID or digest != PROBE_DIGEST:
+        raise _fail(target, "the timestamp token is for another digest than the one sent")
+    if echoed != nonce:
+        what = "does not echo the nonce sent" if echoed is None else "echoes another nonce than the one sent"
+        raise _fail(target, f"the timestamp token {what} (a replayed or foreign reply?)")
+    if len(signers) != 1:
+        raise _fail(target, f"the timestamp token has {len(signers)} signatures; RFC 3161 allows one, the TSA's")
+    signer = _signer_certificate(target, certificates, signers[0].issuer, signers[0].serial_number)
+    _check_signer(target, signer, stamped, _accuracy(info))
+
+
+def _accuracy(info: TimeStampTokenInfo) -> dt.timedelta:
+    """How far the TSA says its time may be off (RFC 3161 accuracy); none when it does not say."""
+    try:
+        accuracy = info.accuracy
+        return dt.timedelta(seconds=accuracy.seconds + (1 if accuracy.millis or accuracy.micros else 0))
+    except (ValueError, AttributeError, TypeError):
+        return dt.timedelta(0)
+
+
+def _signer_certificate(target: str, certificates: set[bytes], issuer: x509.Name, serial: int) -> x509.Certificate:
+    """The certificate among ``certificates`` that the token's SignerInfo names (the engine needs it)."""
+    from cryptography import x509
+
+    try:
+        loaded = [x509.load_der_x509_certificate(der) for der in certificates]
+    except ValueError:
+        raise _fail(target, "not a timestamp reply (a certificate in its token cannot be read)") from None
+    signer = next((c for c in loaded if c.issuer == issuer and c.serial_number == serial), None)
+    if signer is None:
+        raise _fail(
+            target,
+            "the timestamp token does not carry the TSA certificate (the request asks for it; the engine needs it)",
+        )
+    return signer
+
+
+def _check_signer(target: str, signer: x509.Certificate, stamped: dt.datetime, margin: dt.timedelta) -> None:
+    """The TSA certificate is issued for timestamping (RFC 3161 section 2.3) and was valid when it stamped."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    try:
+        usage = signer.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    except x509.ExtensionNotFound:
+        usage = None
+    except ValueError:
+        raise _fail(target, f"the TSA certificate {_subject(signer)} has extensions that cannot be read") from None
+    if usage is None or not usage.critical or ExtendedKeyUsageOID.TIME_STAMPING not in usage.value:
+        raise _fail(
+            target,
+            f"the TSA certificate {_subject(signer)} is not for timestamping "
+            "(no critical id-kp-timeStamping extended key usage); verifiers will not trust its timestamps",
+            hint=_HINT_CERT,
+        )
+    if not signer.not_valid_before_utc - margin <= stamped <= signer.not_valid_after_utc + margin:
+        raise _fail(
+            target,
+            f"the TSA certificate {_subject(signer)} was not valid when it stamped ({stamped:{_WHEN}}; valid "
+            f"{signer.not_valid_before_utc:{_WHEN}} to {signer.not_valid_after_utc:{_WHEN}})",
+            hint="the authority's certificate has expired or its clock is wrong; ask its operator, or use another TSA",
+        )
+
+
 def probe_tsa(url: str, timeout: float = 10) -> None:
     """Ask the TSA at ``url`` for one timestamp of a fixed digest; :class:`TimestampError` if it cannot serve.
 
     Checks what the C2PA engine will need: HTTP 200, Content-Type ``application/timestamp-reply``, a
-    TimeStampResp with status granted or grantedWithMods whose token timestamps the digest sent and
-    echoes the nonce. It takes the route the engine will take: through ``http_proxy``/``https_proxy``
-    from the environment unless ``NO_PROXY`` names the host (the engine honours both).
+    TimeStampResp with status granted or grantedWithMods whose token timestamps the digest sent,
+    echoes the nonce and carries its signer's certificate, issued for timestamping and valid when it
+    stamped. It takes the route the engine will take: through ``http_proxy``/``https_proxy`` from the
+    environment unless ``NO_PROXY`` names the host (the engine honours both).
     """
     target = validate_tsa_url(url)
-    nonce = secrets.randbits(63) | 1
+    query = probe_request()
     request = urllib.request.Request(
         target,
-        data=timestamp_request(PROBE_DIGEST, nonce),
+        data=query.as_bytes(),
         headers={"Content-Type": QUERY_CONTENT_TYPE, "Accept": REPLY_CONTENT_TYPE},
         method="POST",
     )
@@ -269,25 +307,23 @@ def probe_tsa(url: str, timeout: float = 10) -> None:
     if content_type != REPLY_CONTENT_TYPE:
         raise _fail(
             target,
-            f"not a timestamp reply (Content-Type {content_type or 'missing'}, expected {REPLY_CONTENT_TYPE})",
+            f"not a timestamp reply (Content-Type {_shown(content_type or 'missing')}, expected {REPLY_CONTENT_TYPE})",
         )
     if len(body) > _MAX_REPLY:
         raise _fail(target, "not a timestamp reply (more than 1 MiB)")
     try:
-        pki_status, failure, digest, echoed = parse_timestamp_response(body)
-    except (_DerError, IndexError, ValueError):
+        reply = decode_reply(body)
+    except ValueError:
         raise _fail(target, "not a timestamp reply (the body is not a DER TimeStampResp)") from None
-    if pki_status not in (0, 1):
-        name = _STATUS_NAMES.get(pki_status, f"status {pki_status}")
+    if reply.status not in (0, 1):
+        name = _STATUS_NAMES.get(reply.status, f"status {reply.status}")
+        try:
+            detail = _shown("; ".join(reply.status_string))
+        except ValueError:
+            detail = ""
         raise _fail(
             target,
-            f"refused the request: {name}" + (f" ({failure})" if failure else ""),
+            f"refused the request: {name}" + (f" ({detail})" if detail else ""),
             hint="the authority must grant SHA-256 timestamp requests; check the URL or ask its operator",
         )
-    if digest is None:
-        raise _fail(target, "not a timestamp reply (status granted but no timestamp token)")
-    if digest != PROBE_DIGEST:
-        raise _fail(target, "the timestamp token is for another digest than the one sent")
-    if echoed != nonce:
-        what = "does not echo the nonce sent" if echoed is None else "echoes another nonce than the one sent"
-        raise _fail(target, f"the timestamp token {what} (a replayed or foreign reply?)")
+    _check_token(target, reply, query.nonce)

@@ -8,7 +8,6 @@ optional; command-line flags are a second :class:`Profile` laid over the file's 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import string
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -182,16 +181,33 @@ def load_profile(path: str | Path) -> Profile:
 # Writing (rightsmark init)
 
 
-def _toml_value(value: object) -> str:
+_HEADER = "# rightsmark signing profile (schemas/profile.schema.json); command-line flags override it\n"
+
+
+def _plain(key: str, value: object) -> object:
+    """``value`` as tomli-w writes it: strings (refused when not encodable as UTF-8), booleans, lists of strings."""
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return value
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return json.dumps(str(value), ensure_ascii=False)  # a JSON string is a valid TOML basic string
+        return [_plain(key, v) for v in value]
+    text = str(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ProfileError(
+            f"cannot be written as TOML: {key} is not valid Unicode: {ascii(text)[:80]}",
+            hint="give the value as text your terminal can type, or edit the profile file by hand",
+        ) from None
+    return text
 
 
 def profile_toml(profile: Profile, *, relative_to: Path | None = None) -> str:
-    """The TOML text of ``profile`` (paths relative to ``relative_to`` where they lie below it)."""
+    """The TOML text of ``profile`` (paths relative to ``relative_to`` where they lie below it).
+
+    Written by tomli-w, so that every value (control characters, quotes, non-BMP characters) reads back
+    through ``tomllib`` as it was; the header comment is plain text before it. A value that is not valid
+    Unicode (a lone surrogate from undecodable command-line bytes) is a :class:`ProfileError`.
+    """
 
     def rel(p: Path | str | None) -> str | None:
         if p is None:
@@ -230,12 +246,12 @@ def profile_toml(profile: Profile, *, relative_to: Path | None = None) -> str:
         ),
         ("output", {"naming": profile.naming, "xmp": profile.xmp}),
     ]
-    lines = ["# rightsmark signing profile (schemas/profile.schema.json); command-line flags override it"]
-    if profile.name:
-        lines.append(f"name = {_toml_value(profile.name)}")
+    import tomli_w  # only rightsmark init writes profiles
+
+    document: dict[str, object] = {"name": _plain("name", profile.name)} if profile.name else {}
     for title, values in sections:
-        present = {k: v for k, v in values.items() if v is not None}
+        present = {k: _plain(f"{title}.{k}", v) for k, v in values.items() if v is not None}
         if present:
-            lines.append(f"\n[{title}]")
-            lines.extend(f"{k} = {_toml_value(v)}" for k, v in present.items())
-    return "\n".join(lines) + "\n"
+            document[title] = present
+    text = tomli_w.dumps(document)
+    return _HEADER + ("\n" if text.startswith("[") else "") + text
