@@ -553,6 +553,76 @@ def test_a_hostile_value_chain_is_not_read() -> None:
     assert xmp.read(jpeg_with_packet(packet), JPEG) is None
 
 
+# A packet in each encoding XMP allows, plain and with a document type declaration. XMP never has a
+# DTD, and the parser (defusedxml) refuses any, whatever the encoding: no entity is ever expanded.
+
+PLAIN = (
+    '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>{dtd}\n'
+    '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/"'
+    ' xmlns:xmp="http://ns.adobe.com/xap/1.0/" xmp:CreatorTool="Darkroom 7" dc:rights="{rights}">'
+    "<dc:creator><rdf:Seq><rdf:li>Zoë 山田</rdf:li></rdf:Seq></dc:creator>"
+    "</rdf:Description></rdf:RDF></x:xmpmeta>\n"
+    '<?xpacket end="w"?>'
+)
+STATED = xmp.XmpFields(creators=("Zoë 山田",), rights="© Zoë")
+
+LAUGHS = "".join(f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10))
+ATTACKS = {
+    "dtd-only": ("<!DOCTYPE x:xmpmeta>", "© Zoë"),
+    "internal-entity": ('<!DOCTYPE x:xmpmeta [<!ENTITY e "© Zoë">]>', "&e;"),
+    "external-entity": ('<!DOCTYPE x:xmpmeta [<!ENTITY e SYSTEM "{secret}">]>', "&e;"),
+    "billion-laughs": (f'<!DOCTYPE x:xmpmeta [<!ENTITY lol0 "lol">{LAUGHS}]>', "&lol9;"),
+}
+
+#: (codec, byte order mark, text before the first "<")
+ENCODINGS = {
+    "utf-8": ("utf-8", b"", ""),
+    "utf-8-bom": ("utf-8", b"\xef\xbb\xbf", ""),
+    "utf-16-le": ("utf-16-le", b"", ""),
+    "utf-16-le-bom": ("utf-16-le", b"\xff\xfe", ""),
+    "utf-16-le-blank-first": ("utf-16-le", b"", " \n"),
+    "utf-16-be": ("utf-16-be", b"", ""),
+    "utf-16-be-bom": ("utf-16-be", b"\xfe\xff", ""),
+    "utf-16-be-blank-first": ("utf-16-be", b"", " \n"),
+    "utf-32-le": ("utf-32-le", b"", ""),
+    "utf-32-be-bom": ("utf-32-be", b"\x00\x00\xfe\xff", ""),
+}
+
+
+def encoded(encoding: str, dtd: str = "", rights: str = "© Zoë") -> bytes:
+    codec, bom, lead = ENCODINGS[encoding]
+    return bom + (lead + PLAIN.format(dtd=dtd, rights=rights)).encode(codec)
+
+
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+def test_a_packet_is_read_and_merged_in_every_encoding_xmp_allows(encoding: str) -> None:
+    data = jpeg_with_packet(encoded(encoding))
+    assert xmp.read(data, JPEG) == STATED
+    out = embedded(data, JPEG)
+    assert xmp.read(out, JPEG) == FIELDS
+    raw = xmp.find_packet(out, JPEG)
+    assert raw is not None and b'xmp:CreatorTool="Darkroom 7"' in raw  # written back as UTF-8, nothing lost
+
+
+@pytest.mark.parametrize("attack", list(ATTACKS))
+@pytest.mark.parametrize("encoding", list(ENCODINGS))
+def test_a_packet_with_a_dtd_is_refused_in_every_encoding(tmp_path: Path, encoding: str, attack: str) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-7731")
+    dtd, rights = ATTACKS[attack]
+    packet = encoded(encoding, dtd.format(secret=secret.as_uri()), rights)
+    data = jpeg_with_packet(packet)
+    assert xmp.packet_fields(packet) is None
+    assert xmp.read(data, JPEG) is None  # read as no XMP: nothing drifts, nothing is trusted
+    result = xmp.embed(data, JPEG, FIELDS)
+    assert isinstance(result, xmp.NotEmbedded)  # the file's packet is never overwritten either
+    assert (
+        result.reason
+        == "the file's XMP packet cannot be merged into (it has a DTD, which XMP never has); left unchanged"
+    )
+
+
 SAMPLES = {kind: embedded(make_image_bytes(kind), KINDS[kind][0]) for kind in KINDS}
 
 

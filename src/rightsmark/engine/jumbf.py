@@ -16,27 +16,22 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Mapping
 
+from rightsmark.media import StructureError, bmff
+
 _COSE_SIGN1_TAG = 18
 _X5CHAIN = 33
 
 
 def _boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-    """(type, payload start, payload end) of each box in data[start:end]."""
-    pos = start
-    while pos + 8 <= end:
-        size = int.from_bytes(data[pos : pos + 4], "big")
-        kind = data[pos + 4 : pos + 8]
-        header = 8
-        if size == 1:
-            if pos + 16 > end:
-                return
-            size, header = int.from_bytes(data[pos + 8 : pos + 16], "big"), 16
-        elif size == 0:
-            size = end - pos
-        if size < header or pos + size > end:
-            return
-        yield kind, pos + header, pos + size
-        pos += size
+    """(type, payload start, payload end) of each box in data[start:end], stopping quietly where a box is cut off.
+
+    JUMBF boxes are BMFF boxes: :func:`rightsmark.media.bmff.boxes` walks them. A damaged box ends
+    the walk here instead of raising: nothing from it on is found, so a lookup through it answers None.
+    """
+    try:
+        yield from bmff.boxes(data, start, end)
+    except StructureError:
+        return
 
 
 def _label(data: bytes, start: int, end: int) -> tuple[str | None, int]:

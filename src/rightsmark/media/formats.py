@@ -1,4 +1,8 @@
-"""Recognise image formats from their first bytes (never from the name alone).
+"""Recognise image formats from their first bytes (never from the name alone), and check their structure.
+
+Sniffing is hand-written: it compares a few magic bytes, which no library does with less code or without
+reading more of the file. The structural checks walk each container with the walkers of
+:mod:`rightsmark.media` (``jpeg``, ``png``, ``riff``, ``bmff``, ``tiff``).
 
 The C2PA engine wants a MIME type; guessing it from an extension signs a PNG named
 ``.jpg`` as JPEG and fails deep inside the engine. The magic bytes decide here, the
@@ -9,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+
+from rightsmark.media import StructureError, bmff, jpeg, png, riff, tiff
 
 HEADER_BYTES = 64
 
@@ -95,7 +100,7 @@ def sniff_file(path: str | Path) -> ImageFormat | None:
 
 # ---------------------------------------------------------------------------------------------
 # Cheap structural checks: catch truncated or damaged files before signing, without decoding pixels
-# (a full decode of a 12 MP JPEG costs more than signing it).
+# (a full decode of a 12 MP JPEG costs more than signing it). The walks are the media walkers'.
 
 
 def jpeg_scan_start(data: bytes) -> int | str:
@@ -103,24 +108,10 @@ def jpeg_scan_start(data: bytes) -> int | str:
 
     Everything C2PA and XMP put in a JPEG (APP11 and APP1 segments) lies before this offset.
     """
-    pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
-            return "JPEG segment structure is broken"
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            pos += 2
-            continue
-        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-        if length < 2 or pos + 2 + length > len(data):
-            return "JPEG is truncated inside a segment"
-        if marker == 0xDA:
-            return pos + 2 + length
-        pos += 2 + length
-    return "JPEG is truncated before its image data"
+    try:
+        return jpeg.scan_start(data)
+    except StructureError as exc:
+        return str(exc)
 
 
 def _jpeg_problem(data: bytes) -> str | None:
@@ -133,68 +124,42 @@ def _jpeg_problem(data: bytes) -> str | None:
 
 
 def _png_problem(data: bytes) -> str | None:
-    pos = 8
-    while pos + 12 <= len(data):
-        length = int.from_bytes(data[pos : pos + 4], "big")
-        kind = data[pos + 4 : pos + 8]
-        pos += 12 + length
-        if pos > len(data):
-            return "PNG is truncated inside a chunk"
-        if kind == b"IEND":
-            return None
-    return "PNG is truncated (no IEND chunk)"
-
-
-def _riff_problem(data: bytes) -> str | None:
-    declared = int.from_bytes(data[4:8], "little") + 8
-    return None if len(data) >= declared else "WebP is truncated (shorter than its RIFF header says)"
-
-
-def _bmff_problem(data: bytes) -> str | None:
-    pos = 0
-    while pos < len(data):
-        if pos + 8 > len(data):
-            return "file is truncated inside a box header"
-        size = int.from_bytes(data[pos : pos + 4], "big")
-        header = 8
-        if size == 1:
-            if pos + 16 > len(data):
-                return "file is truncated inside a box header"
-            size, header = int.from_bytes(data[pos + 8 : pos + 16], "big"), 16
-        elif size == 0:
-            return None  # the last box runs to the end of the file
-        if size < header or pos + size > len(data):
-            return "file is truncated (a box runs past the end of the file)"
-        pos += size
+    try:
+        for _ in png.chunks(data):
+            pass
+    except StructureError as exc:
+        return str(exc)
     return None
 
 
-def _tiff_order(data: bytes) -> Literal["little", "big"]:
-    return "little" if data[:2] == b"II" else "big"
+def _riff_problem(data: bytes) -> str | None:
+    try:
+        riff.riff_end(data)
+    except StructureError as exc:
+        return str(exc)
+    return None
+
+
+def _bmff_problem(data: bytes) -> str | None:
+    try:
+        for _ in bmff.boxes(data):
+            pass
+    except StructureError as exc:
+        return str(exc)
+    return None
 
 
 def _tiff_problem(data: bytes) -> str | None:
     """The first IFD and the out-of-line values it points at must lie inside the file."""
-    order = _tiff_order(data)
-    if data[2:4] not in (b"*\x00", b"\x00*"):
+    if tiff.is_bigtiff(data):
         return None  # BigTIFF: not walked
-    ifd = int.from_bytes(data[4:8], order)
-    if ifd < 8 or ifd + 2 > len(data):
-        return "TIFF is truncated (its first directory lies past the end)"
-    count = int.from_bytes(data[ifd : ifd + 2], order)
-    end = ifd + 2 + 12 * count + 4
-    if end > len(data):
-        return "TIFF is truncated inside its first directory"
-    sizes = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
-    for i in range(count):
-        entry = ifd + 2 + 12 * i
-        kind = int.from_bytes(data[entry + 2 : entry + 4], order)
-        n = int.from_bytes(data[entry + 4 : entry + 8], order)
-        size = sizes.get(kind, 1) * n
-        if size > 4:
-            offset = int.from_bytes(data[entry + 8 : entry + 12], order)
-            if offset + size > len(data):
-                return "TIFF is truncated (a directory entry points past the end)"
+    try:
+        ifd = tiff.first_ifd(data)
+    except StructureError as exc:
+        return str(exc)
+    for entry in ifd.entries:
+        if entry.size > 4 and entry.offset + entry.size > len(data):
+            return "TIFF is truncated (a directory entry points past the end)"
     return None
 
 
