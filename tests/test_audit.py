@@ -130,15 +130,18 @@ def test_widened_permission_dropped_consent_and_changed_rights_are_found(audits:
     assert widened.severity == "critical"  # a different party widened what the first one did not allow
     assert widened.manifests == pair
     assert widened.message == "ai_training widened from notAllowed to allowed by a different signer"
+    # dropping consent and relicensing to the public domain widen too: by another party, critical
     dropped = _one(gen3, "consent-dropped")
-    assert (dropped.severity, dropped.manifests) == ("error", pair)
-    assert "subject-1" in dropped.message
+    assert (dropped.severity, dropped.manifests) == ("critical", pair)
+    assert dropped.message == "consent records dropped by a different signer: subject-1"
     author = _one(gen3, "author-changed")
     assert (author.severity, author.manifests) == ("warning", pair)
     assert author.message == "author changed from Jane Doe to Max Mustermann"
     lic = _one(gen3, "license-changed")
-    assert (lic.severity, lic.manifests) == ("warning", pair)
-    assert lic.message == "license changed from CC-BY-NC-4.0 to CC0-1.0"
+    assert (lic.severity, lic.manifests) == ("critical", pair)
+    assert lic.message == (
+        "license changed from CC-BY-NC-4.0 to CC0-1.0; widened (drops NC, public domain) by a different signer"
+    )
     # the other party's active manifest is not trusted with only the first party's CA
     assert _one(gen3, "manifest-untrusted").manifests == (labels["gen3.jpg"],)
     assert gen3.worst == "critical"
