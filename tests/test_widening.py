@@ -228,6 +228,30 @@ def test_everything_that_widens_is_reported_at_once() -> None:
     assert widening(edit, parent) == []  # and back again only narrows
 
 
+@pytest.mark.parametrize(
+    ("earlier_signer", "later_signer", "severity"),
+    [("Jane", "Jane", "error"), ("Jane", "Max", "critical"), (None, None, "critical"), ("Jane", None, "critical")],
+)
+def test_the_audit_grades_widening_by_who_signed(
+    earlier_signer: str | None, later_signer: str | None, severity: str
+) -> None:
+    """By the earlier manifest's own signer an error, by anyone else critical; manifests that name no
+    signer cannot be shown to share one."""
+    from rightsmark.audit.chain import ManifestNode
+    from rightsmark.audit.findings import compare
+
+    def node(label: str, use: str, signer: str | None) -> ManifestNode:
+        entries = {"cawg.ai_training": {"use": use}}
+        data: dict[str, object] = {"assertions": [{"label": "cawg.training-mining", "data": {"entries": entries}}]}
+        if signer is not None:
+            data["signature_info"] = {"common_name": signer, "issuer": "Studio CA"}
+        return ManifestNode(label, 0, None, None, f"{label}.jpg", data)
+
+    (found,) = compare(node("later", "allowed", later_signer), node("earlier", "constrained", earlier_signer))
+    assert (found.code, found.severity, found.manifests) == ("permission-widened", severity, ("earlier", "later"))
+    assert found.message.startswith("ai_training widened from constrained to allowed by ")
+
+
 # ---------------------------------------------------------------------------------------------
 # At signing (the CLI) and in the audit, for real
 

@@ -63,12 +63,18 @@ def _signer_key(node: ManifestNode) -> tuple[Any, ...]:
     return (s.get("common_name"), s.get("issuer"))
 
 
+def _same_signer(later: ManifestNode, earlier: ManifestNode) -> bool:
+    """Whether both manifests name the same signer; a manifest naming none is never the same (fail closed)."""
+    key = _signer_key(later)
+    return any(key) and key == _signer_key(earlier)
+
+
 def compare(later: ManifestNode, earlier: ManifestNode) -> list[Finding]:
     """Findings between a manifest and one of its ingredients' manifests."""
     out: list[Finding] = []
     labels = tuple(x for x in (earlier.label, later.label) if x)
     la, ea = later.assertions, earlier.assertions
-    other_party = _signer_key(later) != _signer_key(earlier)
+    other_party = not _same_signer(later, earlier)
     graded = WIDENED_BY_OTHER if other_party else WIDENED_BY_SAME
     party = "by a different signer" if other_party else "by the same signer"
     found = widening(recorded_rights(ea), recorded_rights(la))
