@@ -612,8 +612,8 @@ class Fuzzer:
 
     def check(self, index: int, seed: Seed, data: bytes) -> tuple[list[str], dict[str, str]]:
         """Problems found with one input and the integrity each reader reported."""
-        from rightsmark.audit.auditor import tree_text
         from rightsmark.audit.html import chain_svg
+        from rightsmark.audit.text import tree_text
         from rightsmark.reports.formats import inspect_text
         from rightsmark.verify.inspection import inspect_file
 

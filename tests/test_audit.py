@@ -131,15 +131,18 @@ def test_widened_permission_dropped_consent_and_changed_rights_are_found(audits:
     assert widened.severity == "critical"  # a different party widened what the first one did not allow
     assert widened.manifests == pair
     assert widened.message == "ai_training widened from notAllowed to allowed by a different signer"
+    # dropping consent and relicensing to the public domain widen too: by another party, critical
     dropped = _one(gen3, "consent-dropped")
-    assert (dropped.severity, dropped.manifests) == ("error", pair)
-    assert "subject-1" in dropped.message
+    assert (dropped.severity, dropped.manifests) == ("critical", pair)
+    assert dropped.message == "consent records dropped by a different signer: subject-1"
     author = _one(gen3, "author-changed")
     assert (author.severity, author.manifests) == ("warning", pair)
     assert author.message == "author changed from Jane Doe to Max Mustermann"
     lic = _one(gen3, "license-changed")
-    assert (lic.severity, lic.manifests) == ("warning", pair)
-    assert lic.message == "license changed from CC-BY-NC-4.0 to CC0-1.0"
+    assert (lic.severity, lic.manifests) == ("critical", pair)
+    assert lic.message == (
+        "license changed from CC-BY-NC-4.0 to CC0-1.0; widened (drops NC, public domain) by a different signer"
+    )
     # the other party's active manifest is not trusted with only the first party's CA
     assert _one(gen3, "manifest-untrusted").manifests == (labels["gen3.jpg"],)
     assert gen3.worst == "critical"
@@ -323,7 +326,8 @@ def test_cli_audit_of_a_dataset_writes_a_reproducible_json_report_and_html(
     assert summary["by_ai_training"] == {"notAllowed": 2, "allowed": 2}
     assert summary["consent_coverage"] == {"consent recorded": 2, "no identifiable people": 2}
     assert summary["findings_by_code"]["permission-widened"] == 2
-    assert summary["findings_by_severity"]["critical"] == 2
+    # gen3 and gen4 each: ai_training widened, consent dropped and relicensed to CC0 by another party
+    assert summary["findings_by_severity"]["critical"] == 6
     gen3 = document["files"][2]
     widened = next(f for f in gen3["findings"] if f["code"] == "permission-widened")
     assert widened["manifests"] == [gen3["manifests"][1]["label"], gen3["manifests"][0]["label"]]
@@ -342,6 +346,31 @@ def test_cli_audit_of_a_clean_single_generation_file_exits_0(
     (entry,) = document["files"]
     assert entry["findings"] == [] and entry["trust"] == "trusted"
     assert (tmp_path / "one.html").stat().st_size > 0
+
+
+def test_run_audit_is_the_command_as_a_library_call(chain: Chain, keys: KeyFiles) -> None:
+    """What the command does, without a terminal: folders walked, each audit seen as it is made,
+    the JSON document, the text and the exit status returned."""
+    from rightsmark.audit.run import AuditOptions, run_audit
+
+    seen: list[str] = []
+    now = dt.datetime(2027, 1, 1, tzinfo=dt.UTC)
+    report = run_audit(
+        [chain.dataset, chain.gen1], AuditOptions(anchors=(keys.ca,), now=now), on_file=lambda a: seen.append(a.path)
+    )
+    names = [Path(p).name for p in seen]
+    assert names == ["gen1.jpg", "gen2.jpg", "gen3.jpg", "gen4.jpg", "gen1.jpg"]
+    assert [a.path for a in report.audits] == seen
+    document = report.document
+    assert schemas.errors(schemas.AUDIT, document) == []
+    assert document["audited_at"] == now.isoformat() and document["summary"]["files"] == 5
+    assert document["trust_anchors"][0]["path"] == str(keys.ca) and "trust_sources" in document
+    assert json.loads(report.json_text()) == document
+    assert (report.serious, report.exit_code) == (2, 1)
+    assert report.closing_line() == "audited 5 files: 2 with serious findings"
+    assert "[critical] permission-widened" in report.text() and report.html().startswith("<!DOCTYPE html>")
+    clean = run_audit([chain.gen1], AuditOptions(anchors=(keys.ca,)))
+    assert (clean.serious, clean.exit_code) == (0, 0)
 
 
 def test_schema_enumerates_exactly_the_finding_codes_and_severities() -> None:

@@ -160,7 +160,8 @@ MALFORMED_SUBJECTS = pytest.mark.parametrize(
 
 @MALFORMED_SUBJECTS
 def test_audit_survives_consent_subjects_of_the_wrong_shape(material: SigningMaterial, subjects: object) -> None:
-    from rightsmark.audit.auditor import Auditor, tree_text
+    from rightsmark.audit.auditor import Auditor
+    from rightsmark.audit.text import tree_text
 
     data = _consent_subjects(material, subjects)
     with Auditor() as auditor:

@@ -372,50 +372,30 @@ def audit(
 
     Exit 1 when any file has a finding of severity error or critical.
     """
-    import datetime as dt
-    import json
-
-    from rightsmark.audit.auditor import Auditor, parse_window, report_header, summarise, tree_text
+    from rightsmark.audit.auditor import parse_window
+    from rightsmark.audit.run import AuditOptions, run_audit
+    from rightsmark.audit.text import tree_text
     from rightsmark.verify.policy import Policy
-    from rightsmark.verify.verifier import iter_directory
 
     with _errors():
         trusting = _with_trust(Policy(), trust, trust_list, no_default_trust, trust_list_file, tsa_trust)
         if not quiet:
             _warn_trust(trusting)
-        sources = trusting.trust_sources()
-        window = parse_window(expiring_within) if expiring_within else None
-        now = dt.datetime.now(dt.UTC)
-        withdrawn: dict[str, str] = {}
-        lists: list[dict[str, object]] = []
-        if withdrawals:
-            from rightsmark.verify.withdrawals import load_withdrawals
-
-            loaded = load_withdrawals(withdrawals, trust or ())
-            withdrawn, lists = loaded.withdrawn, loaded.describe()
-        audits = []
-        with Auditor(sources=sources, withdrawn=withdrawn, expiring_within=window, now=now) as auditor:
-            for given in paths:
-                files = iter_directory(given) if os.path.isdir(given) else [given]
-                for file in files:
-                    result = auditor.audit_file(file)
-                    audits.append(result)
-                    if not quiet:
-                        typer.echo(tree_text(result) + "\n")
-        header = report_header(trust or (), lists, now, sources)
-        summary = summarise(audits)
+        options = AuditOptions(
+            anchors=tuple(trust or ()),
+            sources=trusting.trust_sources(),
+            withdrawals=tuple(withdrawals or ()),
+            expiring_within=parse_window(expiring_within) if expiring_within else None,
+        )
+        report = run_audit(paths, options, on_file=None if quiet else lambda a: typer.echo(tree_text(a) + "\n"))
         if json_out is not None:
-            document = {**header, "summary": summary, "files": [a.to_dict() for a in audits]}
-            _write_text(json_out, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+            _write_text(json_out, report.json_text())
         if html_out is not None:
-            from rightsmark.audit.html import render_html
-
-            _write_text(html_out, render_html(header, summary, audits))
-    serious = sum(1 for a in audits if a.worst in ("error", "critical"))
+            _write_text(html_out, report.html())
     if not quiet:
-        typer.echo(f"audited {len(audits)} files: {serious} with serious findings", err=True)
-    if serious:
-        raise typer.Exit(1)
+        typer.echo(report.closing_line(), err=True)
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -48,43 +48,110 @@ class EngineReading:
         active: dict[str, Any] | None = manifests.get(label) if label else None
         return active
 
-
-def _codes(entries: Iterable[Any] | None) -> list[str]:
-    return [str(e.get("code")) for e in entries or () if isinstance(e, dict)]
-
-
-def _ingredient_failures(store: dict[str, Any]) -> list[str]:
-    results = store.get("validation_results") or {}
-    codes: list[str] = []
-    for delta in results.get("ingredientDeltas") or ():
-        codes += _codes((delta.get("validationDeltas") or {}).get("failure"))
-    for manifest in (store.get("manifests") or {}).values():
-        for ing in manifest.get("ingredients") or ():
-            codes += _codes((ing.get("validation_results") or {}).get("activeManifest", {}).get("failure"))
-            codes += _codes(ing.get("validation_status"))
-    return [c for c in dict.fromkeys(codes) if c not in TRUST_CODES and not c.startswith("signingCredential.ocsp")]
+    @property
+    def integrity_failures(self) -> list[str]:
+        """The active manifest's failure codes that speak against its integrity (:func:`active_failures`)."""
+        results = _mapping(_mapping(self.store).get("validation_results"))
+        successes = status_codes(_mapping(results.get("activeManifest")).get("success"))
+        return active_failures(self.failure_codes, successes)[0]
 
 
-def interpret(store: dict[str, Any], anchors_given: bool) -> EngineReading:
-    """Integrity and trust from the engine's manifest store JSON."""
-    results = store.get("validation_results") or {}
-    active = results.get("activeManifest") or {}
-    failures = _codes(active.get("failure"))
-    successes = set(_codes(active.get("success")))
-    state = store.get("validation_state")
-    timestamped = "timeStamp.validated" in successes and "claimSignature.insideValidity" in successes
-    integrity_failures = []
-    identity = []
+# ---------------------------------------------------------------------------------------------
+# Reading the engine's validation results: the one definition, for verify and for the audit
+
+
+def status_codes(entries: object) -> list[str]:
+    """The codes of one of the engine's status lists (``success``, ``failure``, ``validation_status``).
+    An entry without a code is kept (as ``None``): a failure the engine could not name is still one."""
+    if not isinstance(entries, list):
+        return []
+    return [str(e.get("code")) for e in entries if isinstance(e, dict)]
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def active_failures(failures: Iterable[str], successes: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The active manifest's failure codes that speak against its integrity, and its CAWG identity problems.
+
+    Left out of both: trust codes (:data:`TRUST_CODES`), ``signingCredential.expired`` when a validated
+    timestamp proves the signature was made inside the certificate's validity (a trust question), and
+    ``cawg.*.untrusted`` (trust in an identity); other ``cawg.*`` codes are identity problems, not integrity.
+    """
+    succeeded = set(successes)
+    timestamped = "timeStamp.validated" in succeeded and "claimSignature.insideValidity" in succeeded
+    integrity: list[str] = []
+    identity: list[str] = []
     for code in failures:
         if code in TRUST_CODES:
             continue
         if code == "signingCredential.expired" and timestamped:
-            continue  # signed inside the certificate's validity, proven by a timestamp: a trust question
+            continue
         if code.startswith("cawg."):
             if not code.endswith(".untrusted"):
                 identity.append(code)
             continue
-        integrity_failures.append(code)
+        integrity.append(code)
+    return integrity, identity
+
+
+def ingredient_failures(ingredient: object) -> list[str]:
+    """One ingredient's own failure codes, as the manifest that uses it recorded them: its active
+    manifest's failures, then its ``validation_status`` (unfiltered; see :func:`ingredient_problems`)."""
+    ing = _mapping(ingredient)
+    results = _mapping(ing.get("validation_results"))
+    return status_codes(_mapping(results.get("activeManifest")).get("failure")) + status_codes(
+        ing.get("validation_status")
+    )
+
+
+def delta_failures(store: dict[str, Any]) -> list[tuple[str | None, str]]:
+    """The failures the engine found in ingredients at read time: (the manifest label named in the
+    entry's URL, or None when it names none; the code), in the engine's order (unfiltered)."""
+    out: list[tuple[str | None, str]] = []
+    for delta in _mapping(store.get("validation_results")).get("ingredientDeltas") or ():
+        for entry in _mapping(_mapping(delta).get("validationDeltas")).get("failure") or ():
+            if not isinstance(entry, dict):
+                continue
+            url = str(entry.get("url", ""))
+            label = url.split("/c2pa/", 1)[1].split("/", 1)[0] if "/c2pa/" in url else None
+            out.append((label or None, str(entry.get("code"))))
+    return out
+
+
+def ingredient_problems(codes: Iterable[str], *, revocation: bool = False) -> list[str]:
+    """The codes (deduplicated, in order) that speak against an ingredient's integrity.
+
+    Trust codes (:data:`TRUST_CODES`) never do. Verify also leaves out every OCSP status of an
+    ingredient (``signingCredential.ocsp.*``): it decides on the file in hand, and an ingredient
+    signer's revocation status is about trust, not about the bytes. The audit passes ``revocation``:
+    it describes every manifest of the chain, so an ancestor whose signer the engine found revoked
+    (or whose status it could not check) is reported with the ancestor.
+    """
+    return [
+        c
+        for c in dict.fromkeys(codes)
+        if c not in TRUST_CODES and (revocation or not c.startswith("signingCredential.ocsp"))
+    ]
+
+
+def _ingredient_failures(store: dict[str, Any]) -> list[str]:
+    """Every ingredient failure of the store, pooled (verify judges the file, not each ancestor)."""
+    codes = [code for _, code in delta_failures(store)]
+    for manifest in _mapping(store.get("manifests")).values():
+        for ing in _mapping(manifest).get("ingredients") or ():
+            codes += ingredient_failures(ing)
+    return ingredient_problems(codes)
+
+
+def interpret(store: dict[str, Any], anchors_given: bool) -> EngineReading:
+    """Integrity and trust from the engine's manifest store JSON."""
+    active = _mapping(_mapping(store.get("validation_results")).get("activeManifest"))
+    failures = status_codes(active.get("failure"))
+    successes = set(status_codes(active.get("success")))
+    state = store.get("validation_state")
+    integrity_failures, identity = active_failures(failures, successes)
     ingredient = _ingredient_failures(store)
     if integrity_failures:
         integrity = Integrity.INVALID

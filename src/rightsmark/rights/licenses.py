@@ -2,7 +2,9 @@
 
 A license is given either as an SPDX id from :data:`KNOWN` or as an http(s) URL for
 custom terms. Unknown ids are refused with the closest known ids as a hint rather
-than written into a signed file where nobody could act on them.
+than written into a signed file where nobody could act on them. The table is hand-written
+(no library carries these facts); :mod:`rightsmark.rights.widening` reads it to tell
+whether a change of license grants more.
 """
 
 from __future__ import annotations
@@ -16,14 +18,20 @@ from rightsmark.models import License
 
 @dataclass(frozen=True)
 class LicenseInfo:
+    """What a license grants: commercial use (no NC), derivatives (no ND), free of share-alike (no SA),
+    and whether it waives rights altogether (a public-domain dedication)."""
+
     spdx: str
     url: str
     commercial: bool
     derivatives: bool
+    share_alike: bool = False
+    public_domain: bool = False
 
 
 def _cc(spdx: str, path: str, commercial: bool, derivatives: bool) -> LicenseInfo:
-    return LicenseInfo(spdx, f"https://creativecommons.org/{path}", commercial, derivatives)
+    public = path.startswith(("publicdomain/", "licenses/publicdomain/"))
+    return LicenseInfo(spdx, f"https://creativecommons.org/{path}", commercial, derivatives, "-sa/" in path, public)
 
 
 _TABLE = (
@@ -47,12 +55,12 @@ _TABLE = (
     _cc("CC-BY-NC-SA-2.0", "licenses/by-nc-sa/2.0/", False, True),
     _cc("CC-BY-ND-2.0", "licenses/by-nd/2.0/", True, False),
     _cc("CC-BY-NC-ND-2.0", "licenses/by-nc-nd/2.0/", False, False),
-    LicenseInfo("ODbL-1.0", "https://opendatacommons.org/licenses/odbl/1-0/", True, True),
-    LicenseInfo("PDDL-1.0", "https://opendatacommons.org/licenses/pddl/1-0/", True, True),
+    LicenseInfo("ODbL-1.0", "https://opendatacommons.org/licenses/odbl/1-0/", True, True, share_alike=True),
+    LicenseInfo("PDDL-1.0", "https://opendatacommons.org/licenses/pddl/1-0/", True, True, public_domain=True),
     LicenseInfo("ODC-By-1.0", "https://opendatacommons.org/licenses/by/1-0/", True, True),
     LicenseInfo("CDLA-Permissive-2.0", "https://cdla.dev/permissive-2-0/", True, True),
-    LicenseInfo("CDLA-Sharing-1.0", "https://cdla.dev/sharing-1-0/", True, True),
-    LicenseInfo("Unlicense", "https://unlicense.org/", True, True),
+    LicenseInfo("CDLA-Sharing-1.0", "https://cdla.dev/sharing-1-0/", True, True, share_alike=True),
+    LicenseInfo("Unlicense", "https://unlicense.org/", True, True, public_domain=True),
 )
 
 #: SPDX id -> facts about it.
