@@ -52,12 +52,15 @@ def _escape(value: object) -> Markup:
     """
     if isinstance(value, Markup):
         return value
+    if type(value) in (int, float):  # digits, a sign, a point (or inf, nan); not subclasses, whose str() may differ
+        return Markup(value)
     return Markup(html.escape(visible_text(value), quote=True))  # escaped on this very line
 
 
-def _fixed(value: float, digits: int) -> str:
-    """A number with ``digits`` decimals (coordinates and sizes)."""
-    return f"{float(value):.{digits}f}"
+def _fixed(value: float, digits: int) -> Markup:
+    """A number with ``digits`` decimals (coordinates and sizes). Marked safe: ``float()`` admits only
+    numbers, and their text is digits, a sign and a point."""
+    return Markup(f"{float(value):.{digits}f}")  # a number's digits only
 
 
 @functools.cache
