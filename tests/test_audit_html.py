@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -20,7 +22,8 @@ import rightsmark
 from rightsmark.audit.auditor import Auditor, FileAudit, report_header, summarise
 from rightsmark.audit.html import SEVERITY_COLOURS, render_html
 from rightsmark.keys.devca import KeyFiles, init_keys
-from rightsmark.keys.material import load_signing_material
+from rightsmark.keys.material import SigningMaterial, load_signing_material
+from rightsmark.rights.consent import load_consent_file
 from rightsmark.rights.licenses import parse_license
 from rightsmark.sign.signer import Signer
 
@@ -280,3 +283,125 @@ def test_chromium_shows_hostile_markup_as_text(hostile_report: tuple[Path, str],
     assert not any(tag in ("script", "img") for tag, _ in parsed.tags)
     assert IMG_TITLE in parsed.visible
     assert SCRIPT_AUTHOR in parsed.visible
+
+
+# ---------------------------------------------------------------------------------------------
+# Every field a file controls stays text, and Jinja2 is loaded for --html only
+
+#: Markup, an attribute break-out, the end of the inline SVG, template syntax, a right-to-left override
+#: and control characters: what a hostile file may put in its authors and consent records.
+HOSTILE = '<script>alert(1)</script> "onload=alert(2) </svg> {{ 7*7 }} \u202eevil \x1b[31mred\x07'
+#: The same in a file name (no "/"), which is also the manifest's title.
+HOSTILE_NAME = '"onload=alert(3) <svg>{{ 7*7 }}\u202egpj.\x1b[31m.jpg'
+#: How the page must show them: as text, invisible characters made visible.
+HOSTILE_SHOWN = '<script>alert(1)</script> "onload=alert(2) </svg> {{ 7*7 }} <U+202E>evil \\x1b[31mred\\x07'
+HOSTILE_NAME_SHOWN = '"onload=alert(3) <svg>{{ 7*7 }}<U+202E>gpj.\\x1b[31m.jpg'
+
+
+class _AllText(HTMLParser):
+    """Every piece of text in the body, tooltips (<title>, title="...") included: where a field may land."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._style = tag == "style"
+        self.parts += [value or "" for name, value in attrs if name == "title"]
+
+    def handle_endtag(self, tag: str) -> None:
+        self._style = False
+
+    def handle_data(self, data: str) -> None:
+        if not self._style:
+            self.parts.append(data)
+
+
+def _all_text(page: str) -> str:
+    parser = _AllText()
+    parser.feed(page)
+    parser.close()
+    return "\n".join(parser.parts)
+
+
+@pytest.fixture(scope="module")
+def hostile_fields_report(
+    tmp_path_factory: pytest.TempPathFactory, material: SigningMaterial, keys: KeyFiles
+) -> tuple[Path, str]:
+    """Two generations: the first named HOSTILE_NAME, with HOSTILE as author and as a consent record's
+    reference; the second an edit of it by a plain author (so findings quote the first's fields)."""
+    root = tmp_path_factory.mktemp("fields")
+    consent = root / "consent.json"
+    subject = {"ref": HOSTILE, "release_id": "MR-1", "purposes": {"ai_training": "notAllowed"}}
+    consent.write_text(json.dumps({"subjects": [{**subject, "commercial": False, "granted": "2026-01-01"}]}))
+    source, first, second = root / HOSTILE_NAME, root / "signed" / HOSTILE_NAME, root / "signed" / f"2{HOSTILE_NAME}"
+    shutil.copyfile(EXAMPLE_IMAGES / "harbour.jpg", source)  # the manifest's title is the source's name
+    with Signer(material, xmp=False) as signer:  # XMP cannot carry control characters; a manifest can
+        signer.sign_file(source, first, people_rights(load_consent_file(consent), authors=(HOSTILE,)))
+        signer.sign_file(edit(first, root / "work" / "edit.jpg", 1), second, open_rights(), parent=first)
+    out = root / "fields.html"
+    page, audits = _render([first, second], keys, out)
+    assert audits[0].nodes[0].title == HOSTILE_NAME
+    assert any(f.code == "author-changed" for f in audits[1].findings)
+    return out, page
+
+
+def test_hostile_fields_and_file_names_stay_text(hostile_fields_report: tuple[Path, str]) -> None:
+    _, page = hostile_fields_report
+    _assert_self_contained(page)  # no script, no event handler, nothing fetched
+    assert page.count("<svg") == page.count("</svg>") == 2  # a field's </svg> or <svg> opens or closes nothing
+    assert "<script" not in page and '"onload=' not in page
+    for raw in ("\u202e", "\x1b", "\x07"):
+        assert raw not in page, repr(raw)
+    text = _all_text(page)
+    assert HOSTILE_NAME_SHOWN in _parse(page).visible  # the file's name, in full, as text a reader sees
+    assert HOSTILE_SHOWN in text  # the author and the consent reference (in full at least in a tooltip)
+    assert f"author: {HOSTILE_SHOWN}" in text and f"consent: 1 record ({HOSTILE_SHOWN})" in text
+    assert "{{ 7*7 }}" in _parse(page).visible  # data is never evaluated as a template
+
+
+_PROBE = """
+import sys
+from rightsmark._cli import main
+
+loaded_before = "jinja2" in sys.modules
+sys.argv = ["rightsmark", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+sys.stderr.write(f"\\njinja2 {loaded_before} {'jinja2' in sys.modules}\\n")
+"""
+
+
+def test_jinja2_is_imported_for_html_reports_only(tmp_path: Path, signer: Signer, keys: KeyFiles) -> None:
+    photo = tmp_path / "photo.jpg"
+    signer.sign_file(EXAMPLE_IMAGES / "harbour.jpg", photo, open_rights())
+    here = str(Path(rightsmark.__file__).resolve().parents[1])  # the package under test, whatever the cwd
+    path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "RIGHTSMARK_CACHE_DIR": str(tmp_path / "cache")}
+
+    def jinja2_loaded(*args: str | Path) -> tuple[bool, bool]:
+        """(after importing the CLI, after running the command)"""
+        command = [sys.executable, "-c", _PROBE, *map(str, args)]
+        result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+        last = result.stderr.strip().splitlines()[-1].split()
+        assert last[0] == "jinja2", result.stderr[-2000:]
+        return last[1] == "True", last[2] == "True"
+
+    assert jinja2_loaded("--help") == (False, False)
+    assert jinja2_loaded("verify", photo) == (False, False)
+    assert jinja2_loaded("audit", "-q", photo, "--trust", keys.ca, "--json", tmp_path / "a.json") == (False, False)
+    assert (tmp_path / "a.json").is_file()
+    assert jinja2_loaded("audit", "-q", photo, "--trust", keys.ca, "--html", tmp_path / "a.html") == (False, True)
+    assert (tmp_path / "a.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_chromium_keeps_hostile_fields_inert(hostile_fields_report: tuple[Path, str], tmp_path: Path) -> None:
+    html_file, _ = hostile_fields_report
+    parsed = _parse(_browse(html_file, tmp_path, "--dump-dom").stdout)
+    assert not any(tag == "script" for tag, _ in parsed.tags)
+    assert sum(1 for tag, _ in parsed.tags if tag == "svg") == 2
+    assert not any(name.startswith("on") for _, attrs in parsed.tags for name, _ in attrs)
+    assert HOSTILE_NAME_SHOWN in parsed.visible and "{{ 7*7 }}" in parsed.visible
