@@ -492,7 +492,7 @@ def test_s3_prefix_listing(s3: S3, samples: Samples) -> None:
 def test_s3_whole_bucket_opens_the_shards_and_parquet_files_it_lists(s3: S3) -> None:
     """A listing yields every object's bytes; tar shards and Parquet files in it are opened in place, their
     members keyed under the object's URL, exactly as when the shard is named on its own."""
-    from rightsmark.sources.base import is_container_name
+    from rightsmark.sources.containers import is_container_name
 
     items = list(open_sources([f"s3://{s3.bucket}"], storage_options=s3.options))
     listed = sorted(url for url in s3.objects if "/." not in url)
