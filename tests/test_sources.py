@@ -640,8 +640,8 @@ def test_work_units_reopen_to_exactly_the_items_of_every_kind_of_spec(
 ) -> None:
     """What the Ray planner sends out (each source saying how it splits, packed) reopens on a worker to the
     local engine's items, for every row of the dispatch table and the hostile inputs among them: same keys,
-    bytes, paths, errors and reason codes, in the same order. An object whose key holds a newline is
-    refused there too (it used to be verified, and could be kept, under --engine ray)."""
+    bytes, paths, errors and reason codes, in the same order. An object or a list whose name holds a control
+    character is refused there too (under --engine ray an object used to be verified, and could be kept)."""
     import fsspec
 
     from rightsmark.ray.plan import pack
@@ -659,7 +659,7 @@ def test_work_units_reopen_to_exactly_the_items_of_every_kind_of_spec(
     Path("t.parquet").write_bytes(parquet_bytes(binary_table(samples)))
     for n in range(2):
         Path(f"s{n}.tar").write_bytes(tar_bytes([(f"{n}.jpg", samples.signed)]))
-    Path("list.txt").write_text("photos/a.jpg\nmissing.jpg\n@no-such-list\n-\n", encoding="utf-8")
+    Path("list.txt").write_text("photos/a.jpg\nmissing.jpg\n@no-such-list\n-\n@no\x1blist\n", encoding="utf-8")
     fs = fsspec.filesystem("memory")
     root = f"/rightsmark-{uuid.uuid4().hex[:8]}"
     fs.pipe(f"{root}/pics/a.jpg", samples.plain)
@@ -676,7 +676,7 @@ def test_work_units_reopen_to_exactly_the_items_of_every_kind_of_spec(
     finally:
         fs.rm(root, recursive=True)
     assert got == expected
-    assert len(expected) == 31
+    assert len(expected) == 32
     assert all(len(unit.names) <= 2 for unit in units)
     assert [unit.names for unit in units if unit.whole] == [
         ("photos/dup.tar",), ("s0.tar",), ("s1.tar",), ("t.parquet",), (f"{base}/pics/shard.tar",),
@@ -685,6 +685,7 @@ def test_work_units_reopen_to_exactly_the_items_of_every_kind_of_spec(
     refused = {key: error for key, _, _, error, _ in got if error}
     assert refused[f"{base}/pics/evil\\nname.jpg"].startswith("the name contains a control character")
     assert refused["photos/line\\nbreak.jpg"].startswith("the name contains a control character")
+    assert refused["no\\x1blist"] == "no such list file"
     assert [r for *_, r in got if r] == ["duplicate-key", "duplicate-key"]
     assert {"missing.jpg", "no-such-list", "-", f"{base}/absent.jpg"} <= set(refused)
 

@@ -231,16 +231,19 @@ def open_unit(
     storage_options: Mapping[str, Any] | None = None,
     max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
 ) -> Iterator[Item]:
-    """The items of one work unit (from :func:`work_units`), opened by the same plug-ins as locally."""
-    options = _Options(column, key_column, storage_options, None, max_item_size)
+    """The items of one work unit (from :func:`work_units`), opened by the same plug-ins and checked as locally."""
+    return checked(_unit_items(unit, _Options(column, key_column, storage_options, None, max_item_size)))
+
+
+def _unit_items(unit: WorkUnit, o: _Options) -> Iterator[Item]:
     if unit.kind == PATHS:
-        yield from PathSource(unit.names, max_item_size=max_item_size)
+        yield from PathSource(unit.names, max_item_size=o.max_item_size)
     elif unit.kind == SPECS:
         for spec in unit.names:
-            yield from _source_for(spec, options)
+            yield from _source_for(spec, o)
     elif unit.kind == OBJECTS:
         entries = list(zip(unit.extra, unit.names, strict=True))
-        yield from listed_objects(unit.base or "", entries, dict(storage_options or {}), max_item_size)
+        yield from listed_objects(unit.base or "", entries, o.storage_options, o.max_item_size)
     elif unit.kind == ERRORS:
         for key, message in zip(unit.names, unit.extra, strict=True):
             yield Item(key=key, error=message)
