@@ -29,11 +29,12 @@ KEYS = REPO / "keys" / "examples"
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_bulk import make_a, make_memory  # noqa: E402
-from rightsmark.ray.engine import UNIT_FILES  # noqa: E402
+from rightsmark.ray.plan import UNIT_FILES  # noqa: E402
 
 
 def ray_seconds(directory: Path, jobs: int, repeat: int, unit_files: int) -> tuple[float, int]:
-    from rightsmark.ray.engine import plan, verify_units
+    from rightsmark.ray.engine import verify_units
+    from rightsmark.ray.plan import plan
     from rightsmark.verify.policy import Policy
 
     policy = Policy(anchors=(KEYS / "ca.pem",))

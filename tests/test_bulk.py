@@ -87,7 +87,7 @@ def mixed(tmp_path_factory: pytest.TempPathFactory, signer: Signer) -> Path:
 
 def path_items(folder: Path) -> list[Item]:
     """Every file below folder, sorted like the directory source walks it; keys relative to folder."""
-    from rightsmark.verify.verifier import iter_directory
+    from rightsmark.sources.fs import walk_files as iter_directory
 
     return [Item(key=os.path.relpath(p, folder), path=p) for p in iter_directory(str(folder))]
 
@@ -338,7 +338,7 @@ def test_trust_reused_per_chain_gives_the_engines_own_answer(
 
 @pytest.mark.corpus
 def test_trust_reused_per_chain_gives_the_engines_own_answer_on_the_corpus(corpus: Path, tmp_path: Path) -> None:
-    from rightsmark.verify.verifier import iter_directory
+    from rightsmark.sources.fs import walk_files as iter_directory
 
     settings = json.loads((corpus / "trust" / "c2pa-python_trust_config_test_settings.json").read_text())
     anchors = tmp_path / "anchors.pem"

@@ -35,9 +35,11 @@ import ray.data
 import rightsmark.ray
 from rightsmark.keys.devca import KeyFiles
 from rightsmark.keys.material import SigningMaterial
-from rightsmark.ray.engine import Unit, UnitVerifier, plan, verify_units
+from rightsmark.ray.engine import UnitVerifier, verify_units
+from rightsmark.ray.plan import plan
 from rightsmark.rights.licenses import parse_license
 from rightsmark.sign.signer import Signer
+from rightsmark.sources.base import WorkUnit as Unit
 from rightsmark.verify.bulk import verify_source
 from rightsmark.verify.policy import Policy
 
@@ -463,8 +465,8 @@ def test_the_core_never_imports_ray() -> None:
 
 def test_units_yield_exactly_the_local_sources_items(data: Data, s3: S3, tmp_path: Path) -> None:
     """Planning (no Ray): the units' items are open_sources' items, same keys, same order, same bytes."""
-    from rightsmark.ray.engine import unit_items
     from rightsmark.sources import open_sources
+    from rightsmark.sources.dispatch import open_unit as unit_items
 
     root = data.root
     listing = tmp_path / "list.txt"
@@ -485,8 +487,8 @@ def test_units_yield_exactly_the_local_sources_items(data: Data, s3: S3, tmp_pat
 
 def test_shards_found_in_a_directory_or_prefix_are_planned_as_the_local_engine_opens_them(data: Data, s3: S3) -> None:
     """A whole directory or bucket holding tar shards and Parquet files: units open them as shards."""
-    from rightsmark.ray.engine import unit_items
     from rightsmark.sources import open_sources
+    from rightsmark.sources.dispatch import open_unit as unit_items
 
     specs = [str(data.root), f"s3://{s3.bucket}/"]
     units = plan(specs, storage_options=s3.options, unit_files=8)

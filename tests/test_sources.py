@@ -15,7 +15,7 @@ import sys
 import tarfile
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -492,7 +492,7 @@ def test_s3_prefix_listing(s3: S3, samples: Samples) -> None:
 def test_s3_whole_bucket_opens_the_shards_and_parquet_files_it_lists(s3: S3) -> None:
     """A listing yields every object's bytes; tar shards and Parquet files in it are opened in place, their
     members keyed under the object's URL, exactly as when the shard is named on its own."""
-    from rightsmark.sources.base import is_container_name
+    from rightsmark.sources.containers import is_container_name
 
     items = list(open_sources([f"s3://{s3.bucket}"], storage_options=s3.options))
     listed = sorted(url for url in s3.objects if "/." not in url)
@@ -625,3 +625,151 @@ def test_a_directory_walk_opens_the_shards_it_finds(tmp_path: Path) -> None:
     assert [i.key for i in walked] == [f"{folder}/a.jpg", f"{shard}/x.jpg", f"{shard}/y.jpg"]
     assert [i.key for i in walked[1:]] == [i.key for i in open_sources([shard])]
     assert all(i.read() == image for i in walked)
+
+
+# ---------------------------------------------------------------------------------------------
+# One dispatch table, one walker, work units
+
+
+def _seen(items: Iterable[Item]) -> list[tuple[str, bytes | None, str | None, str | None, str | None]]:
+    return [(i.key, i.data, i.path, i.error, i.reason) for i in items]
+
+
+def test_work_units_reopen_to_exactly_the_items_of_every_kind_of_spec(
+    tmp_path: Path, samples: Samples, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the Ray planner sends out (each source saying how it splits, packed) reopens on a worker to the
+    local engine's items, for every row of the dispatch table and the hostile inputs among them: same keys,
+    bytes, paths, errors and reason codes, in the same order. An object or a list whose name holds a control
+    character is refused there too (under --engine ray an object used to be verified, and could be kept)."""
+    import fsspec
+
+    from rightsmark.ray.plan import pack
+    from rightsmark.sources.dispatch import open_unit, work_units
+
+    monkeypatch.chdir(tmp_path)
+    folder = Path("photos")
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.jpg").write_bytes(samples.signed)
+    (folder / "sub" / "b.png").write_bytes(samples.png)
+    (folder / "line\nbreak.jpg").write_bytes(samples.plain)
+    os.mkfifo(folder / "fifo.jpg")
+    dup = [("x.jpg", samples.plain), ("x.jpg", samples.plain), ("y.jpg", samples.png)]
+    (folder / "dup.tar").write_bytes(tar_bytes(dup))
+    Path("t.parquet").write_bytes(parquet_bytes(binary_table(samples)))
+    for n in range(2):
+        Path(f"s{n}.tar").write_bytes(tar_bytes([(f"{n}.jpg", samples.signed)]))
+    Path("list.txt").write_text("photos/a.jpg\nmissing.jpg\n@no-such-list\n-\n@no\x1blist\n", encoding="utf-8")
+    fs = fsspec.filesystem("memory")
+    root = f"/rightsmark-{uuid.uuid4().hex[:8]}"
+    fs.pipe(f"{root}/pics/a.jpg", samples.plain)
+    fs.pipe(f"{root}/pics/evil\nname.jpg", samples.plain)
+    fs.pipe(f"{root}/pics/shard.tar", tar_bytes([("m.jpg", samples.signed)]))
+    fs.pipe(f"{root}/t.parquet", parquet_bytes(binary_table(samples)))
+    base = f"memory://{root}"
+    specs = ["-", "photos", "s{0..1}.tar", "t.parquet", "photos/a.jpg", "missing.jpg", "@list.txt",
+             f"{base}/pics/", f"{base}/t.parquet", f"{base}/pics/a.jpg", f"{base}/absent.jpg"]  # fmt: skip
+    try:
+        expected = _seen(open_sources(specs, stdin=io.StringIO("photos/sub\n")))
+        units = pack(work_units(specs, stdin=io.StringIO("photos/sub\n")), 2)
+        got = _seen(item for unit in units for item in open_unit(unit))
+    finally:
+        fs.rm(root, recursive=True)
+    assert got == expected
+    assert len(expected) == 32
+    assert all(len(unit.names) <= 2 for unit in units)
+    assert [unit.names for unit in units if unit.whole] == [
+        ("photos/dup.tar",), ("s0.tar",), ("s1.tar",), ("t.parquet",), (f"{base}/pics/shard.tar",),
+        (f"{base}/t.parquet",),
+    ]  # fmt: skip
+    refused = {key: error for key, _, _, error, _ in got if error}
+    assert refused[f"{base}/pics/evil\\nname.jpg"].startswith("the name contains a control character")
+    assert refused["photos/line\\nbreak.jpg"].startswith("the name contains a control character")
+    assert refused["no\\x1blist"] == "no such list file"
+    assert [r for *_, r in got if r] == ["duplicate-key", "duplicate-key"]
+    assert {"missing.jpg", "no-such-list", "-", f"{base}/absent.jpg"} <= set(refused)
+
+
+def test_pack_keeps_order_and_size_and_leaves_containers_alone() -> None:
+    from rightsmark.ray.plan import pack
+    from rightsmark.sources.base import WorkUnit
+
+    units = [
+        WorkUnit("paths", ("a",)),
+        WorkUnit("paths", ("b",)),
+        WorkUnit("paths", ("c",)),
+        WorkUnit("specs", ("s.tar",), whole=True),
+        WorkUnit("paths", ("d",)),
+        WorkUnit("errors", ("e",), ("why",)),
+        WorkUnit("objects", ("k1",), ("p1",), base="memory://x/"),
+        WorkUnit("objects", ("k2",), ("p2",), base="memory://y/"),
+    ]
+    assert pack(units, 2) == [
+        WorkUnit("paths", ("a", "b")),
+        WorkUnit("paths", ("c",)),
+        WorkUnit("specs", ("s.tar",), whole=True),
+        WorkUnit("paths", ("d",)),
+        WorkUnit("errors", ("e",), ("why",)),
+        WorkUnit("objects", ("k1",), ("p1",), base="memory://x/"),
+        WorkUnit("objects", ("k2",), ("p2",), base="memory://y/"),
+    ]
+    assert WorkUnit.from_json(units[-1].to_json()) == units[-1]
+
+
+def test_every_command_walks_a_folder_the_same_way(tmp_path: Path) -> None:
+    """verify (local and planned), sign and watch see one walk: sorted, each folder's files before its
+    subfolders, hidden names skipped, a link to a folder not followed; sign leaves backups out and watch
+    takes only regular files (a FIFO or a dangling link is verified and reported, never watched)."""
+    from rightsmark.ray.plan import plan
+    from rightsmark.sign.batch import BACKUP_SUFFIX
+    from rightsmark.sign.batch import plan as sign_plan
+    from rightsmark.sign.watch import Watcher
+    from rightsmark.sources.fs import walk_files
+    from rightsmark.verify.verifier import Verifier
+
+    folder = tmp_path / "in"
+    for name in ("b/2.jpg", "a/1.jpg", "a/deep/3.jpg", "z.jpg", ".hidden.jpg", ".git/x.jpg", f"p.jpg{BACKUP_SUFFIX}"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"not an image")
+    (folder / "link-dir").symlink_to(folder / "a")
+    (folder / "link.jpg").symlink_to(folder / "z.jpg")
+    (folder / "dangling.jpg").symlink_to(folder / "nowhere")
+    os.mkfifo(folder / "fifo.jpg")
+    top = str(folder)
+    walked = [os.path.relpath(p, top) for p in walk_files(top)]
+    assert walked == ["dangling.jpg", "fifo.jpg", "link.jpg", f"p.jpg{BACKUP_SUFFIX}", "z.jpg", "a/1.jpg",
+                      "a/deep/3.jpg", "b/2.jpg"]  # fmt: skip
+    files = [os.path.join(top, p) for p in walked]
+    assert [i.key for i in PathSource([top])] == files
+    assert [name for unit in plan([top]) for name in unit.names] == files
+    with Verifier() as verifier:
+        assert [r.path for r in verifier.verify_paths([top])] == files
+    signed = [str(p.source) for p in sign_plan([folder], output=tmp_path / "out", in_place=False)]
+    assert signed == [f for f in files if not f.endswith(BACKUP_SUFFIX)]
+    clock = iter([0.0, 10.0])
+    watcher = Watcher(folder, settle=1.0, clock=lambda: next(clock))
+    assert watcher.poll() == []
+    regular = ["link.jpg", "z.jpg", "a/1.jpg", "a/deep/3.jpg", "b/2.jpg"]
+    assert watcher.poll() == [folder / p for p in regular]
+
+
+def test_sources_modules_import_no_cycle_and_the_interface_no_plug_in() -> None:
+    """``rightsmark.sources`` is layered: the interface (base, guard) imports no plug-in, and no module
+    of the package imports, even lazily, one that imports it back."""
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "src" / "rightsmark" / "sources"
+    graph: dict[str, set[str]] = {}
+    for file in package.glob("*.py"):
+        found = set()
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("rightsmark.sources"):
+                found.add((node.module or "").removeprefix("rightsmark.sources").lstrip(".") or "__init__")
+        graph[file.stem] = found - {file.stem}
+    assert graph["guard"] == set()
+    assert graph["base"] == {"guard"}
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(n == goal or (n not in seen and reaches(n, goal, seen | {n})) for n in graph.get(start, ()))
+
+    assert [m for m in graph if reaches(m, m, set())] == []

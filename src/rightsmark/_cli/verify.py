@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -131,7 +130,7 @@ def _build_policy(
 
 
 def _item_size(text: str) -> int:
-    from rightsmark.sources.base import parse_size
+    from rightsmark.sources.guard import parse_size
 
     try:
         return parse_size(text)
@@ -229,6 +228,7 @@ def verify(
     from rightsmark.reports.outputs import KeepList, format_for, journal_path, meta_path, open_report
     from rightsmark.reports.summary import Summary, progress
     from rightsmark.sources import open_sources
+    from rightsmark.sources.fs import skipping
     from rightsmark.verify.bulk import BulkVerifier
     from rightsmark.verify.policy import run_meta
 
@@ -280,16 +280,11 @@ def verify(
                 specs, column=column, key_column=key_column, storage_options=options, max_item_size=cap
             )
             # never verify our own outputs when they sit inside a folder being verified
-            own = {os.path.realpath(p) for p in (output, keep_list) if p is not None}
+            own = [p for p in (output, keep_list) if p is not None]
             if output is not None:
-                own.add(os.path.realpath(journal_path(output)))
-                own.add(os.path.realpath(meta_path(output)))
-            names = {os.path.basename(p) for p in own}
-            items = (
-                i
-                for i in items
-                if i.path is None or os.path.basename(i.path) not in names or os.path.realpath(i.path) not in own
-            )
+                own += [journal_path(output), meta_path(output)]
+            skip = skipping(own)
+            items = (i for i in items if i.path is None or not skip(i.path))
             if done.keys:
                 items = (i for i in items if i.key not in done.keys)
             try:

@@ -271,7 +271,7 @@ class Auditor:
 
     def audit_file(self, path: str | Path, display: str | None = None) -> FileAudit:
         shown = display or str(path)
-        from rightsmark.sources.base import ItemRefusedError, read_regular
+        from rightsmark.sources.guard import ItemRefusedError, read_regular
 
         try:
             data = read_regular(str(path))  # a regular file within 512 MiB: never a FIFO or /dev/zero

@@ -91,7 +91,7 @@ def run_audit(
     Withdrawal lists are loaded (and their signatures checked against ``options.anchors``) before
     any file is read; a list that cannot be trusted raises, as does an unusable trust source.
     """
-    from rightsmark.verify.verifier import iter_directory
+    from rightsmark.sources.fs import walk_files
 
     options = options or AuditOptions()
     now = options.now or dt.datetime.now(dt.UTC)
@@ -111,7 +111,7 @@ def run_audit(
         now=now,
     ) as auditor:
         for given in map(str, paths):
-            for file in iter_directory(given) if os.path.isdir(given) else [given]:
+            for file in walk_files(given) if os.path.isdir(given) else [given]:
                 audit = auditor.audit_file(file)
                 audits.append(audit)
                 if on_file is not None:

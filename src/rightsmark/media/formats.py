@@ -88,7 +88,7 @@ def sniff(head: bytes, name: str | Path = "") -> ImageFormat | None:
 def sniff_file(path: str | Path) -> ImageFormat | None:
     """The format of the file at ``path`` from its first bytes; None for anything else, a FIFO or a device
     included (their type is checked before they are opened, so nothing blocks or reads without end)."""
-    from rightsmark.sources.base import ItemRefusedError, open_regular
+    from rightsmark.sources.guard import ItemRefusedError, open_regular
 
     try:
         fd, _ = open_regular(str(path), max_size=1 << 62)

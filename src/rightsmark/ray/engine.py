@@ -1,12 +1,9 @@
 """``rightsmark verify --engine ray``: the same sources, policies and reports, on a Ray cluster.
 
-The driver (the ``rightsmark`` process) plans work units from the specs exactly as the local engine
-would walk them (:func:`plan`): a tar shard or a Parquet file is one unit; a directory or an
-object-store prefix is listed here and its files go out in batches of :data:`UNIT_FILES` names;
-single files and objects are grouped the same way; list files (``@list``, ``-``) are read here.
-Each unit is opened on a worker by the ordinary source plug-ins (:mod:`rightsmark.sources`), so keys
-are the local engine's (``shard.tar/member``, ``file.parquet#key``, the URL as listed), and judged by
-an actor holding one engine context (:class:`UnitVerifier`); no image bytes pass through the driver.
+The driver (the ``rightsmark`` process) asks the sources for their work units (:mod:`rightsmark.ray.plan`);
+each unit is opened on a worker by the ordinary source plug-ins, so keys are the local engine's
+(``shard.tar/member``, ``file.parquet#key``, the URL as listed), and judged by an actor holding one
+engine context (:class:`UnitVerifier`); no image bytes pass through the driver.
 
 Reports:
 
@@ -32,11 +29,15 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from rightsmark.errors import UsageError
 from rightsmark.models import Reason, VerifyRecord
-from rightsmark.sources.base import DEFAULT_MAX_ITEM_SIZE, Item
+from rightsmark.ray.plan import plan
+from rightsmark.sources.base import Item, WorkUnit
+from rightsmark.sources.dispatch import open_unit
+from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE
+from rightsmark.sources.storage import is_url
 from rightsmark.trust.sources import TrustSources
 from rightsmark.verify.facts import Facts, error_facts
 from rightsmark.verify.policy import Policy
@@ -45,135 +46,10 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import ray.data
 
-#: Files (or objects) per work unit when a directory, a prefix or single files are verified.
-UNIT_FILES = 256
 #: What each output row carries besides the flat report columns: the record, and the facts (dropped
 #: before shards are written; the driver re-judges them to write one report through the ordinary writers).
 RECORD = "record"
 FACTS = "facts"
-
-
-# ---------------------------------------------------------------------------------------------
-# Planning (in the driver; no Ray needed)
-
-
-@dataclass(frozen=True)
-class Unit:
-    """One piece of work: ``specs`` (opened by :func:`rightsmark.sources.open_source`), ``paths`` (local
-    files, :class:`~rightsmark.sources.PathSource`), ``objects`` (listed objects below the URL ``base``:
-    ``names`` are keys, ``extra`` backend paths) or ``errors`` (``names`` keys, ``extra`` messages)."""
-
-    kind: str
-    names: tuple[str, ...]
-    extra: tuple[str, ...] = ()
-    base: str | None = None
-
-    def to_json(self) -> str:
-        return json.dumps([self.kind, self.names, self.extra, self.base])
-
-    @classmethod
-    def from_json(cls, text: str) -> Unit:
-        kind, names, extra, base = json.loads(text)
-        return cls(kind, tuple(names), tuple(extra), base)
-
-
-@dataclass
-class _Planner:
-    storage_options: dict[str, Any]
-    stdin: IO[str] | None
-    exclude: set[str]
-    size: int
-    units: list[Unit] = field(default_factory=list)
-    _group: tuple[str, str | None] | None = None
-    _names: list[str] = field(default_factory=list)
-    _extra: list[str] = field(default_factory=list)
-
-    def flush(self) -> None:
-        if self._group is not None and self._names:
-            self.units.append(Unit(self._group[0], tuple(self._names), tuple(self._extra), self._group[1]))
-        self._group, self._names, self._extra = None, [], []
-
-    def add(self, kind: str, name: str, extra: str | None = None, base: str | None = None) -> None:
-        if self._group != (kind, base) or len(self._names) >= self.size:
-            self.flush()
-            self._group = (kind, base)
-        self._names.append(name)
-        if extra is not None:
-            self._extra.append(extra)
-
-    def alone(self, spec: str) -> None:
-        self.flush()
-        self.units.append(Unit("specs", (spec,)))
-
-    def excluded(self, path: str) -> bool:
-        real = os.path.realpath(path)
-        return real in self.exclude or any(real.startswith(d + os.sep) for d in self.exclude)
-
-    def spec(self, spec: str, parents: frozenset[str]) -> None:
-        """Plan one brace-expanded spec, dispatched as :func:`rightsmark.sources._source_for` does."""
-        from rightsmark.sources import ListSource, RemoteSource, expand
-        from rightsmark.sources.parquet import is_parquet_name
-        from rightsmark.sources.remote import is_url
-        from rightsmark.sources.tar import is_tar_name
-        from rightsmark.verify.verifier import iter_directory
-
-        if spec == "-" or (spec.startswith("@") and len(spec) > 1):
-            source = ListSource("-" if spec == "-" else spec[1:], stdin=self.stdin, _parents=parents)
-            for line, inner in source.specs():
-                if isinstance(line, Item):
-                    self.add("errors", line.key, line.error or "")
-                else:
-                    for one in expand(line):
-                        self.spec(one, inner)
-            return
-        if is_url(spec):
-            listing = RemoteSource(spec, storage_options=self.storage_options).listing()
-            if listing is not None:
-                for path, key in listing[1]:
-                    if is_tar_name(key) or is_parquet_name(key):
-                        self.alone(key)  # a shard in the listing is opened, as the local engine does
-                    else:
-                        self.add("objects", key, path, base=spec)
-            elif not spec.endswith("/") and (is_tar_name(spec) or is_parquet_name(spec)):
-                self.alone(spec)
-            else:
-                self.add("specs", spec)  # one object, or what the worker will report as an error
-            return
-        if os.path.isdir(spec):
-            for file in iter_directory(spec):
-                if self.excluded(file):
-                    continue
-                if is_tar_name(file) or is_parquet_name(file):
-                    self.alone(file)
-                else:
-                    self.add("paths", file)
-            return
-        if is_tar_name(spec) or is_parquet_name(spec):
-            self.alone(spec)
-        elif not self.excluded(spec):
-            self.add("paths", spec)
-
-
-def plan(
-    specs: Sequence[str],
-    *,
-    storage_options: dict[str, Any] | None = None,
-    stdin: IO[str] | None = None,
-    exclude: Sequence[str | os.PathLike[str]] = (),
-    unit_files: int = UNIT_FILES,
-) -> list[Unit]:
-    """Work units covering every item :func:`rightsmark.sources.open_sources` would yield, in its order.
-
-    ``exclude``: local files or directories never verified (the run's own outputs).
-    """
-    from rightsmark.sources import expand
-
-    planner = _Planner(dict(storage_options or {}), stdin, {os.path.realpath(p) for p in exclude}, max(1, unit_files))
-    for given in specs:
-        for spec in expand(given):
-            planner.spec(spec, frozenset())
-    planner.flush()
-    return planner.units
 
 
 # ---------------------------------------------------------------------------------------------
@@ -216,46 +92,6 @@ def record_json(record: VerifyRecord) -> str:
     return json.dumps(record.to_dict(), ensure_ascii=False)
 
 
-def unit_items(
-    unit: Unit,
-    column: str | None,
-    key_column: str | None,
-    storage_options: dict[str, Any],
-    max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
-) -> Iterator[Item]:
-    """The items of one unit, opened by the ordinary source plug-ins."""
-    from rightsmark.sources import PathSource, open_source
-
-    if unit.kind == "paths":
-        yield from PathSource(unit.names, max_item_size=max_item_size)
-    elif unit.kind == "specs":
-        for spec in unit.names:
-            yield from open_source(
-                spec,
-                column=column,
-                key_column=key_column,
-                storage_options=storage_options,
-                max_item_size=max_item_size,
-            )
-    elif unit.kind == "objects":
-        from rightsmark.sources.remote import fetch_objects
-
-        try:
-            import fsspec.core
-
-            fs, _ = fsspec.core.url_to_fs(unit.base or "", **storage_options)
-        except Exception as exc:
-            for key in unit.names:
-                yield Item(key=key, error=f"cannot read: {exc}")
-            return
-        yield from fetch_objects(fs, list(zip(unit.extra, unit.names, strict=True)), max_item_size=max_item_size)
-    elif unit.kind == "errors":
-        for key, message in zip(unit.names, unit.extra, strict=True):
-            yield Item(key=key, error=message)
-    else:  # pragma: no cover - a driver and workers of different versions
-        raise ValueError(f"unknown work unit kind {unit.kind!r}")
-
-
 def output_schema() -> pa.Schema:
     import pyarrow as pa
 
@@ -295,8 +131,8 @@ class UnitVerifier(Judge):
             return error_facts(read_error(exc))
         return self.facts(data, item.key)
 
-    def verify_unit(self, unit: Unit) -> Iterator[tuple[VerifyRecord, Facts]]:
-        for item in unit_items(unit, self.column, self.key_column, self.storage_options, self.max_item_size):
+    def verify_unit(self, unit: WorkUnit) -> Iterator[tuple[VerifyRecord, Facts]]:
+        for item in open_unit(unit, self.column, self.key_column, self.storage_options, self.max_item_size):
             facts = self.item_facts(item)
             record = self.record(item.key, facts)
             if item.error is not None and item.reason is not None:  # e.g. duplicate-key, as the local engine says
@@ -311,7 +147,7 @@ class UnitVerifier(Judge):
         schema = output_schema()
         columns: dict[str, list[Any]] = {name: [] for name in schema.names}
         for text in batch.column("unit").to_pylist():
-            for record, facts in self.verify_unit(Unit.from_json(text)):
+            for record, facts in self.verify_unit(WorkUnit.from_json(text)):
                 for name, value in flat(record).items():
                     columns[name].append(value)
                 columns[RECORD].append(record_json(record))
@@ -320,7 +156,7 @@ class UnitVerifier(Judge):
 
 
 def verify_units(
-    units: Sequence[Unit],
+    units: Sequence[WorkUnit],
     policy: Policy,
     *,
     trust: TrustSources | None = None,
@@ -337,7 +173,7 @@ def verify_units(
     import ray
     import ray.data
 
-    items = [{"unit": unit.to_json()} for unit in units or [Unit("errors", ())]]  # nothing to do: one empty unit
+    items = [{"unit": unit.to_json()} for unit in units or [WorkUnit("errors", ())]]  # nothing to do: one empty unit
     ds = ray.data.from_items(items, override_num_blocks=max(1, len(items)))  # one unit per block and task
     if jobs is None:
         jobs = max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
@@ -380,8 +216,6 @@ def _jsonl_datasink(path: str, filesystem: Any) -> Any:
 
 def is_shard_target(output: str) -> bool:
     """Whether ``-o`` names a directory or prefix of report shards rather than one report file."""
-    from rightsmark.sources.remote import is_url
-
     return is_url(output) or output.endswith(("/", os.sep)) or os.path.isdir(output) or not Path(output).suffix
 
 
@@ -431,8 +265,6 @@ def write_shards(
 ) -> Iterator[tuple[str, str, str, list[str], str | None]]:
     """Write ``results`` as shards under ``output`` (a directory or a URL prefix), then read back the
     columns the summary and the keep list need."""
-    from rightsmark.sources.remote import is_url
-
     fs, root = shard_target(output, storage_options)
 
     filesystem = None
@@ -599,4 +431,4 @@ def run(
     return 1 if outcome.dropped else 0
 
 
-__all__ = ["UNIT_FILES", "Judge", "Unit", "UnitVerifier", "is_shard_target", "plan", "run", "verify_units"]
+__all__ = ["Judge", "UnitVerifier", "is_shard_target", "run", "verify_units"]

@@ -67,7 +67,7 @@ def plan(
     read, or with ``--in-place`` rewrite it); with ``--in-place`` no symlink found in a folder is followed
     (its target, if inside, is signed as itself). Those are planned with :attr:`Planned.refused`.
     A symlink named on the command line is the user's explicit choice and is followed."""
-    from rightsmark.verify.verifier import iter_directory
+    from rightsmark.sources.fs import walk_files
 
     def dest_for(source: Path, relative: Path) -> Path:
         return destination(source, relative, None if in_place else output, name_for)
@@ -75,7 +75,7 @@ def plan(
     for given in inputs:
         if given.is_dir():
             root = os.path.realpath(given)
-            for file in iter_directory(str(given)):
+            for file in walk_files(str(given)):
                 source = Path(file)
                 if source.name.endswith(BACKUP_SUFFIX):
                     continue

@@ -42,7 +42,7 @@ MAX_SIGN_INPUT = 4 << 30
 
 def read_input(path: Path) -> tuple[bytes, ImageFormat]:
     """The bytes and format of an image to sign; every problem is an :class:`InputError`."""
-    from rightsmark.sources.base import ItemRefusedError, ItemTooLargeError, format_size, read_regular
+    from rightsmark.sources.guard import ItemRefusedError, ItemTooLargeError, format_size, read_regular
 
     try:
         data = read_regular(str(path), MAX_SIGN_INPUT)  # a FIFO or a device is never opened for a blocking read

@@ -1,11 +1,11 @@
 """Watch an export folder and hand over each file once it is completely written.
 
-Polling (``os.scandir`` every ``interval`` seconds) rather than inotify: it behaves the same on
-local disks, network shares and synced folders, where file events are missing or arrive before
-the data. A file is ready when its size and modification time have not changed for ``settle``
-seconds and, for formats with a structure to check (JPEG, PNG, WebP, AVIF/HEIC, TIFF), the
-structure is complete: an exporter that pauses mid-write is not mistaken for one that finished.
-Temporary names exporters use (hidden files, ``*.tmp``, ``*.part``, ``*~``) are never taken.
+Polling (the one folder walk, :func:`rightsmark.sources.fs.walk`, every ``interval`` seconds) rather
+than inotify: it behaves the same on local disks, network shares and synced folders, where file
+events are missing or arrive before the data. A file is ready when its size and modification time
+have not changed for ``settle`` seconds and, for formats with a structure to check (JPEG, PNG, WebP,
+AVIF/HEIC, TIFF), the structure is complete: an exporter that pauses mid-write is not mistaken for
+one that finished. Temporary names exporters use (hidden files, ``*.tmp``, ``*.part``, ``*~``) are never taken.
 """
 
 from __future__ import annotations
@@ -17,28 +17,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rightsmark.sign.batch import BACKUP_SUFFIX
+from rightsmark.sources.fs import walk
 
 _TEMPORARY = (".tmp", ".part", ".partial", ".crdownload", ".download", "~", BACKUP_SUFFIX)
 
 
 def _candidates(root: Path) -> Iterator[tuple[Path, os.stat_result]]:
-    stack = [root]
-    while stack:
-        directory = stack.pop()
+    """The walk's files (:func:`rightsmark.sources.fs.walk`) that are regular files under a final name."""
+    for entry in walk(str(root)):
         try:
-            entries = list(os.scandir(directory))
+            if entry.is_file() and not entry.name.lower().endswith(_TEMPORARY):
+                yield Path(entry.path), entry.stat()
         except OSError:
             continue
-        for entry in sorted(entries, key=lambda e: e.name):
-            if entry.name.startswith("."):
-                continue
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(Path(entry.path))
-                elif entry.is_file() and not entry.name.lower().endswith(_TEMPORARY):
-                    yield Path(entry.path), entry.stat()
-            except OSError:
-                continue
 
 
 def complete(path: Path) -> bool:

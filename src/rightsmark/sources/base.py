@@ -1,187 +1,29 @@
-"""The one small interface every source of images implements.
+"""The one small interface every source of images implements: a :class:`Source` yields :class:`Item` s.
 
-A source yields :class:`Item` objects in a stable order. An item carries either the bytes
-(tar members, Parquet cells, objects from remote storage) or a local ``path`` the verifying
-worker reads itself (cheaper than shipping bytes between processes). When the source cannot
-produce an item (unreadable file, corrupt shard member) it yields the item with ``error`` set:
-every input key appears in the report exactly once, never silently skipped.
+A source yields items in a stable order. An item carries either the bytes (tar members, Parquet cells,
+objects from remote storage) or a local ``path`` the verifying worker reads itself (cheaper than
+shipping bytes between processes). When the source cannot produce an item (unreadable file, corrupt
+shard member) it yields the item with ``error`` set: every input key appears in the report exactly
+once, never silently skipped. Keys pass through :func:`checked` (none can spoof a line of a keep
+list); reading refuses what is not a regular file or is too large (:mod:`rightsmark.sources.guard`).
 
-Hostile inputs are refused item by item, never read blindly:
-
-* only regular files are read (:func:`open_regular`): a FIFO, a device (``/dev/zero``), a socket,
-  named directly, in a list or through a symbolic link, yields an error item instead of blocking or
-  filling memory;
-* no item is read past :data:`DEFAULT_MAX_ITEM_SIZE` bytes (or the ``max_item_size`` a source was
-  given): sizes are checked before reading (file size, tar member size, Parquet cell length, object
-  size) and a stream is read at most one byte past the cap;
-* a key holding a control character (C0/C1 controls, DEL, U+2028/U+2029) or a lone surrogate (a
-  file name that is not UTF-8) would write extra lines into a keep list: such an item is refused
-  (:func:`checked`), and its key is shown with backslash escapes (:func:`escape_key`).
+A source that can be spread over a cluster (:class:`PlannableSource`, every built-in one) also says
+which :class:`WorkUnit` s cover its items: picklable shares (a shard, a Parquet file, a few files or
+objects) that :func:`rightsmark.sources.dispatch.open_unit` opens again elsewhere, yielding the same items
+with the same keys in the same order.
 """
 
 from __future__ import annotations
 
-import os
-import stat
-from collections.abc import Iterable, Iterator, Mapping
+import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
-from typing import IO, Any, Protocol
+from typing import Protocol
 
-#: The largest item read by default (bytes): anything bigger is an error item, read no further.
-DEFAULT_MAX_ITEM_SIZE = 512 * 1024 * 1024
+from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE, ItemTooLargeError, escape_key, read_regular, too_large
 
 #: Reason code of items dropped because their key occurs more than once in one source.
 DUPLICATE_KEY = "duplicate-key"
-
-
-class ItemRefusedError(OSError):
-    """An item that is not read on purpose (not a regular file, too large); ``str()`` is the whole message."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "refused"
-
-
-class ItemTooLargeError(ItemRefusedError):
-    """An item over the size it may have (its message names ``--max-item-size``, the limit of verify)."""
-
-
-def format_size(size: int) -> str:
-    """``512 MiB``, ``64 KiB``, ``1.5 GiB``, ``100 bytes``."""
-    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= factor:
-            value = size / factor
-            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
-    return f"{size} bytes"
-
-
-def too_large(size: int | None, limit: int) -> str:
-    """The message of an item over ``limit`` bytes (``size`` when known)."""
-    actual = f" ({format_size(size)})" if size is not None else ""
-    return f"larger than --max-item-size {format_size(limit)}{actual}; not read (raise --max-item-size to verify it)"
-
-
-def parse_size(text: str) -> int:
-    """Bytes from ``1048576``, ``64K``, ``64M``, ``1G``, ``2GiB``, ``512MB`` (binary multiples); ValueError else."""
-    value = text.strip().upper().removesuffix("B").removesuffix("I")
-    factor = 1
-    if value and value[-1] in "KMGT":
-        factor = 1 << (10 * ("KMGT".index(value[-1]) + 1))
-        value = value[:-1]
-    number = float(value.strip())  # ValueError for anything else
-    if not number > 0 or number != number or number == float("inf"):
-        raise ValueError(text)
-    return max(1, int(number * factor))
-
-
-_FILE_KINDS = (
-    (stat.S_ISFIFO, "FIFO"),
-    (stat.S_ISCHR, "character device"),
-    (stat.S_ISBLK, "block device"),
-    (stat.S_ISSOCK, "socket"),
-    (stat.S_ISDIR, "directory"),
-)
-
-
-def file_kind(mode: int) -> str:
-    """What a non-regular file is, for messages."""
-    for test, name in _FILE_KINDS:
-        if test(mode):
-            return name
-    return "special file"
-
-
-def not_regular(mode: int) -> str:
-    return f"not a regular file ({file_kind(mode)}); only regular files are read"
-
-
-def open_regular(path: str, max_size: int = DEFAULT_MAX_ITEM_SIZE) -> tuple[int, int]:
-    """``(fd, size)`` of ``path`` opened for reading, once it is sure to be a regular file within ``max_size``.
-
-    The type is checked before opening (a FIFO is never opened for a blocking read, a device never
-    touched) and again on the open descriptor (``O_NONBLOCK``: something swapped in between cannot
-    block). Raises :class:`ItemRefusedError` or the OSError of ``stat``/``open``.
-    """
-    st = os.stat(path)
-    if not stat.S_ISREG(st.st_mode):
-        raise ItemRefusedError(not_regular(st.st_mode))
-    if st.st_size > max_size:
-        raise ItemTooLargeError(too_large(st.st_size, max_size))
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ItemRefusedError(not_regular(st.st_mode))
-        if st.st_size > max_size:
-            raise ItemTooLargeError(too_large(st.st_size, max_size))
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd, st.st_size
-
-
-def read_capped(fh: IO[bytes], max_size: int, expected: int | None = None) -> bytes:
-    """At most ``max_size`` bytes of ``fh``; raises :class:`ItemRefusedError` when there are more.
-
-    Reads ``expected + 1`` bytes first when the size is known (one allocation, no copy), never more
-    than ``max_size + 1`` in all.
-    """
-    want = max_size + 1 if expected is None else min(expected, max_size) + 1
-    data = fh.read(want)
-    if len(data) == want and len(data) <= max_size:  # longer than announced: read on, up to the cap
-        data += fh.read(max_size + 1 - len(data))
-    if len(data) > max_size:
-        raise ItemTooLargeError(too_large(None, max_size))
-    return data
-
-
-def read_regular(path: str, max_size: int = DEFAULT_MAX_ITEM_SIZE) -> bytes:
-    """The bytes of the regular file ``path``, at most ``max_size`` (see :func:`open_regular`)."""
-    fd, size = open_regular(path, max_size)
-    with open(fd, "rb", buffering=0) as fh:
-        return read_capped(fh, max_size, size)
-
-
-def _needs_escape(ch: str) -> bool:
-    o = ord(ch)
-    return o < 0x20 or 0x7F <= o <= 0x9F or o in (0x2028, 0x2029) or 0xD800 <= o <= 0xDFFF
-
-
-_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
-
-
-def escape_key(key: str) -> str:
-    """``key`` with backslash escapes where it holds a character that :func:`checked` refuses.
-
-    ``\\n``, ``\\r``, ``\\t``, ``\\xHH`` (other C0/C1 controls and DEL), ``\\uHHHH`` (U+2028, U+2029,
-    a lone surrogate from an undecodable file name) and ``\\\\`` for a backslash: reversible (as a
-    Python string literal). Keys without such characters are returned unchanged.
-    """
-    if not any(_needs_escape(ch) for ch in key):
-        return key
-    out = []
-    for ch in key:
-        if ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif _needs_escape(ch):
-            o = ord(ch)
-            out.append(f"\\x{o:02x}" if o <= 0xFF else f"\\u{o:04x}")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def checked(items: Iterable[Item]) -> Iterator[Item]:
-    """``items``, each with a key that cannot spoof a line of a keep list or report (see :func:`escape_key`)."""
-    for item in items:
-        escaped = escape_key(item.key)
-        if escaped == item.key:
-            yield item
-        else:
-            error = item.error or (
-                "the name contains a control character (shown escaped); refused, never kept: rename it"
-            )
-            yield replace(item, key=escaped, data=None, path=None, error=error)
 
 
 @dataclass(frozen=True)
@@ -201,7 +43,7 @@ class Item:
 
     def read(self, max_size: int = DEFAULT_MAX_ITEM_SIZE) -> bytes:
         """The item's bytes (reading ``path`` if needed, a regular file of at most ``max_size`` bytes);
-        raises OSError for unreadable files (:class:`ItemRefusedError` for refused ones)."""
+        raises OSError for unreadable files (:class:`~rightsmark.sources.guard.ItemRefusedError` for refused ones)."""
         if self.data is not None:
             if len(self.data) > max_size:
                 raise ItemTooLargeError(too_large(len(self.data), max_size))
@@ -217,27 +59,56 @@ class Source(Protocol):
     def __iter__(self) -> Iterator[Item]: ...
 
 
-def is_container_name(name: str) -> bool:
-    """Whether a file or object name is a tar shard or a Parquet file (opened, not verified as an image)."""
-    from rightsmark.sources.parquet import is_parquet_name
-    from rightsmark.sources.tar import is_tar_name
+#: A predicate on local paths: files never to verify (a run's own outputs).
+Skip = Callable[[str], bool]
 
-    return is_tar_name(name) or is_parquet_name(name)
+#: :attr:`WorkUnit.kind` values.
+PATHS, SPECS, OBJECTS, ERRORS = "paths", "specs", "objects", "errors"
 
 
-def open_container(
-    name: str,
-    column: str | None,
-    key_column: str | None,
-    storage_options: Mapping[str, Any],
-    max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
-) -> Iterator[Item]:
-    """The items of a tar shard or Parquet file, local or a URL (keys start with ``name``)."""
-    from rightsmark.sources.parquet import ParquetSource, is_parquet_name
-    from rightsmark.sources.tar import TarSource
+@dataclass(frozen=True)
+class WorkUnit:
+    """A picklable share of a source's items, which :func:`rightsmark.sources.dispatch.open_unit` opens again.
 
-    options = storage_options or None
-    if is_parquet_name(name):
-        yield from ParquetSource(name, column, key_column, storage_options=options, max_item_size=max_item_size)
-    else:
-        yield from TarSource(name, storage_options=options, max_item_size=max_item_size)
+    ``kind`` says how: ``paths`` (``names`` are local files), ``specs`` (``names`` are specs opened
+    through the dispatch table again: a shard, a Parquet file, one object), ``objects`` (``names`` are
+    the keys of objects listed below the URL ``base``, ``extra`` their backend paths) or ``errors``
+    (``names`` are keys, ``extra`` the messages). Neighbouring units of one kind and base may be packed
+    together, except a ``whole`` one (a container: one unit of work by itself).
+    """
+
+    kind: str
+    names: tuple[str, ...]
+    extra: tuple[str, ...] = ()
+    base: str | None = None
+    whole: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps([self.kind, self.names, self.extra, self.base, self.whole])
+
+    @classmethod
+    def from_json(cls, text: str) -> WorkUnit:
+        kind, names, extra, base, whole = json.loads(text)
+        return cls(kind, tuple(names), tuple(extra), base, whole)
+
+
+class PlannableSource(Source, Protocol):
+    """A source that says which work units cover its items, in its order, without reading them."""
+
+    def work_units(self, skip: Skip | None = None) -> Iterator[WorkUnit]:
+        """The units, in the order the source yields their items; local files ``skip`` accepts are left out."""
+        ...
+
+
+def checked(items: Iterable[Item]) -> Iterator[Item]:
+    """``items``, each with a key that cannot spoof a line of a keep list or report (see
+    :func:`~rightsmark.sources.guard.escape_key`)."""
+    for item in items:
+        escaped = escape_key(item.key)
+        if escaped == item.key:
+            yield item
+        else:
+            error = item.error or (
+                "the name contains a control character (shown escaped); refused, never kept: rename it"
+            )
+            yield replace(item, key=escaped, data=None, path=None, error=error)

@@ -33,8 +33,9 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from rightsmark.sources.base import DEFAULT_MAX_ITEM_SIZE, DUPLICATE_KEY, Item, checked, too_large
-from rightsmark.sources.remote import is_url, open_url
+from rightsmark.sources.base import DUPLICATE_KEY, SPECS, Item, Skip, WorkUnit, checked
+from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE, open_regular, too_large
+from rightsmark.sources.storage import credentials_problem, is_url, open_url
 
 #: Column names that mark the image column among several binary ones, best first.
 IMAGE_COLUMN_NAMES = ("image", "img", "jpg", "jpeg", "png", "webp", "bytes", "data", "content")
@@ -141,12 +142,14 @@ class ParquetSource:
         self.batch_rows = batch_rows
         self.max_item_size = max_item_size
 
+    def work_units(self, skip: Skip | None = None) -> Iterator[WorkUnit]:
+        """One unit, the whole file: its duplicate keys and row numbers are known only to a reader of all of it."""
+        yield WorkUnit(SPECS, (self.file,), whole=True)
+
     def __iter__(self) -> Iterator[Item]:
         yield from checked(self._items())
 
     def _items(self) -> Iterator[Item]:
-        from rightsmark.sources.remote import credentials_problem
-
         handle = None
         try:
             import pyarrow.parquet as pq
@@ -155,8 +158,6 @@ class ParquetSource:
                 handle = open_url(self.file, self.storage_options)
                 parquet = pq.ParquetFile(handle)
             else:
-                from rightsmark.sources.base import open_regular
-
                 fd, _ = open_regular(self.file, 1 << 62)  # a FIFO or device is refused, never read
                 handle = open(fd, "rb")  # noqa: SIM115 (closed below)
                 parquet = pq.ParquetFile(handle)

@@ -1,8 +1,8 @@
 """URLs read through fsspec: ``s3://``, ``gs://``, ``az://``, ``memory://``, ``file://``, ``http(s)://``, ...
 
-* a URL naming a tar shard (``.tar``, ``.tar.gz``, ``.tgz``, ...) or a ``.parquet`` object is handed
-  to :class:`~rightsmark.sources.tar.TarSource` or :class:`~rightsmark.sources.parquet.ParquetSource`,
-  which read it through an fsspec file object (streamed or read by range, never downloaded whole);
+* a URL naming a tar shard (``.tar``, ``.tar.gz``, ``.tgz``, ...) or a ``.parquet`` object (and not
+  ending in ``/``) is handed to its container plug-in (:mod:`rightsmark.sources.containers`), which
+  reads it through an fsspec file object (streamed or read by range, never downloaded whole);
 * a URL naming one object yields that object's bytes with the URL as key;
 * a URL ending in ``/``, or naming a directory-like prefix, lists the objects below it recursively,
   in sorted order, hidden entries (a path component starting with ``.``) skipped like a local directory
@@ -22,58 +22,16 @@ when a URL is actually opened.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Mapping
-from typing import IO, Any
+from typing import Any
 
-from rightsmark.sources.base import (
-    DEFAULT_MAX_ITEM_SIZE,
-    Item,
-    checked,
-    is_container_name,
-    open_container,
-    too_large,
-)
-
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+://")
+from rightsmark.sources.base import OBJECTS, SPECS, Item, PlannableSource, Skip, WorkUnit, checked
+from rightsmark.sources.containers import is_container_name, open_container
+from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE, too_large
+from rightsmark.sources.storage import credentials_problem
 
 #: Objects fetched concurrently (by fsspec's ``cat``) per round while walking a listing.
 FETCH_BATCH = 16
-
-
-def is_url(spec: str) -> bool:
-    """True for ``scheme://...`` (at least two letters, so a Windows drive letter is not a scheme)."""
-    return bool(_SCHEME.match(spec))
-
-
-def open_url(url: str, storage_options: Mapping[str, Any] | None = None) -> IO[bytes]:
-    """A binary, seekable file object for ``url``, read lazily by the storage backend."""
-    import fsspec
-
-    handle: IO[bytes] = fsspec.open(url, "rb", **dict(storage_options or {})).open()
-    return handle
-
-
-#: Exceptions (by class name, anywhere in the chain) that mean "no credentials were found".
-_NO_CREDENTIALS = frozenset({"NoCredentialsError", "PartialCredentialsError"})
-
-
-def credentials_problem(exc: BaseException, url: str) -> None:
-    """Raise :class:`~rightsmark.errors.CredentialsError` when ``exc`` says no credentials were found."""
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            return
-        if type(seen).__name__ in _NO_CREDENTIALS:
-            from rightsmark.errors import CredentialsError
-
-            raise CredentialsError(
-                f"no credentials found to read it ({seen})",
-                path=url,
-                hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or pass --storage-option "
-                "key=... --storage-option secret=..., or --storage-option anon=true for a public bucket",
-            ) from None
-        seen = seen.__cause__ or seen.__context__
 
 
 def _hidden(relative: str) -> bool:
@@ -98,33 +56,39 @@ class RemoteSource:
         self.storage_options = dict(storage_options or {})
         self.max_item_size = max_item_size
 
-    def __iter__(self) -> Iterator[Item]:
-        from rightsmark.sources.parquet import ParquetSource, is_parquet_name
-        from rightsmark.sources.tar import TarSource, is_tar_name
+    def _names_container(self) -> bool:
+        return not self.url.endswith("/") and is_container_name(self.url)
 
-        if not self.url.endswith("/"):
-            if is_tar_name(self.url):
-                yield from TarSource(self.url, storage_options=self.storage_options, max_item_size=self.max_item_size)
-                return
-            if is_parquet_name(self.url):
-                yield from ParquetSource(
-                    self.url,
-                    self.column,
-                    self.key_column,
-                    storage_options=self.storage_options,
-                    max_item_size=self.max_item_size,
-                )
-                return
-        yield from checked(self._objects())
+    def _container(self, name: str) -> PlannableSource:
+        return open_container(name, self.column, self.key_column, self.storage_options, self.max_item_size)
+
+    def __iter__(self) -> Iterator[Item]:
+        if self._names_container():
+            yield from self._container(self.url)
+        else:
+            yield from checked(self._objects())
+
+    def work_units(self, skip: Skip | None = None) -> Iterator[WorkUnit]:
+        """A named container's unit; for a prefix, a unit per listed object (packed by the planner) and
+        each listed container's own; else one unit for the one object (or the error its reader reports)."""
+        if self._names_container():
+            yield from self._container(self.url).work_units(skip)
+            return
+        listing = self.listing()
+        if listing is None:
+            yield WorkUnit(SPECS, (self.url,))
+            return
+        for path, key in listing[1]:
+            if is_container_name(key):  # a shard in the listing is opened, as iterating does
+                yield from self._container(key).work_units(skip)
+            else:
+                yield WorkUnit(OBJECTS, (key,), (path,), base=self.url)
 
     def listing(self) -> tuple[Any, list[tuple[str, str]]] | None:
         """For a URL naming a prefix: its file system and the ``(backend path, key)`` of every object the
         source would yield, in order, without fetching them (see :func:`fetch_objects`). None for anything
         else (one object, a shard, a Parquet file, a missing URL, a storage error): iterating reports those."""
-        from rightsmark.sources.parquet import is_parquet_name
-        from rightsmark.sources.tar import is_tar_name
-
-        if not self.url.endswith("/") and (is_tar_name(self.url) or is_parquet_name(self.url)):
+        if self._names_container():
             return None
         try:
             import fsspec.core
@@ -182,7 +146,7 @@ class RemoteSource:
             if is_container_name(key):  # a shard in the listing: its members, in listing order
                 yield from fetch_objects(fs, pending, max_item_size=cap, sizes=sizes)
                 pending = []
-                yield from open_container(key, self.column, self.key_column, self.storage_options, cap)
+                yield from self._container(key)
             else:
                 pending.append((path, key))
         yield from fetch_objects(fs, pending, max_item_size=cap, sizes=sizes)
@@ -191,6 +155,24 @@ class RemoteSource:
 def _size(info: Any) -> int | None:
     size = info.get("size") if isinstance(info, dict) else None
     return size if isinstance(size, int) else None
+
+
+def listed_objects(
+    base: str,
+    entries: list[tuple[str, str]],
+    storage_options: Mapping[str, Any] | None = None,
+    max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
+) -> Iterator[Item]:
+    """The objects ``entries`` (``(backend path, key)`` from :meth:`RemoteSource.listing`) of the file system
+    behind the URL ``base``, fetched and checked as iterating the source does (a work unit on a worker)."""
+    try:
+        import fsspec.core
+
+        fs, _ = fsspec.core.url_to_fs(base, **dict(storage_options or {}))
+    except Exception as exc:
+        yield from checked(Item(key=key, error=f"cannot read: {exc}") for _, key in entries)
+        return
+    yield from checked(fetch_objects(fs, entries, max_item_size=max_item_size))
 
 
 def fetch_objects(

@@ -40,8 +40,9 @@ from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
 from rightsmark.media.formats import HEADER_BYTES, sniff
-from rightsmark.sources.base import DEFAULT_MAX_ITEM_SIZE, DUPLICATE_KEY, Item, checked, too_large
-from rightsmark.sources.remote import is_url, open_url
+from rightsmark.sources.base import DUPLICATE_KEY, SPECS, Item, Skip, WorkUnit, checked
+from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE, ItemRefusedError, open_regular, too_large
+from rightsmark.sources.storage import credentials_problem, is_url, open_url
 
 #: Extensions yielded even when the bytes do not look like an image (the verifier then reports why).
 IMAGE_EXTENSIONS = frozenset(
@@ -165,8 +166,6 @@ class TarSource:
     def _open(self) -> IO[bytes]:
         if is_url(self.shard):
             return open_url(self.shard, self.storage_options)
-        from rightsmark.sources.base import open_regular
-
         fd, _ = open_regular(self.shard, 1 << 62)  # a FIFO or device named as a shard is refused, not read
         return open(fd, "rb")
 
@@ -191,9 +190,11 @@ class TarSource:
                 fh.seek(0)
         return frozenset(name for name, n in counts.items() if n > 1)
 
-    def __iter__(self) -> Iterator[Item]:
-        from rightsmark.sources.remote import credentials_problem
+    def work_units(self, skip: Skip | None = None) -> Iterator[WorkUnit]:
+        """One unit, the whole shard: its duplicate names are known only to a reader of all of it."""
+        yield WorkUnit(SPECS, (self.shard,), whole=True)
 
+    def __iter__(self) -> Iterator[Item]:
         try:
             if is_url(self.shard):
                 self._duplicates = self.duplicate_names()  # a URL is opened once for each pass
@@ -210,8 +211,6 @@ class TarSource:
             yield Item(key=self.shard, error="is a directory where a tar shard was expected")
             return
         except OSError as exc:
-            from rightsmark.sources.base import ItemRefusedError
-
             message = str(exc) if isinstance(exc, ItemRefusedError) else f"cannot open shard: {exc.strerror or exc}"
             yield Item(key=self.shard, error=message)
             return

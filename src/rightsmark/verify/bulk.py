@@ -8,7 +8,7 @@ in flight (memory stays flat whatever the dataset size), and results come back i
 order. A worker that dies costs its chunk an error record per item, never a lost item.
 
 Local files are opened only once known to be regular files no larger than ``max_item_size``
-(:func:`rightsmark.sources.base.open_regular`: a FIFO or a device is an error record, never a hang),
+(:func:`rightsmark.sources.guard.open_regular`: a FIFO or a device is an error record, never a hang),
 and read once, from the descriptor that was checked.
 """
 
@@ -26,14 +26,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rightsmark.models import Reason, VerifyRecord
-from rightsmark.sources.base import (
-    DEFAULT_MAX_ITEM_SIZE,
-    Item,
-    ItemRefusedError,
-    open_regular,
-    read_capped,
-    read_regular,
-)
+from rightsmark.sources.base import Item
+from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE, ItemRefusedError, open_regular, read_capped, read_regular
 from rightsmark.trust.sources import TrustSources
 from rightsmark.verify.facts import FactReader, Facts, error_facts, prescan, prescan_open
 from rightsmark.verify.policy import Policy

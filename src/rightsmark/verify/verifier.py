@@ -65,7 +65,7 @@ def read_file(path: str | Path, max_size: int | None = None) -> tuple[bytes | No
 
     Only a regular file of at most ``max_size`` bytes (default 512 MiB) is read: a FIFO, a device
     (``/dev/zero``) or a socket gives error facts instead of blocking or filling memory."""
-    from rightsmark.sources.base import DEFAULT_MAX_ITEM_SIZE, ItemRefusedError, read_regular
+    from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE, ItemRefusedError, read_regular
 
     try:
         return read_regular(str(path), DEFAULT_MAX_ITEM_SIZE if max_size is None else max_size), None
@@ -141,26 +141,16 @@ class Verifier:
         return self.verify_bytes(data, shown)
 
     def verify_paths(self, paths: Iterable[str | Path]) -> Iterator[VerifyRecord]:
-        """One record per file: files as given, directories walked recursively in sorted order."""
+        """One record per file: files as given, directories walked (:func:`rightsmark.sources.fs.walk_files`)."""
+        from rightsmark.sources.fs import walk_files
+
         for given in paths:
             text = str(given)
             if os.path.isdir(text):
-                for file in iter_directory(text):
+                for file in walk_files(text):
                     yield self.verify_file(file, display=file)
             else:
                 yield self.verify_file(text)
-
-
-def iter_directory(directory: str) -> Iterator[str]:
-    """Files below ``directory`` (recursive, sorted, hidden entries skipped), joined to it as given.
-
-    Every entry that is not a directory is yielded, FIFOs, devices and symbolic links included: the
-    reader refuses what is not a regular file (:func:`read_file`), so it gets a record, never a hang."""
-    for root, dirs, files in os.walk(directory):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith("."):
-                yield os.path.join(root, name)
 
 
 def verify_file(path: str | Path, trust: Sequence[str | Path] = ()) -> VerifyRecord:
@@ -175,7 +165,6 @@ __all__ = [
     "EngineReading",
     "Verifier",
     "interpret",
-    "iter_directory",
     "make_record",
     "read_manifest_store",
     "signer_info",
