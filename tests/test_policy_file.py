@@ -30,7 +30,8 @@ from rightsmark.rights.consent import load_consent_file
 from rightsmark.rights.licenses import parse_license
 from rightsmark.sign.signer import Signer
 from rightsmark.verify.facts import Facts
-from rightsmark.verify.policy import Policy, PolicyError, SignerRule, judge, load_policy, policy_from_dict
+from rightsmark.verify.policy import Policy, PolicyError, SignerRule, judge
+from rightsmark.verify.policyfile import load_policy, policy_from_dict
 
 from .conftest import open_rights
 

@@ -25,7 +25,8 @@ from rightsmark.keys.pem import load_trust_anchors
 from rightsmark.models import Decision, Trust
 from rightsmark.trust import lists as trustlists
 from rightsmark.trust.sources import TrustSources, resolve
-from rightsmark.verify.policy import Policy, load_policy
+from rightsmark.verify.policy import Policy
+from rightsmark.verify.policyfile import load_policy
 from rightsmark.verify.verifier import Verifier
 
 Cli = Callable[..., Any]

@@ -27,9 +27,9 @@ from rightsmark.rights.consent import ConsentDeclaration
 from rightsmark.sign.signer import Signer
 from rightsmark.verify.policy import REASON_CODES, Policy
 from rightsmark.verify.verifier import Verifier
+from rightsmark.verify.withdraw import create_or_extend
 from rightsmark.verify.withdrawals import (
     WithdrawalListError,
-    create_or_extend,
     load_withdrawals,
     signature_path,
 )

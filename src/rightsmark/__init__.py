@@ -32,7 +32,7 @@ _EXPORTS = {
     "verify_source": "rightsmark.verify.bulk",
     "verify_items": "rightsmark.verify.bulk",
     "Policy": "rightsmark.verify.policy",
-    "load_policy": "rightsmark.verify.policy",
+    "load_policy": "rightsmark.verify.policyfile",
     "KeepFilter": "rightsmark.filters",
     "open_sources": "rightsmark.sources",
     "verify_file": "rightsmark.verify.verifier",
@@ -75,7 +75,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from rightsmark.sources import open_sources
     from rightsmark.verify.bulk import BulkVerifier, verify_items, verify_source
     from rightsmark.verify.inspection import inspect_file
-    from rightsmark.verify.policy import Policy, load_policy
+    from rightsmark.verify.policy import Policy
+    from rightsmark.verify.policyfile import load_policy
     from rightsmark.verify.verifier import Verifier, verify_file
 
 

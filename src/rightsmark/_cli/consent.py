@@ -47,7 +47,8 @@ def consent_withdraw(
     The key of the party that holds the releases signs the list: a PEM key with --cert, a PKCS#12
     bundle, or a pkcs11: URI of a token key (its passphrase or PIN as for 'rightsmark sign').
     """
-    from rightsmark.verify.withdrawals import create_or_extend, signature_path
+    from rightsmark.verify.withdraw import create_or_extend
+    from rightsmark.verify.withdrawals import signature_path
 
     with _errors():
         _, material = load_signing_key(

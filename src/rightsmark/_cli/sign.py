@@ -109,19 +109,6 @@ def check_destination(output: Path | None, in_place: bool, backup: bool) -> None
         raise UsageError("exists and is not a directory", path=output, hint="-o names a directory")
 
 
-def run_settings(profile_file: Path | None, explicit: Profile) -> Profile:
-    """The profile (if any) with the command line laid over it; a signing key is required."""
-    from rightsmark.rights.profile import Profile, load_profile
-
-    settings = with_people(load_profile(profile_file) if profile_file is not None else Profile(), explicit)
-    if not settings.key:
-        raise UsageError(
-            "no signing key: pass --key (and --cert), or use a --profile that names one",
-            hint="'rightsmark init' writes a profile; 'rightsmark keys init DIR' makes development keys",
-        )
-    return settings
-
-
 def key_source_for(
     settings: Profile, passphrase_file: Path | None, passphrase_fd: int | None, passphrase_env: str
 ) -> KeySource:
@@ -137,16 +124,6 @@ def key_source_for(
         passphrase_env=passphrase_env,
         pkcs11_module=settings.pkcs11_module,
     )
-
-
-def with_people(base: Profile, top: Profile) -> Profile:
-    """``base`` overlaid with ``top``; people given on the command line replace the profile's whole [people]."""
-    from dataclasses import replace
-
-    merged = base.overlay(top)
-    if top.consent is not None or top.consent_map is not None or top.no_people is not None:
-        merged = replace(merged, consent=top.consent, consent_map=top.consent_map, no_people=top.no_people)
-    return merged
 
 
 @app.command()
@@ -231,7 +208,7 @@ def sign(
     are skipped (--resign to sign again); one bad file never stops the batch. Exit 1 if any failed.
     """
     from rightsmark.reports.summary import progress
-    from rightsmark.sign.run import ExportRun
+    from rightsmark.sign.run import ExportRun, run_settings
 
     with _errors():
         check_destination(output, in_place, backup)

@@ -27,20 +27,7 @@ def trust_list(as_json: JsonOption = False) -> None:
     from rightsmark.trust import lists as trustlists
 
     with _errors():
-        rows = []
-        for name in trustlists.BUNDLED:
-            tl = trustlists.load(name)
-            rows.append(
-                {
-                    **tl.describe(),
-                    "description": trustlists.description(name),
-                    "default": name in trustlists.DEFAULT,
-                    "anchors": tl.anchor_count,
-                    "allowed": tl.allowed_count,
-                    "ekus": list(tl.ekus),
-                    "dropped": len(tl.warnings),
-                }
-            )
+        rows = [trustlists.summary(name) for name in trustlists.BUNDLED]
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -90,27 +77,12 @@ def trust_show(
                     f"--trust-list-file names the list {for_name!r}, not {name!r}", hint=f"give {name}=FILE"
                 )
         tl = trustlists.load(name, override)
-        about = trustlists.description(name)
-        listed = trustlists.entries(tl)
-    now = datetime.now(UTC)
+        now = datetime.now(UTC)
+        if as_json:
+            doc = trustlists.details(tl, now)
+        else:
+            about, listed = trustlists.description(name), trustlists.entries(tl)
     if as_json:
-        doc = {
-            **tl.describe(),
-            "description": about,
-            "ekus": list(tl.ekus),
-            "entries": [
-                {
-                    "subject": e.subject,
-                    "sha256": e.sha256,
-                    "not_before": e.not_before.isoformat(),
-                    "not_after": e.not_after.isoformat(),
-                    "expired": e.expired(now),
-                    "kind": e.kind,
-                }
-                for e in listed
-            ],
-            "warnings": list(tl.warnings),
-        }
         typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
         return
     for key, value in tl.describe().items():

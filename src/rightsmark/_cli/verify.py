@@ -50,24 +50,16 @@ def _with_trust(
     tsa_trust: list[Path] | None,
 ) -> Policy:
     """``base`` with the trust options applied, and its trust sources loaded (errors before any file is read)."""
-    from dataclasses import replace
+    from rightsmark.verify.policyfile import with_trust_options
 
-    from rightsmark.trust import lists as trustlists
-    from rightsmark.trust.sources import NONE, enabled_lists
-
-    lists = tuple(n for n in base.trust_lists if not (no_default_trust and n in trustlists.DEFAULT))
-    asked = list(trust_list or ())
-    lists = enabled_lists([*lists, *asked] if NONE not in asked else asked)
-    files = tuple(trustlists.parse_override(v) for v in trust_list_file or ())
-    policy = replace(
+    return with_trust_options(
         base,
-        anchors=(*base.anchors, *(trust or ())),
-        trust_lists=lists,
-        trust_list_files=(*base.trust_list_files, *files),
-        tsa_anchors=(*base.tsa_anchors, *(tsa_trust or ())),
+        anchors=trust or (),
+        lists=trust_list or (),
+        no_default_trust=no_default_trust,
+        list_files=trust_list_file or (),
+        tsa_anchors=tsa_trust or (),
     )
-    policy.trust_sources()
-    return policy
 
 
 def _warn_trust(policy: Policy) -> None:
@@ -103,7 +95,8 @@ def _build_policy(
 ) -> Policy:
     """The policy file (or the strict default), with every flag given on the command line applied on top."""
     from rightsmark.models import Use
-    from rightsmark.verify.policy import Policy, SignerRule, load_policy, spdx_ids, with_overrides
+    from rightsmark.verify.policy import Policy, SignerRule, with_overrides
+    from rightsmark.verify.policyfile import load_policy, spdx_ids
 
     base = load_policy(policy_file) if policy_file else Policy()
 

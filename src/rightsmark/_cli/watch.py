@@ -30,7 +30,6 @@ from rightsmark._cli.sign import (
     key_source_for,
     print_summary,
     report_outcome,
-    run_settings,
 )
 from rightsmark.errors import UsageError
 
@@ -95,7 +94,7 @@ def watch(
     Files already there are signed first (those signed before with the same settings are skipped).
     Runs until interrupted (Ctrl-C or SIGTERM), or with --once until nothing is left to sign.
     """
-    from rightsmark.sign.run import ExportRun
+    from rightsmark.sign.run import ExportRun, run_settings
     from rightsmark.sign.watch import Watcher
 
     counts = {"signed": 0, "skipped": 0, "failed": 0, "not-image": 0}

@@ -21,7 +21,7 @@ from rightsmark.rights.consent import ConsentDeclaration, check_consent_current,
 from rightsmark.rights.consentmap import ConsentMap, load_consent_map
 from rightsmark.rights.licenses import parse_license
 from rightsmark.rights.manifest import SOURCE_TYPES, Rights
-from rightsmark.rights.profile import Profile
+from rightsmark.rights.profile import Profile, load_profile
 from rightsmark.sign.batch import Planned, SignJob, SignOutcome, rights_digest
 from rightsmark.sign.edit import Overrides, check_widening, inherit, parent_rights
 
@@ -184,6 +184,25 @@ def _parent_key(parent: Path | None) -> str | None:
         return None
     st = parent.stat()
     return f"{parent.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def run_settings(profile_file: Path | None, explicit: Profile) -> Profile:
+    """The profile (if any) with the command line laid over it; a signing key is required."""
+    settings = with_people(load_profile(profile_file) if profile_file is not None else Profile(), explicit)
+    if not settings.key:
+        raise UsageError(
+            "no signing key: pass --key (and --cert), or use a --profile that names one",
+            hint="'rightsmark init' writes a profile; 'rightsmark keys init DIR' makes development keys",
+        )
+    return settings
+
+
+def with_people(base: Profile, top: Profile) -> Profile:
+    """``base`` overlaid with ``top``; people given on the command line replace the profile's whole [people]."""
+    merged = base.overlay(top)
+    if top.consent is not None or top.consent_map is not None or top.no_people is not None:
+        merged = replace(merged, consent=top.consent, consent_map=top.consent_map, no_people=top.no_people)
+    return merged
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Keep or drop: a policy of small checks, each returning stable reason codes.
 
-A :class:`Policy` is plain data (loaded from TOML, ``schemas/policy.schema.json``, or built
-from CLI flags); :meth:`Policy.checks` composes the checks it implies with :class:`AllOf`,
+A :class:`Policy` is plain data (loaded from a policy file by :mod:`rightsmark.verify.policyfile`,
+or built from CLI flags); :meth:`Policy.checks` composes the checks it implies with :class:`AllOf`,
 in the manner of sigstore-python's verification policies. Every check fails closed: an
 unknown value, a missing fact or an error is a reason to drop, never permission. Reason
 codes are public interface (reports, keep lists, pipelines filter on them): add codes,
@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from rightsmark.errors import RightsmarkError
 from rightsmark.models import ConsentResult, ConsentStatus, Decision, Integrity, Purpose, Reason, Use
-from rightsmark.rights.licenses import KNOWN, parse_license
+from rightsmark.rights.licenses import KNOWN
 from rightsmark.trust import lists as trustlists
 from rightsmark.trust.lists import DEFAULT as DEFAULT_TRUST_LISTS
-from rightsmark.trust.sources import CLAIM_SIGNER, enabled_lists
+from rightsmark.trust.sources import CLAIM_SIGNER
 from rightsmark.verify.facts import Facts
 
 if TYPE_CHECKING:
@@ -382,108 +382,7 @@ class WithdrawalCheck:
 
 
 # ---------------------------------------------------------------------------------------------
-# Loading
-
-_TOP = {"purpose", "commercial", "trust", "licenses", "consent", "treat"}
-_TABLES = {
-    "trust": {"anchors", "lists", "list_files", "tsa_anchors", "allow_untrusted", "allowed_signers"},
-    "licenses": {"allow", "deny", "required"},
-    "consent": {"required"},
-    "treat": {"constrained", "absent", "remote", "ingredient_invalid"},
-}
-
-
-def spdx_ids(values: Sequence[str], where: str, path: str | None = None) -> tuple[str, ...]:
-    """Canonical SPDX ids for a policy's license list (a file's table or a CLI flag named by ``where``)."""
-    out = []
-    for v in values:
-        try:
-            lic = parse_license(v)
-        except RightsmarkError as exc:
-            raise PolicyError(f"{where}: {exc.message}", path=path, hint=exc.hint) from None
-        if lic.id is None:
-            raise PolicyError(f"{where}: '{v}' is a URL; list SPDX ids", path=path)
-        out.append(lic.id)
-    return tuple(out)
-
-
-def policy_from_dict(data: dict[str, Any], *, base_dir: Path | None = None, source: str | None = None) -> Policy:
-    """A :class:`Policy` from parsed TOML/JSON; unknown keys and wrong types are errors."""
-    from rightsmark import schemas
-
-    # unknown keys first: the schema rejects them too, but this message names them exactly
-    unknown = set(data) - _TOP if isinstance(data, dict) else set()
-    for table, keys in _TABLES.items():
-        value = data.get(table) if isinstance(data, dict) else None
-        if isinstance(value, dict):
-            unknown |= {f"{table}.{k}" for k in set(value) - keys}
-    if unknown:
-        raise PolicyError(
-            f"unknown policy keys: {', '.join(sorted(unknown))}", path=source, hint="see schemas/policy.schema.json"
-        )
-    problems = schemas.errors(schemas.POLICY, data)
-    if problems:
-        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise PolicyError(f"invalid policy: {problems[0]}{more}", path=source, hint="see schemas/policy.schema.json")
-    trust = data.get("trust", {})
-    lic = data.get("licenses", {})
-    treat = data.get("treat", {})
-    root = base_dir or Path.cwd()
-    anchors = _policy_paths(trust.get("anchors", ()), root, source, "trust anchor file")
-    tsa_anchors = _policy_paths(trust.get("tsa_anchors", ()), root, source, "TSA anchor file")
-    try:
-        lists = enabled_lists(trust["lists"]) if "lists" in trust else DEFAULT_TRUST_LISTS
-        list_files = tuple(trustlists.parse_override(v) for v in trust.get("list_files", ()))
-    except RightsmarkError as exc:
-        raise PolicyError(f"trust: {exc.message}", path=source, hint=exc.hint) from None
-    list_files = tuple((n, _policy_paths([str(f)], root, source, "trust list file")[0]) for n, f in list_files)
-    return Policy(
-        purpose=Purpose(data.get("purpose", Purpose.AI_TRAINING.value)),
-        commercial=bool(data.get("commercial", True)),
-        anchors=anchors,
-        trust_lists=lists,
-        trust_list_files=list_files,
-        tsa_anchors=tsa_anchors,
-        allow_untrusted=bool(trust.get("allow_untrusted", False)),
-        allowed_signers=tuple(SignerRule(**r) for r in trust.get("allowed_signers", ())),
-        license_allow=spdx_ids(lic["allow"], "licenses.allow", source) if "allow" in lic else None,
-        license_deny=spdx_ids(lic.get("deny", ()), "licenses.deny", source),
-        license_required=bool(lic.get("required", False)),
-        consent_required=bool(data.get("consent", {}).get("required", True)),
-        constrained=Use(treat.get("constrained", Use.NOT_ALLOWED.value)),
-        keep_absent=treat.get("absent", "drop") == "keep",
-        keep_remote=treat.get("remote", "drop") == "keep",
-        keep_ingredient_invalid=treat.get("ingredient_invalid", "drop") == "keep",
-        source=source,
-    )
-
-
-def _policy_paths(values: Sequence[str], root: Path, source: str | None, what: str) -> tuple[Path, ...]:
-    paths = tuple((root / a) if not Path(a).is_absolute() else Path(a) for a in values)
-    for a in paths:
-        if not a.is_file():
-            raise PolicyError(f"{what} not found: {a}", path=source, hint="paths are relative to the policy file")
-    return paths
-
-
-def run_meta(policy: Policy) -> dict[str, Any]:
-    """What a verification run's verdicts rest on, as reports record it: tool, policy, trust sources."""
-    from rightsmark._version import __version__
-
-    return {
-        "tool": f"rightsmark {__version__}",
-        "policy": policy.to_dict(),
-        "trust_sources": policy.trust_sources().describe(),
-    }
-
-
-def load_policy(path: str | Path) -> Policy:
-    """Read a policy file (TOML, or JSON by extension)."""
-    from rightsmark.files import load_document
-
-    p = Path(path)
-    data = load_document(p, PolicyError, what="policy file", missing_hint="check --policy")
-    return policy_from_dict(data, base_dir=p.resolve().parent, source=str(p))
+# Applying
 
 
 def with_overrides(policy: Policy, **changes: Any) -> Policy:
@@ -504,3 +403,14 @@ def judge(facts: Facts, policy: Policy, now: dt.datetime | None = None) -> tuple
         consent = ConsentResult(ConsentStatus.MISSING, message="no valid manifest to read consent from")
     decision, reasons = policy.decide(facts, consent)
     return consent, decision, reasons
+
+
+def run_meta(policy: Policy) -> dict[str, Any]:
+    """What a verification run's verdicts rest on, as reports record it: tool, policy, trust sources."""
+    from rightsmark._version import __version__
+
+    return {
+        "tool": f"rightsmark {__version__}",
+        "policy": policy.to_dict(),
+        "trust_sources": policy.trust_sources().describe(),
+    }

@@ -14,7 +14,7 @@ chain, leaf first. Nothing is fetched: verifiers and auditors pass a local copy 
 its signature, and :func:`load_withdrawals` refuses (with :class:`WithdrawalListError`, exit
 code 2) any list that is unreadable, malformed, unsigned, edited after signing, or signed by
 someone the trust anchors do not vouch for: a list that cannot be trusted must stop the run,
-never be silently ignored.
+never be silently ignored. Creating and extending a list is :mod:`rightsmark.verify.withdraw`.
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ import datetime as dt
 import hashlib
 import json
 import os
-import stat
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +45,7 @@ SIGNATURE_FORMAT = "rightsmark-detached-signature"
 SIGNATURE_VERSION = 1
 SIGNATURE_SUFFIX = ".sig"
 
-_HINT_SCHEMA = "see schemas/withdrawals.schema.json"
+SCHEMA_HINT = "see schemas/withdrawals.schema.json"
 _HINT_UNSIGNED = "a withdrawal list is only trusted with its detached signature; get the .sig published with it"
 
 
@@ -78,7 +77,8 @@ class WithdrawalList:
     issuer: str
     updated: str
     entries: tuple[Withdrawal, ...] = ()
-    #: the release ids the call that produced this list added (only set by :func:`create_or_extend`)
+    #: the release ids the call that produced this list added (only set by
+    #: :func:`~rightsmark.verify.withdraw.create_or_extend`)
     added: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -146,7 +146,8 @@ def format_time(when: dt.datetime) -> str:
 # Reading a list
 
 
-def _read_bytes(path: Path, what: str) -> bytes:
+def read_file(path: Path, what: str) -> bytes:
+    """The bytes of ``path`` (a list or its signature, named by ``what``); :class:`WithdrawalListError`."""
     try:
         return path.read_bytes()
     except FileNotFoundError:
@@ -157,18 +158,19 @@ def _read_bytes(path: Path, what: str) -> bytes:
         raise WithdrawalListError(f"cannot read {what}: {exc.strerror or exc}", path=path) from None
 
 
-def _first_problem(problems: list[str]) -> str:
+def first_problem(problems: list[str]) -> str:
+    """The first schema problem, and how many more there are."""
     more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
     return f"{problems[0]}{more}"
 
 
 def parse_list(data: bytes, path: str | Path) -> WithdrawalList:
     """The list in ``data`` (the bytes of ``path``), checked against the schema; :class:`WithdrawalListError`."""
-    doc = parse_document(data, path, WithdrawalListError, syntax="json", what="withdrawal list", hint=_HINT_SCHEMA)
+    doc = parse_document(data, path, WithdrawalListError, syntax="json", what="withdrawal list", hint=SCHEMA_HINT)
     problems = schemas.errors(schemas.WITHDRAWALS, doc)
     if problems:
         raise WithdrawalListError(
-            f"does not match the withdrawal list schema: {_first_problem(problems)}", path=path, hint=_HINT_SCHEMA
+            f"does not match the withdrawal list schema: {first_problem(problems)}", path=path, hint=SCHEMA_HINT
         )
     entries = tuple(Withdrawal(e["release_id"], e["withdrawn_at"], e.get("reason")) for e in doc["withdrawn"])
     seen: set[str] = set()
@@ -182,7 +184,7 @@ def parse_list(data: bytes, path: str | Path) -> WithdrawalList:
         try:
             parse_time(value)
         except ValueError:
-            raise WithdrawalListError(f"{where}: '{value}' is not a real date", path=path, hint=_HINT_SCHEMA) from None
+            raise WithdrawalListError(f"{where}: '{value}' is not a real date", path=path, hint=SCHEMA_HINT) from None
     return WithdrawalList(issuer=doc["issuer"], updated=doc["updated"], entries=entries)
 
 
@@ -243,7 +245,8 @@ def _name(name: x509.Name) -> str:
     return str(names[0].value) if names else name.rfc4514_string()
 
 
-def _common_name(certificate: x509.Certificate) -> str:
+def common_name(certificate: x509.Certificate) -> str:
+    """Who a certificate names: its subject common name, else the whole subject."""
     return _name(certificate.subject)
 
 
@@ -271,7 +274,7 @@ def verify_detached(
         raise WithdrawalListError(
             f"withdrawal list is unsigned: no {sig_path.name} beside it", path=list_path, hint=_HINT_UNSIGNED
         )
-    raw = _read_bytes(sig_path, "signature file")
+    raw = read_file(sig_path, "signature file")
     try:
         doc = parse_document(raw, sig_path, WithdrawalListError, syntax="json")
     except WithdrawalListError as exc:
@@ -281,7 +284,7 @@ def verify_detached(
     problems = schemas.errors(schemas.DETACHED_SIGNATURE, doc)
     if problems:
         raise WithdrawalListError(
-            f"its signature {sig_path.name} is malformed: {_first_problem(problems)}",
+            f"its signature {sig_path.name} is malformed: {first_problem(problems)}",
             path=list_path,
             hint="see schemas/detached-signature.schema.json",
         )
@@ -309,7 +312,7 @@ def verify_detached(
     if not trust.ok:
         why = "" if not trust.reason or trust.reason.startswith("does not chain") else f": {trust.reason}"
         raise WithdrawalListError(
-            f"signed by '{_common_name(leaf)}' (issued by '{_name(leaf.issuer)}'), "
+            f"signed by '{common_name(leaf)}' (issued by '{_name(leaf.issuer)}'), "
             f"which does not chain to {anchors_are}{why}",
             path=list_path,
             hint=untrusted_hint,
@@ -329,13 +332,14 @@ def verify_detached(
 def load_withdrawal_list(path: str | Path, anchors: Sequence[x509.Certificate]) -> SignedList:
     """Read one list: its detached signature over the raw bytes and the chain first, then parse it (schema)."""
     p = Path(path)
-    data = _read_bytes(p, "withdrawal list")
+    data = read_file(p, "withdrawal list")
     leaf = verify_detached(data, p, anchors)  # the raw bytes first: nothing unsigned is parsed
     content = parse_list(data, p)
-    return SignedList(p, hashlib.sha256(data).hexdigest(), _common_name(leaf), content)
+    return SignedList(p, hashlib.sha256(data).hexdigest(), common_name(leaf), content)
 
 
-def _earlier(a: str, b: str) -> str:
+def earlier(a: str, b: str) -> str:
+    """The earlier of two withdrawal times (RFC 3339)."""
     return a if parse_time(a) <= parse_time(b) else b
 
 
@@ -368,96 +372,5 @@ def load_withdrawals(paths: Iterable[str | Path], anchors: Sequence[str | Path])
         signed = load_withdrawal_list(p, anchor_certs)
         lists.append(signed)
         for release, when in signed.content.withdrawn.items():
-            withdrawn[release] = _earlier(withdrawn[release], when) if release in withdrawn else when
+            withdrawn[release] = earlier(withdrawn[release], when) if release in withdrawn else when
     return Loaded(tuple(lists), withdrawn)
-
-
-# ---------------------------------------------------------------------------------------------
-# Writing
-
-
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    """Write ``data`` to a temporary file beside ``path``, then move it into place."""
-    from rightsmark.files import write_atomic
-
-    write_atomic(path, data, mode)
-
-
-def _mode(path: Path) -> int:
-    try:
-        return stat.S_IMODE(path.stat().st_mode)
-    except OSError:
-        return 0o644
-
-
-def create_or_extend(
-    list_path: str | Path,
-    release_ids: Sequence[str],
-    material: SigningMaterial,
-    *,
-    reason: str | None = None,
-    when: dt.datetime | None = None,
-    issuer: str | None = None,
-) -> WithdrawalList:
-    """Withdraw ``release_ids``: create the list at ``list_path`` or extend it, and (re-)sign it.
-
-    An existing list must verify against the signer's own chain first: a list whose signature is
-    broken, missing or someone else's is refused, never extended (re-signing it would launder an
-    edit). Release ids already listed stay once, with the earliest withdrawal time. The list and
-    then ``LIST.sig`` are each written atomically. ``issuer`` defaults to the existing list's, else
-    the signing certificate's common name. The result's ``added`` names the ids that were new.
-    """
-    p = Path(list_path)
-    wanted = list(dict.fromkeys(release_ids))
-    if not wanted:
-        raise WithdrawalListError("no release id to withdraw", path=p, hint="name at least one RELEASE_ID")
-    for rid in wanted:
-        if not rid or len(rid) > 200 or rid != rid.strip():
-            raise WithdrawalListError(
-                f"'{rid}' is not a release id", path=p, hint="1 to 200 characters, no surrounding spaces"
-            )
-    if reason is not None and len(reason) > 2000:
-        raise WithdrawalListError("--reason is longer than 2000 characters", path=p)
-    if p.is_dir():
-        raise WithdrawalListError("is a directory, not a withdrawal list", path=p, hint="--list names the JSON file")
-    stamp = format_time(when or dt.datetime.now(dt.UTC))
-
-    existing: WithdrawalList | None = None
-    if p.exists():
-        data = _read_bytes(p, "withdrawal list")
-        refuse = "refusing to extend it"
-        hint = "sign with the key that signed it, or check the list and move it away to start a new one"
-        try:
-            verify_detached(
-                data, p, list(material.chain), check_certificate=False, anchors_are="the certificate chain given"
-            )
-            existing = parse_list(data, p)
-        except WithdrawalListError as exc:
-            raise WithdrawalListError(f"{exc.message}; {refuse}", path=p, hint=hint) from None
-
-    entries = {e.release_id: e for e in existing.entries} if existing else {}
-    added: list[str] = []
-    for rid in wanted:
-        old = entries.get(rid)
-        if old is None:
-            entries[rid] = Withdrawal(rid, stamp, reason)
-            added.append(rid)
-        else:
-            entries[rid] = Withdrawal(rid, _earlier(old.withdrawn_at, stamp), old.reason or reason)
-    new_issuer = issuer or (existing.issuer if existing else _common_name(material.leaf))
-    new_entries = tuple(entries.values())
-    if existing is not None and new_entries == existing.entries and new_issuer == existing.issuer:
-        return replace(existing, added=())  # nothing changes: the list and its signature stay as they are
-    result = WithdrawalList(issuer=new_issuer, updated=stamp, entries=new_entries, added=tuple(added))
-    problems = schemas.errors(schemas.WITHDRAWALS, result.to_dict())
-    if problems:  # e.g. an --issuer that is empty or too long
-        raise WithdrawalListError(f"would not match the schema: {_first_problem(problems)}", path=p, hint=_HINT_SCHEMA)
-    body = result.to_bytes()
-    signature = (json.dumps(sign_detached(body, material), indent=2) + "\n").encode("ascii")
-    sig_path = signature_path(p)
-    try:
-        _write_atomic(p, body, _mode(p))
-        _write_atomic(sig_path, signature, _mode(sig_path))
-    except OSError as exc:
-        raise WithdrawalListError(f"cannot write: {exc.strerror or exc}", path=p) from None
-    return result

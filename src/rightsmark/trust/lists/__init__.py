@@ -40,9 +40,11 @@ __all__ = [
     "Entry",
     "TrustList",
     "description",
+    "details",
     "entries",
     "load",
     "parse_override",
+    "summary",
 ]
 
 BUNDLED: tuple[str, ...] = ("c2pa", "c2pa-tsa", "interim")
@@ -117,6 +119,17 @@ class Entry:
     def expired(self, now: datetime | None = None) -> bool:
         return (now or datetime.now(UTC)) > self.not_after
 
+    def to_dict(self, now: datetime | None = None) -> dict[str, object]:
+        """The entry as data, whether it has expired by ``now`` included."""
+        return {
+            "subject": self.subject,
+            "sha256": self.sha256,
+            "not_before": self.not_before.isoformat(),
+            "not_after": self.not_after.isoformat(),
+            "expired": self.expired(now),
+            "kind": self.kind,
+        }
+
 
 @dataclass(frozen=True)
 class _File:
@@ -172,6 +185,31 @@ def entries(tl: TrustList) -> list[Entry]:
                 )
             )
     return found
+
+
+def summary(name: str) -> dict[str, object]:
+    """The bundled list ``name`` in brief: :meth:`TrustList.describe`, what it is, its size, whether used by default."""
+    tl = load(name)
+    return {
+        **tl.describe(),
+        "description": description(name),
+        "default": name in DEFAULT,
+        "anchors": tl.anchor_count,
+        "allowed": tl.allowed_count,
+        "ekus": list(tl.ekus),
+        "dropped": len(tl.warnings),
+    }
+
+
+def details(tl: TrustList, now: datetime | None = None) -> dict[str, object]:
+    """``tl`` in full: :meth:`TrustList.describe`, what it is, its EKUs, every certificate and what was ignored."""
+    return {
+        **tl.describe(),
+        "description": description(tl.name),
+        "ekus": list(tl.ekus),
+        "entries": [e.to_dict(now) for e in entries(tl)],
+        "warnings": list(tl.warnings),
+    }
 
 
 def role(name: str) -> str:

@@ -1,0 +1,142 @@
+"""Policies from outside: policy files (TOML or JSON) and trust options, checked into a :class:`Policy`.
+
+A policy file (``schemas/policy.schema.json``) has the tables ``[trust]``, ``[licenses]``,
+``[consent]`` and ``[treat]``; unknown keys, wrong types, unknown licenses or trust lists and
+missing anchor files are each a :class:`~rightsmark.verify.policy.PolicyError` naming the file.
+Paths in a file are relative to it. What a policy then decides is :mod:`rightsmark.verify.policy`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from rightsmark.errors import RightsmarkError
+from rightsmark.models import Purpose, Use
+from rightsmark.rights.licenses import parse_license
+from rightsmark.trust import lists as trustlists
+from rightsmark.trust.lists import DEFAULT as DEFAULT_TRUST_LISTS
+from rightsmark.trust.sources import NONE, enabled_lists
+from rightsmark.verify.policy import Policy, PolicyError, SignerRule
+
+_TOP = {"purpose", "commercial", "trust", "licenses", "consent", "treat"}
+_TABLES = {
+    "trust": {"anchors", "lists", "list_files", "tsa_anchors", "allow_untrusted", "allowed_signers"},
+    "licenses": {"allow", "deny", "required"},
+    "consent": {"required"},
+    "treat": {"constrained", "absent", "remote", "ingredient_invalid"},
+}
+
+
+def spdx_ids(values: Sequence[str], where: str, path: str | None = None) -> tuple[str, ...]:
+    """Canonical SPDX ids for a policy's license list (a file's table or a CLI flag named by ``where``)."""
+    out = []
+    for v in values:
+        try:
+            lic = parse_license(v)
+        except RightsmarkError as exc:
+            raise PolicyError(f"{where}: {exc.message}", path=path, hint=exc.hint) from None
+        if lic.id is None:
+            raise PolicyError(f"{where}: '{v}' is a URL; list SPDX ids", path=path)
+        out.append(lic.id)
+    return tuple(out)
+
+
+def policy_from_dict(data: dict[str, Any], *, base_dir: Path | None = None, source: str | None = None) -> Policy:
+    """A :class:`Policy` from parsed TOML/JSON; unknown keys and wrong types are errors."""
+    from rightsmark import schemas
+
+    # unknown keys first: the schema rejects them too, but this message names them exactly
+    unknown = set(data) - _TOP if isinstance(data, dict) else set()
+    for table, keys in _TABLES.items():
+        value = data.get(table) if isinstance(data, dict) else None
+        if isinstance(value, dict):
+            unknown |= {f"{table}.{k}" for k in set(value) - keys}
+    if unknown:
+        raise PolicyError(
+            f"unknown policy keys: {', '.join(sorted(unknown))}", path=source, hint="see schemas/policy.schema.json"
+        )
+    problems = schemas.errors(schemas.POLICY, data)
+    if problems:
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise PolicyError(f"invalid policy: {problems[0]}{more}", path=source, hint="see schemas/policy.schema.json")
+    trust = data.get("trust", {})
+    lic = data.get("licenses", {})
+    treat = data.get("treat", {})
+    root = base_dir or Path.cwd()
+    anchors = _policy_paths(trust.get("anchors", ()), root, source, "trust anchor file")
+    tsa_anchors = _policy_paths(trust.get("tsa_anchors", ()), root, source, "TSA anchor file")
+    try:
+        lists = enabled_lists(trust["lists"]) if "lists" in trust else DEFAULT_TRUST_LISTS
+        list_files = tuple(trustlists.parse_override(v) for v in trust.get("list_files", ()))
+    except RightsmarkError as exc:
+        raise PolicyError(f"trust: {exc.message}", path=source, hint=exc.hint) from None
+    list_files = tuple((n, _policy_paths([str(f)], root, source, "trust list file")[0]) for n, f in list_files)
+    return Policy(
+        purpose=Purpose(data.get("purpose", Purpose.AI_TRAINING.value)),
+        commercial=bool(data.get("commercial", True)),
+        anchors=anchors,
+        trust_lists=lists,
+        trust_list_files=list_files,
+        tsa_anchors=tsa_anchors,
+        allow_untrusted=bool(trust.get("allow_untrusted", False)),
+        allowed_signers=tuple(SignerRule(**r) for r in trust.get("allowed_signers", ())),
+        license_allow=spdx_ids(lic["allow"], "licenses.allow", source) if "allow" in lic else None,
+        license_deny=spdx_ids(lic.get("deny", ()), "licenses.deny", source),
+        license_required=bool(lic.get("required", False)),
+        consent_required=bool(data.get("consent", {}).get("required", True)),
+        constrained=Use(treat.get("constrained", Use.NOT_ALLOWED.value)),
+        keep_absent=treat.get("absent", "drop") == "keep",
+        keep_remote=treat.get("remote", "drop") == "keep",
+        keep_ingredient_invalid=treat.get("ingredient_invalid", "drop") == "keep",
+        source=source,
+    )
+
+
+def _policy_paths(values: Sequence[str], root: Path, source: str | None, what: str) -> tuple[Path, ...]:
+    paths = tuple((root / a) if not Path(a).is_absolute() else Path(a) for a in values)
+    for a in paths:
+        if not a.is_file():
+            raise PolicyError(f"{what} not found: {a}", path=source, hint="paths are relative to the policy file")
+    return paths
+
+
+def load_policy(path: str | Path) -> Policy:
+    """Read a policy file (TOML, or JSON by extension)."""
+    from rightsmark.files import load_document
+
+    p = Path(path)
+    data = load_document(p, PolicyError, what="policy file", missing_hint="check --policy")
+    return policy_from_dict(data, base_dir=p.resolve().parent, source=str(p))
+
+
+def with_trust_options(
+    base: Policy,
+    *,
+    anchors: Sequence[Path] = (),
+    lists: Sequence[str] = (),
+    no_default_trust: bool = False,
+    list_files: Sequence[str] = (),
+    tsa_anchors: Sequence[Path] = (),
+) -> Policy:
+    """``base`` with trust options added (``--trust``, ``--trust-list``, ``--no-default-trust``,
+    ``--trust-list-file NAME=FILE``, ``--tsa-trust``), its trust sources loaded: errors come before any file is read.
+
+    The lists named are enabled besides ``base``'s (less the defaults with ``no_default_trust``);
+    naming ``none`` enables exactly the lists named with it.
+    """
+    kept = tuple(n for n in base.trust_lists if not (no_default_trust and n in trustlists.DEFAULT))
+    asked = list(lists)
+    enabled = enabled_lists([*kept, *asked] if NONE not in asked else asked)
+    files = tuple(trustlists.parse_override(v) for v in list_files)
+    policy = replace(
+        base,
+        anchors=(*base.anchors, *anchors),
+        trust_lists=enabled,
+        trust_list_files=(*base.trust_list_files, *files),
+        tsa_anchors=(*base.tsa_anchors, *tsa_anchors),
+    )
+    policy.trust_sources()
+    return policy
