@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from rightsmark.audit.auditor import Auditor, FileAudit
-from rightsmark.keys.material import KeyFiles, load_signing_material
+from rightsmark.keys.devca import KeyFiles
+from rightsmark.keys.material import load_signing_material
 from rightsmark.models import License, Purpose, Training, Use
 from rightsmark.rights.consent import ConsentDeclaration
 from rightsmark.rights.licenses import parse_license
