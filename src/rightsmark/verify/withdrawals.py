@@ -262,7 +262,7 @@ def verify_detached(
     """Check ``LIST.sig`` over ``data`` (the bytes of ``list_path``) and its chain against ``anchors``.
 
     Returns the signing certificate; every failure is a :class:`WithdrawalListError` naming the list.
-    ``check_certificate`` also applies the signing-certificate rules of :mod:`rightsmark.keys.material`
+    ``check_certificate`` also applies the signing-certificate rules of :mod:`rightsmark.keys.checks`
     (validity now, not a CA, key usage).
     """
     from cryptography import x509
