@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import shutil
 import tomllib
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from rightsmark.rights.licenses import parse_license
 from rightsmark.sign.signer import Signer
 from rightsmark.verify.facts import Facts
 from rightsmark.verify.policy import Policy, PolicyError, SignerRule, judge
-from rightsmark.verify.policyfile import load_policy, policy_from_dict
+from rightsmark.verify.policyfile import load_policy, policy_from_dict, policy_from_options
 
 from .conftest import open_rights
 
@@ -562,3 +563,34 @@ def test_a_policy_that_has_decided_can_be_extended(keys: KeyFiles, signed_jpeg: 
     with Verifier([keys.ca], policy=policy, purpose=Purpose.AI_TRAINING) as verifier:
         assert verifier.verify_file(signed_jpeg).decision is Decision.KEEP
     assert KeepFilter(policy, trust=[keys.ca])({"image": signed_jpeg.read_bytes()}) is True
+
+
+def test_policy_from_options_lays_the_options_over_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text(
+        'commercial = false\n[licenses]\nallow = ["CC-BY-4.0"]\ndeny = ["CC-BY-NC-4.0"]\n'
+        '[trust]\nallowed_signers = [{subject = "Studio *"}]\n',
+        encoding="utf-8",
+    )
+    assert policy_from_options(path) == load_policy(path)  # no option given: the file as it is
+    policy = policy_from_options(
+        path,
+        purpose=Purpose.DATA_MINING,
+        allow_licenses=["cc0-1.0"],
+        deny_licenses=["CC-BY-ND-4.0"],
+        allowed_signers=["SHA256:ab12", "Jane *"],
+        constrained=Use.ALLOWED,
+        keep_unsigned=True,
+    )
+    assert policy.license_allow == ("CC-BY-4.0", "CC0-1.0")  # added to the file's lists, not replacing them
+    assert policy.license_deny == ("CC-BY-NC-4.0", "CC-BY-ND-4.0")
+    assert policy.allowed_signers == (
+        SignerRule(subject="Studio *"),
+        SignerRule(fingerprint="SHA256:ab12"),
+        SignerRule(subject="Jane *"),
+    )
+    assert (policy.purpose, policy.commercial, policy.constrained) == (Purpose.DATA_MINING, False, Use.ALLOWED)
+    assert policy.keep_absent and not policy.keep_remote and not policy.license_required
+    assert policy_from_options(None) == Policy()  # no file: the strict default
+    with pytest.raises(PolicyError, match=re.escape("--allow-license: 'https://example.com/terms' is a URL")):
+        policy_from_options(None, allow_licenses=["https://example.com/terms"])

@@ -17,7 +17,7 @@ import pytest
 
 from rightsmark.errors import ProfileError
 from rightsmark.models import Use
-from rightsmark.rights.profile import Profile, load_profile, profile_from_dict, profile_toml
+from rightsmark.rights.profile import Profile, load_profile, profile_from_dict, profile_toml, write_profile
 
 from .conftest import one_error_line
 
@@ -137,3 +137,18 @@ def test_init_refuses_an_undecodable_answer_and_writes_nothing(cli: Cli, tmp_pat
     one_error_line(result, "not valid Unicode", "author.names")
     assert not (tmp_path / "rightsmark.toml").exists()
     assert not list(tmp_path.glob("*.part"))
+
+
+def test_write_profile_refuses_what_would_not_load_back_and_keeps_the_old_file(tmp_path: Path) -> None:
+    path = tmp_path / "studio" / "rightsmark.toml"
+    key = tmp_path / "studio" / "keys" / "signer.key"
+    write_profile(path, Profile(authors=("Jane",), no_people=True, key=str(key)))
+    written = path.read_bytes()
+    loaded = load_profile(path)
+    assert loaded.authors == ("Jane",) and loaded.key == str(key)
+    assert b'key = "keys/signer.key"' in written  # paths below the profile's folder are written relative to it
+    for bad in (Profile(authors=("",)), Profile(copyright=""), Profile(naming="{stem}/{suffix}")):
+        with pytest.raises(ProfileError) as caught:
+            write_profile(path, bad)
+        assert caught.value.path == str(path)
+        assert path.read_bytes() == written

@@ -103,3 +103,32 @@ def test_watch_once_signs_what_is_there_and_exits(cli, tmp_path: Path, keys: Key
     assert again.returncode == 0 and "0 signed, 2 skipped" in again.stderr, again.stderr
     inside = cli("watch", "export", "-o", "export/signed", "--key", keys.key, "--cert", keys.chain, "--no-people")
     assert inside.returncode == 2 and "inside the watched folder" in inside.stderr
+
+
+def test_watch_folder_yields_each_file_once_and_stops_when_told(tmp_path: Path, keys: KeyFiles) -> None:
+    import threading
+
+    from rightsmark.keys.source import key_source
+    from rightsmark.rights.profile import Profile
+    from rightsmark.sign.run import ExportRun
+    from rightsmark.sign.watch import watch_folder
+
+    export, signed = tmp_path / "export", tmp_path / "signed"
+    photo(export / "a.jpg", 1)
+    photo(export / "day2" / "b.jpg", 2)
+    (export / "notes.txt").write_text("not a picture")
+    settings = Profile(key=str(keys.key), cert=keys.chain, no_people=True)
+    source = key_source(keys.key, keys.chain)
+    stop = threading.Event()
+    with ExportRun(settings, source, jobs=1, journal_path=tmp_path / "journal.sqlite") as run:
+        outcomes = list(watch_folder(run, export, signed, stop=stop, settle=0.1, interval=0.02, once=True))
+        assert sorted((o.status, Path(o.source).relative_to(export).as_posix()) for o in outcomes) == [
+            ("signed", "a.jpg"),
+            ("signed", "day2/b.jpg"),
+            ("skipped", "notes.txt"),  # not an image: said once, as the CLI counts it
+        ]
+        assert (signed / "day2" / "b.jpg").is_file()
+        stop.set()  # a stop already asked for: nothing is looked at or signed
+        photo(export / "c.jpg", 3)
+        assert list(watch_folder(run, export, signed, stop=stop, settle=0.0, interval=0.02)) == []
+    assert not (signed / "c.jpg").exists()

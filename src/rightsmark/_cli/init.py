@@ -91,24 +91,6 @@ def _check_tsa(value: str) -> None:
     validate_tsa_url(value)
 
 
-def _existing_dev_keys(directory: Path) -> KeyFiles | None:
-    """The development keys already in ``directory``, loaded and checked; None when there are none.
-
-    An encrypted key is taken as it is (its passphrase is asked when signing)."""
-    from rightsmark.errors import PassphraseError
-    from rightsmark.keys.devca import KeyFiles
-    from rightsmark.keys.material import load_signing_material
-
-    files = KeyFiles(ca=directory / "ca.pem", chain=directory / "signer.pem", key=directory / "signer.key")
-    if not all(p.exists() for p in (files.ca, files.chain, files.key)):
-        return None
-    try:
-        load_signing_material(files.key, files.chain)
-    except PassphraseError:
-        pass
-    return files
-
-
 def _command_line(profile_path: Path, values: dict[str, object]) -> str:
     """The non-interactive 'rightsmark init' that writes the same profile."""
     import shlex
@@ -170,11 +152,9 @@ def init(
     force: Annotated[bool, typer.Option(help="Overwrite an existing profile.")] = False,
 ) -> None:
     """Write a signing profile once; then 'rightsmark sign DIR --profile FILE -o OUT' signs every export."""
-    import tomllib
-
     from rightsmark.models import Use
     from rightsmark.rights.licenses import parse_license
-    from rightsmark.rights.profile import Profile, check_templates, profile_from_dict, profile_toml
+    from rightsmark.rights.profile import Profile, check_templates, profile_text, write_profile
 
     ask = sys.stdin.isatty() if interactive is None else interactive
     with _errors():
@@ -186,7 +166,6 @@ def init(
                 "when signing) or --no-people",
                 hint="nothing is ever signed as showing no people by default",
             )
-        base = profile_path.resolve().parent
         # flags are checked before any question, answers as they are given (a bad one is asked again)
         if author_url:
             _check_author_url(author_url)
@@ -224,10 +203,12 @@ def init(
         reuse: KeyFiles | None = None
         if dev_keys is None and key is None and ask:
             if typer.confirm("Use development signing keys (nobody else trusts them)?", default=True):
+                from rightsmark.keys.devca import existing_keys
+
                 while True:
                     dev_keys = Path(_ask("Directory for the keys", "keys", ask) or "keys").expanduser()
                     try:
-                        reuse = _existing_dev_keys(dev_keys)
+                        reuse = existing_keys(dev_keys)
                     except RightsmarkError as exc:
                         typer.echo(f"  {exc.one_line()}; choose another directory", err=True)
                         continue
@@ -238,7 +219,9 @@ def init(
                 answer = _ask("Its certificate chain (PEM; empty for .p12/tokens)", None, ask, _check_cert)
                 cert = Path(answer) if answer else None
         elif dev_keys is not None:
-            reuse = _existing_dev_keys(dev_keys)
+            from rightsmark.keys.devca import existing_keys
+
+            reuse = existing_keys(dev_keys)
         tsa = tsa or _ask(
             "Timestamp authority URL (optional; keeps signatures valid after expiry)", None, ask, _check_tsa
         )
@@ -262,12 +245,7 @@ def init(
             ai_inference=Use(uses["ai_inference"].value),
             data_mining=Use(uses["data_mining"].value),
         )
-        check_templates(profile, profile_path)
-        text = profile_toml(profile, relative_to=base)
-        try:  # what we write must load back: checked in memory, before any key is made
-            profile_from_dict(tomllib.loads(text), base_dir=base, source=str(profile_path))
-        except tomllib.TOMLDecodeError as exc:
-            raise ProfileError(f"cannot be written as TOML: {exc}", path=profile_path) from None
+        profile_text(profile_path, profile)  # what we write must load back: checked before any key is made
         if dev_keys is not None and reuse is None:
             from rightsmark.keys.devca import init_keys
 
@@ -296,16 +274,11 @@ def init(
                 "--force": force,
             },
         )
-        from rightsmark.files import write_atomic
-
         try:
-            profile_path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(profile_path, text.encode("utf-8"))
-        except OSError as exc:
+            write_profile(profile_path, profile)
+        except ProfileError as exc:
             raise UsageError(
-                f"cannot write the profile: {exc.strerror}",
-                path=profile_path,
-                hint=f"your answers are kept: fix this, then run {again}",
+                exc.message, path=exc.path, hint=f"your answers are kept: fix this, then run {again}"
             ) from None
     typer.echo(f"wrote {profile_path}")
     if not key:

@@ -94,21 +94,6 @@ def flags_profile(
     return layer
 
 
-def check_destination(output: Path | None, in_place: bool, backup: bool) -> None:
-    """-o DIR or --in-place, exactly one; --backup only with --in-place; -o must be a directory."""
-    if (output is None) == (not in_place):
-        raise UsageError(
-            "say where signed files go: -o DIR for signed copies, or --in-place to replace the originals"
-            if output is None
-            else "-o and --in-place contradict each other",
-            hint="originals are never modified unless --in-place is given",
-        )
-    if backup and not in_place:
-        raise UsageError("--backup only applies to --in-place", hint="-o never touches the originals")
-    if output is not None and output.exists() and not output.is_dir():
-        raise UsageError("exists and is not a directory", path=output, hint="-o names a directory")
-
-
 def key_source_for(
     settings: Profile, passphrase_file: Path | None, passphrase_fd: int | None, passphrase_env: str
 ) -> KeySource:
@@ -208,7 +193,7 @@ def sign(
     are skipped (--resign to sign again); one bad file never stops the batch. Exit 1 if any failed.
     """
     from rightsmark.reports.summary import progress
-    from rightsmark.sign.run import ExportRun, run_settings
+    from rightsmark.sign.run import ExportRun, check_destination, run_settings
 
     with _errors():
         check_destination(output, in_place, backup)

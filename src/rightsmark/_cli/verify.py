@@ -80,48 +80,6 @@ class ReportFormat(str, enum.Enum):
     parquet = "parquet"
 
 
-def _build_policy(
-    policy_file: Path | None,
-    purpose: Purpose | None,
-    commercial: bool | None,
-    allow_license: list[str] | None,
-    deny_license: list[str] | None,
-    require_license: bool,
-    allow_untrusted: bool,
-    allow_signer: list[str] | None,
-    constrained: UseChoice | None,
-    keep_unsigned: bool,
-    keep_remote: bool,
-) -> Policy:
-    """The policy file (or the strict default), with every flag given on the command line applied on top."""
-    from rightsmark.models import Use
-    from rightsmark.verify.policy import Policy, SignerRule, with_overrides
-    from rightsmark.verify.policyfile import load_policy, spdx_ids
-
-    base = load_policy(policy_file) if policy_file else Policy()
-
-    signers = tuple(
-        SignerRule(fingerprint=s) if s.lower().startswith("sha256:") else SignerRule(subject=s)
-        for s in allow_signer or ()
-    )
-    allow = None
-    if allow_license:
-        allow = (*(base.license_allow or ()), *spdx_ids(allow_license, "--allow-license"))
-    return with_overrides(
-        base,
-        purpose=purpose,
-        commercial=commercial,
-        license_allow=allow,
-        license_deny=(*base.license_deny, *spdx_ids(deny_license, "--deny-license")) if deny_license else None,
-        license_required=True if require_license else None,
-        allow_untrusted=True if allow_untrusted else None,
-        allowed_signers=(*base.allowed_signers, *signers) if signers else None,
-        constrained=Use(constrained.value) if constrained else None,
-        keep_absent=True if keep_unsigned else None,
-        keep_remote=True if keep_remote else None,
-    )
-
-
 def _item_size(text: str) -> int:
     from rightsmark.sources.guard import parse_size
 
@@ -216,38 +174,34 @@ def verify(
     ] = None,
 ) -> None:
     """Verify files against a policy: integrity, trust, permissions, consent; keep or drop (exit 1 if any drops)."""
-    from rightsmark.models import Decision, Integrity
-    from rightsmark.reports.formats import terminal_safe
-    from rightsmark.reports.outputs import KeepList, format_for, journal_path, meta_path, open_report
-    from rightsmark.reports.summary import Summary, progress
-    from rightsmark.sources import open_sources
-    from rightsmark.sources.fs import skipping
-    from rightsmark.verify.bulk import BulkVerifier
-    from rightsmark.verify.policy import run_meta
+    from rightsmark.models import Use
+    from rightsmark.verify.policyfile import policy_from_options, with_withdrawals
 
-    dropped = 0
-    summary = Summary()
     with _errors():
         if not specs:
             raise UsageError("nothing to verify", hint="give files, directories, shards, URLs, @LIST or - for stdin")
         if jobs is not None and jobs < 1:
             raise UsageError("--jobs must be 1 or more")
         cap = _item_size(max_item_size)
-        policy = _build_policy(
-            policy_file, purpose, commercial, allow_license, deny_license, require_license,
-            allow_untrusted, allow_signer, constrained, keep_unsigned, keep_remote,
-        )  # fmt: skip
+        policy = policy_from_options(
+            policy_file,
+            purpose=purpose,
+            commercial=commercial,
+            allow_licenses=allow_license or (),
+            deny_licenses=deny_license or (),
+            require_license=require_license,
+            allow_untrusted=allow_untrusted,
+            allowed_signers=allow_signer or (),
+            constrained=Use(constrained.value) if constrained else None,
+            keep_unsigned=keep_unsigned,
+            keep_remote=keep_remote,
+        )
         policy = _with_trust(policy, trust, trust_list, no_default_trust, trust_list_file, tsa_trust)
         if not quiet:
             _warn_trust(policy)
-        if withdrawals:
-            from dataclasses import replace
-
-            from rightsmark.verify.withdrawals import load_withdrawals
-
-            loaded = load_withdrawals(withdrawals, policy.anchors)
-            policy = replace(policy, withdrawn=frozenset(loaded.withdrawn))
+        policy = with_withdrawals(policy, withdrawals or ())
         options = _storage_options(storage_option)
+        fmt = format_.value if format_ else None
         if engine is Engine.ray or address is not None:
             from rightsmark.ray import engine as ray_engine
 
@@ -256,52 +210,45 @@ def verify(
             if resume or cache is not None:
                 raise UsageError("--engine ray takes neither --resume nor --cache", hint="use the local engine")
             code = ray_engine.run(
-                specs, policy, address=address, jobs=jobs, output=output_, fmt=format_.value if format_ else None,
-                keep_list=keep_list, column=column, key_column=key_column, storage_options=options, quiet=quiet,
-                echo=lambda line: typer.echo(line, err=True), max_item_size=cap,
-            )  # fmt: skip
-            raise typer.Exit(code)
-        output = Path(output_) if output_ is not None else None
-        fmt = format_for(output, format_.value if format_ else None)
-        to_stderr = fmt != "text" or output is not None
-        with (
-            BulkVerifier(policy, jobs=jobs, cache_dir=cache, max_item_size=cap) as bulk,
-            open_report(output, fmt, resume=resume, meta=run_meta(policy)) as (report, done),
-        ):
-            keeper = KeepList(keep_list, done.kept, resume) if keep_list else None
-            items = open_sources(
-                specs, column=column, key_column=key_column, storage_options=options, max_item_size=cap
+                specs,
+                policy,
+                address=address,
+                jobs=jobs,
+                output=output_,
+                fmt=fmt,
+                keep_list=keep_list,
+                column=column,
+                key_column=key_column,
+                storage_options=options,
+                quiet=quiet,
+                echo=_echo_err,
+                max_item_size=cap,
             )
-            # never verify our own outputs when they sit inside a folder being verified
-            own = [p for p in (output, keep_list) if p is not None]
-            if output is not None:
-                own += [journal_path(output), meta_path(output)]
-            skip = skipping(own)
-            items = (i for i in items if i.path is None or not skip(i.path))
-            if done.keys:
-                items = (i for i in items if i.key not in done.keys)
-            try:
-                with progress(not quiet) as tick:
-                    for record in bulk.run(items):
-                        report.write(record)
-                        summary.add(record)
-                        tick()
-                        if record.decision is Decision.KEEP:
-                            if keeper:
-                                keeper.add(record.path)
-                        else:
-                            dropped += 1
-                        if record.integrity is Integrity.ERROR and to_stderr:
-                            typer.echo(f"rightsmark: {terminal_safe(f'{record.path}: {record.error}')}", err=True)
-            finally:
-                if keeper:
-                    keeper.close()
-            cache_hits = bulk.cache.hits if bulk.cache else 0
-    if not quiet and (summary.total > 1 or done.keys or output is not None):
-        trusted_by = policy.trust_sources()
-        typer.echo(summary.render(skipped=len(done.keys), cache_hits=cache_hits, trust=trusted_by), err=True)
-    if dropped or len(done.keys) > len(set(done.kept)):  # drops recorded by the run resumed count too
-        raise typer.Exit(1)
+        else:
+            from rightsmark.verify.run import run
+
+            code = run(
+                specs,
+                policy,
+                echo=_echo_err,
+                jobs=jobs,
+                cache=cache,
+                output=Path(output_) if output_ is not None else None,
+                fmt=fmt,
+                keep_list=keep_list,
+                resume=resume,
+                column=column,
+                key_column=key_column,
+                storage_options=options,
+                max_item_size=cap,
+                quiet=quiet,
+            )
+    if code:
+        raise typer.Exit(code)
+
+
+def _echo_err(line: str) -> None:
+    typer.echo(line, err=True)
 
 
 @app.command()

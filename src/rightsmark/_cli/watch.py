@@ -6,7 +6,6 @@ import contextlib
 import os
 import signal
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
@@ -25,13 +24,11 @@ from rightsmark._cli._material import (
     Pkcs11ModuleOption,
 )
 from rightsmark._cli.sign import (
-    check_destination,
     flags_profile,
     key_source_for,
     print_summary,
     report_outcome,
 )
-from rightsmark.errors import UsageError
 
 
 @contextlib.contextmanager
@@ -95,15 +92,11 @@ def watch(
     Runs until interrupted (Ctrl-C or SIGTERM), or with --once until nothing is left to sign.
     """
     from rightsmark.sign.run import ExportRun, run_settings
-    from rightsmark.sign.watch import Watcher
+    from rightsmark.sign.watch import check_watch, watch_folder
 
     counts = {"signed": 0, "skipped": 0, "failed": 0, "not-image": 0}
     with _graceful_sigterm() as stop, _errors():
-        if not folder.is_dir():
-            raise UsageError("is not a directory", path=folder, hint="watch the folder your exports go to")
-        check_destination(output, in_place, backup)
-        if output is not None and output.resolve().is_relative_to(folder.resolve()):
-            raise UsageError("the output is inside the watched folder", path=output, hint="sign into another folder")
+        check_watch(folder, output, in_place=in_place, backup=backup)
         explicit = flags_profile(
             key=key,
             cert=cert,
@@ -116,19 +109,13 @@ def watch(
         settings = run_settings(profile_file, explicit)
         source = key_source_for(settings, passphrase_file, passphrase_fd, passphrase_env)
         with ExportRun(settings, source, explicit=explicit, in_place=in_place, backup=backup, jobs=jobs) as run:
-            watcher = Watcher(folder, settle=settle)
             if not quiet:
                 typer.echo(f"watching {folder} (Ctrl-C or SIGTERM to stop)", err=True)
             try:
-                while not stop.is_set():
-                    ready = watcher.poll()
-                    if ready:
-                        job_list, early = run.jobs_from(run.planned_in(folder, ready, output))
-                        for outcome in [*early, *run.sign(job_list)]:
-                            report_outcome(outcome, counts, quiet)
-                    elif once and watcher.pending() == 0:
-                        break
-                    time.sleep(interval)
+                for outcome in watch_folder(
+                    run, folder, output, stop=stop, settle=settle, interval=interval, once=once
+                ):
+                    report_outcome(outcome, counts, quiet)
             except KeyboardInterrupt:
                 pass
     ok = print_summary(counts, [folder]) if (once or any(counts.values())) else True

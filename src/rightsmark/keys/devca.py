@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
-from rightsmark.errors import KeyMaterialError, UsageError
+from rightsmark.errors import KeyMaterialError, PassphraseError, UsageError
 from rightsmark.keys.algorithms import PrivateKey
 from rightsmark.keys.checks import EKU_EMAIL_PROTECTION
 from rightsmark.models import Algorithm
@@ -32,6 +32,25 @@ class KeyFiles:
     ca: Path
     chain: Path
     key: Path
+
+
+def _key_files(directory: Path) -> KeyFiles:
+    return KeyFiles(ca=directory / "ca.pem", chain=directory / "signer.pem", key=directory / "signer.key")
+
+
+def existing_keys(directory: Path) -> KeyFiles | None:
+    """The development keys :func:`init_keys` wrote into ``directory``, loaded and checked; None when
+    there are none. An encrypted key is taken as it is (its passphrase is asked when signing)."""
+    from rightsmark.keys.material import load_signing_material
+
+    files = _key_files(directory)
+    if not all(p.exists() for p in (files.ca, files.chain, files.key)):
+        return None
+    try:
+        load_signing_material(files.key, files.chain)
+    except PassphraseError:
+        pass
+    return files
 
 
 def _new_key(algorithm: Algorithm) -> PrivateKey:
@@ -127,7 +146,7 @@ def init_keys(
     (PKCS#8, mode 0600, encrypted when ``passphrase`` is given). Refuses to overwrite.
     """
     out = Path(directory)
-    files = KeyFiles(ca=out / "ca.pem", chain=out / "signer.pem", key=out / "signer.key")
+    files = _key_files(out)
     existing = [p for p in (files.ca, files.chain, files.key) if p.exists()]
     if existing:
         raise KeyMaterialError(

@@ -255,3 +255,32 @@ def profile_toml(profile: Profile, *, relative_to: Path | None = None) -> str:
             document[title] = present
     text = tomli_w.dumps(document)
     return _HEADER + ("\n" if text.startswith("[") else "") + text
+
+
+def profile_text(path: Path, profile: Profile) -> str:
+    """The TOML text :func:`write_profile` writes at ``path`` (paths relative to its folder), checked in
+    memory to load back: bad templates, values the schema refuses (an empty author name) and text TOML
+    cannot hold are each a :class:`ProfileError` before anything is written."""
+    import tomllib
+
+    check_templates(profile, path)
+    base = path.resolve().parent
+    text = profile_toml(profile, relative_to=base)
+    try:
+        profile_from_dict(tomllib.loads(text), base_dir=base, source=str(path))
+    except tomllib.TOMLDecodeError as exc:
+        raise ProfileError(f"cannot be written as TOML: {exc}", path=path) from None
+    return text
+
+
+def write_profile(path: Path, profile: Profile) -> None:
+    """Write ``profile`` to ``path`` (its folder created) atomically, once :func:`profile_text` has checked it;
+    a failed write is a :class:`ProfileError` naming the file, and an existing profile is then left as it was."""
+    from rightsmark.files import write_atomic
+
+    text = profile_text(path, profile)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, text.encode("utf-8"))
+    except OSError as exc:
+        raise ProfileError(f"cannot write the profile: {exc.strerror}", path=path) from None

@@ -186,6 +186,21 @@ def _parent_key(parent: Path | None) -> str | None:
     return f"{parent.resolve()}:{st.st_size}:{st.st_mtime_ns}"
 
 
+def check_destination(output: Path | None, in_place: bool, backup: bool) -> None:
+    """Where signed files go: -o DIR or --in-place, exactly one; --backup only with --in-place; -o a directory."""
+    if (output is None) == (not in_place):
+        raise UsageError(
+            "say where signed files go: -o DIR for signed copies, or --in-place to replace the originals"
+            if output is None
+            else "-o and --in-place contradict each other",
+            hint="originals are never modified unless --in-place is given",
+        )
+    if backup and not in_place:
+        raise UsageError("--backup only applies to --in-place", hint="-o never touches the originals")
+    if output is not None and output.exists() and not output.is_dir():
+        raise UsageError("exists and is not a directory", path=output, hint="-o names a directory")
+
+
 def run_settings(profile_file: Path | None, explicit: Profile) -> Profile:
     """The profile (if any) with the command line laid over it; a signing key is required."""
     settings = with_people(load_profile(profile_file) if profile_file is not None else Profile(), explicit)

@@ -6,18 +6,27 @@ events are missing or arrive before the data. A file is ready when its size and 
 have not changed for ``settle`` seconds and, for formats with a structure to check (JPEG, PNG, WebP,
 AVIF/HEIC, TIFF), the structure is complete: an exporter that pauses mid-write is not mistaken for
 one that finished. Temporary names exporters use (hidden files, ``*.tmp``, ``*.part``, ``*~``) are never taken.
+
+:func:`watch_folder` is ``rightsmark watch``'s loop: poll, plan, sign, one outcome per file, until told to stop.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from rightsmark.errors import UsageError
 from rightsmark.sign.batch import BACKUP_SUFFIX
 from rightsmark.sources.fs import walk
+
+if TYPE_CHECKING:
+    from rightsmark.sign.batch import SignOutcome
+    from rightsmark.sign.run import ExportRun
 
 _TEMPORARY = (".tmp", ".part", ".partial", ".crdownload", ".download", "~", BACKUP_SUFFIX)
 
@@ -82,3 +91,41 @@ class Watcher:
     def pending(self) -> int:
         """Files seen but not yet ready."""
         return len(self._seen)
+
+
+def check_watch(folder: Path, output: Path | None, *, in_place: bool, backup: bool) -> None:
+    """Refuse a watched folder that is not a directory, a destination :func:`rightsmark.sign.run.check_destination`
+    refuses, and signed copies written inside the watched folder (they would be found and signed again)."""
+    from rightsmark.sign.run import check_destination
+
+    if not folder.is_dir():
+        raise UsageError("is not a directory", path=folder, hint="watch the folder your exports go to")
+    check_destination(output, in_place, backup)
+    if output is not None and output.resolve().is_relative_to(folder.resolve()):
+        raise UsageError("the output is inside the watched folder", path=output, hint="sign into another folder")
+
+
+def watch_folder(
+    run: ExportRun,
+    folder: Path,
+    output: Path | None,
+    *,
+    stop: threading.Event,
+    settle: float = 2.0,
+    interval: float = 1.0,
+    once: bool = False,
+) -> Iterator[SignOutcome]:
+    """Sign the files that become ready under ``folder`` (mirrored below ``output``, or in place as ``run``
+    says), yielding one outcome per file, until ``stop`` is set (checked between rounds, so a round
+    started is finished and reported) or, with ``once``, until no file is left waiting to settle.
+    A round's outcomes come together once all its files are signed.
+    """
+    watcher = Watcher(folder, settle=settle)
+    while not stop.is_set():
+        ready = watcher.poll()
+        if ready:
+            jobs, early = run.jobs_from(run.planned_in(folder, ready, output))
+            yield from [*early, *run.sign(jobs)]
+        elif once and watcher.pending() == 0:
+            return
+        time.sleep(interval)

@@ -1,4 +1,5 @@
-"""Policies from outside: policy files (TOML or JSON) and trust options, checked into a :class:`Policy`.
+"""Policies from outside: policy files (TOML or JSON), command-line options, trust options and withdrawal
+lists, checked into a :class:`Policy`.
 
 A policy file (``schemas/policy.schema.json``) has the tables ``[trust]``, ``[licenses]``,
 ``[consent]`` and ``[treat]``; unknown keys, wrong types, unknown licenses or trust lists and
@@ -19,7 +20,7 @@ from rightsmark.rights.licenses import parse_license
 from rightsmark.trust import lists as trustlists
 from rightsmark.trust.lists import DEFAULT as DEFAULT_TRUST_LISTS
 from rightsmark.trust.sources import NONE, enabled_lists
-from rightsmark.verify.policy import Policy, PolicyError, SignerRule
+from rightsmark.verify.policy import Policy, PolicyError, SignerRule, with_overrides
 
 _TOP = {"purpose", "commercial", "trust", "licenses", "consent", "treat"}
 _TABLES = {
@@ -112,6 +113,47 @@ def load_policy(path: str | Path) -> Policy:
     return policy_from_dict(data, base_dir=p.resolve().parent, source=str(p))
 
 
+def policy_from_options(
+    policy_file: str | Path | None = None,
+    *,
+    purpose: Purpose | None = None,
+    commercial: bool | None = None,
+    allow_licenses: Sequence[str] = (),
+    deny_licenses: Sequence[str] = (),
+    require_license: bool = False,
+    allow_untrusted: bool = False,
+    allowed_signers: Sequence[str] = (),
+    constrained: Use | None = None,
+    keep_unsigned: bool = False,
+    keep_remote: bool = False,
+) -> Policy:
+    """The policy file (or the strict default) with ``rightsmark verify``'s options laid over it.
+
+    Unset options (``None``, empty, ``False``) leave the file's setting; licenses and signers given are
+    added to the file's lists. A signer is ``sha256:FINGERPRINT`` or a glob on its common name.
+    """
+    base = load_policy(policy_file) if policy_file else Policy()
+    signers = tuple(
+        SignerRule(fingerprint=s) if s.lower().startswith("sha256:") else SignerRule(subject=s) for s in allowed_signers
+    )
+    allow = None
+    if allow_licenses:
+        allow = (*(base.license_allow or ()), *spdx_ids(allow_licenses, "--allow-license"))
+    return with_overrides(
+        base,
+        purpose=purpose,
+        commercial=commercial,
+        license_allow=allow,
+        license_deny=(*base.license_deny, *spdx_ids(deny_licenses, "--deny-license")) if deny_licenses else None,
+        license_required=True if require_license else None,
+        allow_untrusted=True if allow_untrusted else None,
+        allowed_signers=(*base.allowed_signers, *signers) if signers else None,
+        constrained=constrained,
+        keep_absent=True if keep_unsigned else None,
+        keep_remote=True if keep_remote else None,
+    )
+
+
 def with_trust_options(
     base: Policy,
     *,
@@ -140,3 +182,14 @@ def with_trust_options(
     )
     policy.trust_sources()
     return policy
+
+
+def with_withdrawals(policy: Policy, lists: Sequence[Path]) -> Policy:
+    """``policy`` refusing the consent records that the signed withdrawal ``lists`` withdraw; each list's
+    signature is checked against the policy's anchors (:func:`rightsmark.verify.withdrawals.load_withdrawals`)."""
+    if not lists:
+        return policy
+    from rightsmark.verify.withdrawals import load_withdrawals
+
+    loaded = load_withdrawals(lists, policy.anchors)
+    return replace(policy, withdrawn=frozenset(loaded.withdrawn))

@@ -1,0 +1,93 @@
+"""``rightsmark verify`` on this machine: sources in; the report, the keep list and the summary out.
+
+:func:`run` is the local engine's whole run (the Ray engine's is :func:`rightsmark.ray.engine.run`):
+every item of the specs verified by :class:`~rightsmark.verify.bulk.BulkVerifier`, each record written
+to the report and counted, the keys of kept files listed, an interrupted run resumed from its report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE
+
+if TYPE_CHECKING:
+    from rightsmark.verify.policy import Policy
+
+
+def run(
+    specs: Sequence[str],
+    policy: Policy,
+    *,
+    echo: Callable[[str], None],
+    jobs: int | None = None,
+    cache: Path | None = None,
+    output: Path | None = None,
+    fmt: str | None = None,
+    keep_list: Path | None = None,
+    resume: bool = False,
+    column: str | None = None,
+    key_column: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
+    quiet: bool = False,
+) -> int:
+    """Verify every item of ``specs`` under ``policy``; returns the exit code (0 all kept, 1 any dropped,
+    counting the drops the resumed run recorded).
+
+    ``echo`` prints a line on stderr: unreadable files when the report goes elsewhere than the terminal,
+    and (unless ``quiet``) the closing summary. The report (format ``fmt``, default from ``output``'s
+    extension, else text on stdout) and the keep list are never themselves verified when they lie
+    inside a folder being verified.
+    """
+    from rightsmark.models import Decision, Integrity
+    from rightsmark.reports.formats import terminal_safe
+    from rightsmark.reports.outputs import KeepList, format_for, journal_path, meta_path, open_report
+    from rightsmark.reports.summary import Summary, progress
+    from rightsmark.sources import open_sources
+    from rightsmark.sources.fs import skipping
+    from rightsmark.verify.bulk import BulkVerifier
+    from rightsmark.verify.policy import run_meta
+
+    dropped = 0
+    summary = Summary()
+    fmt = format_for(output, fmt)
+    to_stderr = fmt != "text" or output is not None
+    with (
+        BulkVerifier(policy, jobs=jobs, cache_dir=cache, max_item_size=max_item_size) as bulk,
+        open_report(output, fmt, resume=resume, meta=run_meta(policy)) as (report, done),
+    ):
+        keeper = KeepList(keep_list, done.kept, resume) if keep_list else None
+        items = open_sources(
+            specs, column=column, key_column=key_column, storage_options=storage_options, max_item_size=max_item_size
+        )
+        # never verify our own outputs when they sit inside a folder being verified
+        own = [p for p in (output, keep_list) if p is not None]
+        if output is not None:
+            own += [journal_path(output), meta_path(output)]
+        skip = skipping(own)
+        items = (i for i in items if i.path is None or not skip(i.path))
+        if done.keys:
+            items = (i for i in items if i.key not in done.keys)
+        try:
+            with progress(not quiet) as tick:
+                for record in bulk.run(items):
+                    report.write(record)
+                    summary.add(record)
+                    tick()
+                    if record.decision is Decision.KEEP:
+                        if keeper:
+                            keeper.add(record.path)
+                    else:
+                        dropped += 1
+                    if record.integrity is Integrity.ERROR and to_stderr:
+                        echo(f"rightsmark: {terminal_safe(f'{record.path}: {record.error}')}")
+        finally:
+            if keeper:
+                keeper.close()
+        cache_hits = bulk.cache.hits if bulk.cache else 0
+    if not quiet and (summary.total > 1 or done.keys or output is not None):
+        echo(summary.render(skipped=len(done.keys), cache_hits=cache_hits, trust=policy.trust_sources()))
+    return 1 if dropped or len(done.keys) > len(set(done.kept)) else 0
