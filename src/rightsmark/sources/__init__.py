@@ -12,12 +12,32 @@ that need them, when they are iterated.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from rightsmark.sources.base import Item, Source
 from rightsmark.sources.dispatch import ListSource, expand, open_source, open_sources
 from rightsmark.sources.fs import PathSource
-from rightsmark.sources.parquet import ParquetSource
-from rightsmark.sources.remote import RemoteSource
-from rightsmark.sources.tar import TarSource
+
+if TYPE_CHECKING:
+    from rightsmark.sources.parquet import ParquetSource
+    from rightsmark.sources.remote import RemoteSource
+    from rightsmark.sources.tar import TarSource
+
+#: Plug-ins loaded on first use: a run over plain image files needs none of them.
+_LAZY = {
+    "ParquetSource": "rightsmark.sources.parquet",
+    "RemoteSource": "rightsmark.sources.remote",
+    "TarSource": "rightsmark.sources.tar",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rightsmark.sources' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "Item",

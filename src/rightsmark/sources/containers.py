@@ -9,23 +9,43 @@ opened by the same plug-in, local or behind a URL, with keys that start with its
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rightsmark.sources.base import PlannableSource
 from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE
-from rightsmark.sources.parquet import ParquetSource, is_parquet_name
-from rightsmark.sources.tar import TarSource, is_tar_name
+
+if TYPE_CHECKING:
+    from rightsmark.sources.parquet import ParquetSource
+    from rightsmark.sources.tar import TarSource
+
+#: Names of tar shards, compressed or not.
+TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+
+
+def is_tar_name(name: str) -> bool:
+    return name.lower().endswith(TAR_SUFFIXES)
+
+
+def is_parquet_name(name: str) -> bool:
+    return name.lower().endswith(".parquet")
+
+
+# The plug-ins are imported when a container is opened: a run over plain image files never loads them.
 
 
 def _tar(
     name: str, column: str | None, key_column: str | None, options: Mapping[str, Any] | None, cap: int
 ) -> TarSource:
+    from rightsmark.sources.tar import TarSource
+
     return TarSource(name, storage_options=options, max_item_size=cap)
 
 
 def _parquet(
     name: str, column: str | None, key_column: str | None, options: Mapping[str, Any] | None, cap: int
 ) -> ParquetSource:
+    from rightsmark.sources.parquet import ParquetSource
+
     return ParquetSource(name, column, key_column, storage_options=options, max_item_size=cap)
 
 

@@ -35,8 +35,6 @@ from rightsmark.sources.base import ERRORS, OBJECTS, PATHS, SPECS, Item, Plannab
 from rightsmark.sources.containers import is_container_name, open_container
 from rightsmark.sources.fs import PathSource
 from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE
-from rightsmark.sources.listfile import read_list
-from rightsmark.sources.remote import RemoteSource, listed_objects
 from rightsmark.sources.storage import is_url
 
 
@@ -82,6 +80,8 @@ def _list(spec: str, o: _Options) -> PlannableSource:
 
 
 def _url(spec: str, o: _Options) -> PlannableSource:
+    from rightsmark.sources.remote import RemoteSource
+
     return RemoteSource(
         spec,
         column=o.column,
@@ -185,6 +185,8 @@ class ListSource:
     def specs(self) -> Iterator[tuple[str | Item, frozenset[str]]]:
         """Each spec the list names, with the list files being read around it (for nested lists), or an
         error :class:`Item` where the list itself cannot be read. Iterating the source opens each spec."""
+        from rightsmark.sources.listfile import read_list
+
         return read_list(self.file, stdin=self.stdin, parents=self._parents)
 
     def _options(self, parents: frozenset[str]) -> _Options:
@@ -243,6 +245,8 @@ def _unit_items(unit: WorkUnit, o: _Options) -> Iterator[Item]:
             yield from _source_for(spec, o)
     elif unit.kind == OBJECTS:
         entries = list(zip(unit.extra, unit.names, strict=True))
+        from rightsmark.sources.remote import listed_objects
+
         yield from listed_objects(unit.base or "", entries, o.storage_options, o.max_item_size)
     elif unit.kind == ERRORS:
         for key, message in zip(unit.names, unit.extra, strict=True):

@@ -45,10 +45,6 @@ KEY_COLUMN_NAMES = ("__key__", "key", "id", "path")
 BATCH_ROWS = 16
 
 
-def is_parquet_name(name: str) -> bool:
-    return name.lower().endswith(".parquet")
-
-
 def _is_binary(t: Any) -> bool:
     import pyarrow as pa
 

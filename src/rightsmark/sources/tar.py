@@ -50,14 +50,8 @@ IMAGE_EXTENSIONS = frozenset(
     | {".svg"}
 )
 
+
 #: Suffixes recognised as tar shards by :func:`rightsmark.sources.open_sources`.
-TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
-
-
-def is_tar_name(name: str) -> bool:
-    return name.lower().endswith(TAR_SUFFIXES)
-
-
 def _header_class(ended: list[str]) -> type[tarfile.TarInfo]:
     """A TarInfo that notes how the archive ended: tarfile treats a missing end marker as a normal end."""
 
