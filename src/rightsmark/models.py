@@ -172,6 +172,51 @@ class Drift:
         return {"field": self.field, "xmp": value(self.xmp), "signed": value(self.signed)}
 
 
+class SignalSource(str, enum.Enum):
+    """Where a declared signal was found: in the file's XMP, in a sidecar beside it (a WebDataset sample's
+    ``.json``, an img2dataset ``NNNN.json``), or in a column of the Parquet row that holds the image."""
+
+    XMP = "xmp"
+    SIDECAR = "sidecar"
+    COLUMN = "column"
+
+
+@dataclass(frozen=True)
+class DeclaredSignal:
+    """A permission declared outside C2PA (IPTC ``plus:DataMining``, TDMRep, ``X-Robots-Tag``,
+    ``Content-Usage``, a license statement), and what it says for each of the four uses.
+
+    ``uses`` holds ``notAllowed`` where the signal opts out of a use, ``allowed`` where it opts in,
+    ``unspecified`` where it says nothing about it (see :mod:`rightsmark.rights.signals` for the table)."""
+
+    name: str  # as its standard spells it: "plus:DataMining", "tdm-reservation", "X-Robots-Tag", ...
+    value: str  # as found
+    source: SignalSource
+    where: str  # e.g. "XMP packet", "sidecar 000001.json (headers)", "column x_robots_tag"
+    uses: Training = field(default_factory=lambda: Training())
+
+    def to_dict(self) -> dict[str, Any]:
+        uses = self.uses.to_dict()
+        uses.pop("constraint_info", None)
+        return {"name": self.name, "value": self.value, "source": self.source.value, "where": self.where, "uses": uses}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The sample an item belongs to, named as its source names it, so that a pipeline can join a report
+    or keep list without glue code: a WebDataset shard and ``__key__``, a Parquet file with its key column
+    value and row index, a folder and the file's stem."""
+
+    source: str  # the shard, Parquet file or folder, as given on the command line
+    key: str  # the sample's key in its source (``__key__``, the key column's value, the file stem)
+    key_from: str  # how the key was made: "__key__", "column:NAME", "row", "path"
+    row: int | None = None  # the row index in a Parquet file
+    url: str | None = None  # the sample's URL, when its sidecar or row records one
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "key": self.key, "key_from": self.key_from, "row": self.row, "url": self.url}
+
+
 @dataclass(frozen=True)
 class VerifyRecord:
     """Everything ``rightsmark verify`` says about one file."""
@@ -194,6 +239,10 @@ class VerifyRecord:
     error: str | None = None
     #: where the file's XMP contradicts the signed manifest (empty when they agree or there is no XMP)
     metadata_drift: tuple[Drift, ...] = ()
+    #: permissions declared outside C2PA, in the file or beside it
+    declared: tuple[DeclaredSignal, ...] = ()
+    #: the sample this item belongs to, as its source names it (None where the source has no samples)
+    sample: Sample | None = None
 
     @property
     def kept(self) -> bool:
@@ -220,6 +269,8 @@ class VerifyRecord:
             "format": self.format,
             "error": self.error,
             "metadata_drift": [d.to_dict() for d in self.metadata_drift],
+            "declared": [d.to_dict() for d in self.declared],
+            "sample": self.sample.to_dict() if self.sample else None,
         }
 
 

@@ -20,10 +20,22 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from rightsmark.models import Sample, SignalSource
 from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE, ItemTooLargeError, escape_key, read_regular, too_large
 
 #: Reason code of items dropped because their key occurs more than once in one source.
 DUPLICATE_KEY = "duplicate-key"
+
+
+@dataclass(frozen=True)
+class SidecarValue:
+    """A value recorded beside an image (a header a crawler saw, a license column), raw: what it means
+    for each use is :mod:`rightsmark.rights.signals`' business."""
+
+    name: str  # e.g. "X-Robots-Tag", "tdm-reservation", "Content-Usage", "license"
+    value: str
+    source: SignalSource  # SIDECAR or COLUMN
+    where: str  # e.g. "sidecar 000001.json (headers)", "column x_robots_tag"
 
 
 @dataclass(frozen=True)
@@ -40,6 +52,10 @@ class Item:
     error: str | None = None
     #: The reason code of an error item when it is not ``integrity-error`` (``duplicate-key``).
     reason: str | None = None
+    #: The sample this item belongs to, as its source names it.
+    sample: Sample | None = None
+    #: Values recorded beside the image (sidecar headers, Parquet columns).
+    sidecar: tuple[SidecarValue, ...] = ()
 
     def read(self, max_size: int = DEFAULT_MAX_ITEM_SIZE) -> bytes:
         """The item's bytes (reading ``path`` if needed, a regular file of at most ``max_size`` bytes);

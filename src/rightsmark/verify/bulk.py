@@ -284,16 +284,17 @@ class BulkVerifier:
         """One :class:`VerifyRecord` per item, in input order.
 
         An error item with its own reason code (``duplicate-key``) gets that code instead of ``integrity-error``."""
-        codes: deque[str | None] = deque()
+        noted_items: deque[Item] = deque()
 
         def noted(source: Iterable[Item]) -> Iterator[Item]:
             for item in source:
-                codes.append(item.reason if item.error is not None else None)
+                noted_items.append(item)
                 yield item
 
         for key, facts in self.facts(noted(items)):
-            record = make_record(key, facts, self.policy, self.now)
-            code = codes.popleft()
+            item = noted_items.popleft()
+            record = make_record(key, facts, self.policy, self.now, item=item)
+            code = item.reason if item.error is not None else None
             if code is not None:
                 record = replace(record, reasons=(Reason(code, record.error or code),))
             yield record

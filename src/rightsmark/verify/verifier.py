@@ -23,6 +23,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rightsmark.engine.reading import (
     TRUST_CODES,
@@ -35,9 +36,15 @@ from rightsmark.models import Decision, Purpose, Trust, VerifyRecord
 from rightsmark.verify.facts import FactReader, Facts, error_facts
 from rightsmark.verify.policy import Policy, judge
 
+if TYPE_CHECKING:
+    from rightsmark.sources.base import Item
 
-def make_record(key: str, facts: Facts, policy: Policy, now: dt.datetime | None = None) -> VerifyRecord:
-    """The verify record for ``facts`` judged under ``policy`` at ``now``."""
+
+def make_record(
+    key: str, facts: Facts, policy: Policy, now: dt.datetime | None = None, *, item: Item | None = None
+) -> VerifyRecord:
+    """The verify record for ``facts`` judged under ``policy`` at ``now``; ``item`` (the source's item,
+    when there is one) gives the sample it belongs to."""
     consent, decision, reasons = judge(facts, policy, now)
     return VerifyRecord(
         path=key,
@@ -57,6 +64,7 @@ def make_record(key: str, facts: Facts, policy: Policy, now: dt.datetime | None 
         format=facts.format,
         error=facts.message if facts.integrity.value == "error" else None,
         metadata_drift=facts.metadata_drift,
+        sample=item.sample if item is not None else None,
     )
 
 
