@@ -9,7 +9,8 @@ Which members are yielded: regular files whose first bytes look like an image
 (:func:`rightsmark.media.formats.sniff`) or whose name has an image extension (so a damaged ``.jpg`` is
 still reported, as an error, by the verifier). Everything else, notably the WebDataset sidecars
 next to each image (``.json``, ``.txt``, ``.cls``, ``.cbor``, ...), is skipped: those are captions
-and labels, not images. Directories are skipped too.
+and labels, not images; with ``sidecars=True`` they are yielded too, as items of their own under the
+same refusals (a reader of whole samples, :func:`rightsmark.ray.read_shards`). Directories are skipped.
 
 Members that are refused, each with an error item (never kept):
 
@@ -26,7 +27,9 @@ Members that are refused, each with an error item (never kept):
 A corrupt or truncated shard yields every member read completely before the damage, then exactly
 one item with ``error`` set (keyed by the member being read, or by the shard when the damage is
 between members) and stops; no exception escapes and nothing is lost silently. A shard that ends
-without the tar end-of-archive marker counts as truncated: tarfile itself would accept it silently.
+without the tar end-of-archive marker counts as truncated, and a corrupt member header (bad checksum) or
+anything but zeros after the end-of-archive marker (a zeroed header) as corrupt: tarfile itself would end
+the archive there silently.
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ def _header_class(ended: list[str]) -> type[tarfile.TarInfo]:
                     ended.append("the shard ends without the tar end-of-archive marker; truncated?")
                 elif name == "TruncatedHeaderError":
                     ended.append("the shard ends inside a member header; truncated")
+                elif name == "InvalidHeaderError":  # tarfile ends the archive there without a word
+                    ended.append(f"a corrupt member header ({exc}); the members after it are not read")
                 raise
 
     return Header
@@ -151,10 +156,12 @@ class TarSource:
         *,
         storage_options: Mapping[str, Any] | None = None,
         max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
+        sidecars: bool = False,
     ) -> None:
         self.shard = os.fspath(shard)
         self.storage_options = dict(storage_options or {})
         self.max_item_size = max_item_size
+        self.sidecars = sidecars
         self._duplicates: frozenset[str] = frozenset()
 
     def _open(self) -> IO[bytes]:
@@ -229,10 +236,10 @@ class TarSource:
                 try:
                     member = archive.next()
                     if member is None:
-                        if stream is not fh:
-                            # read the compressed stream to its end: its checksum and length are verified there
-                            while stream.read(1 << 16):
-                                pass
+                        # read to the end (a compressed stream's checksum and length are verified there): only
+                        # zeros may follow the end-of-archive marker, or a zeroed member header hid the rest
+                        if _trailing_data(archive) and not ended:
+                            ended.append("data after the end-of-archive marker (a zeroed member header?); not read")
                         break
                     current = member.name
                     item = self._read(archive, member)
@@ -258,7 +265,11 @@ class TarSource:
         if stream is None:
             return None
         head = stream.peek(HEADER_BYTES)[:HEADER_BYTES]  # type: ignore[attr-defined]  # not consumed: the data is read below in one piece
-        if sniff(head, name) is None and os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
+        if (
+            not self.sidecars
+            and sniff(head, name) is None
+            and os.path.splitext(name)[1].lower() not in IMAGE_EXTENSIONS
+        ):
             return None  # a sidecar (caption, label, metadata): skipped without reading the rest
         if name in self._duplicates:
             return Item(
@@ -274,6 +285,14 @@ class TarSource:
         if len(data) != member.size:
             raise tarfile.ReadError(f"unexpected end of data in {name}")
         return Item(key=key, data=data)
+
+
+def _trailing_data(archive: tarfile.TarFile) -> bool:
+    """Whether anything but zeros follows where tarfile stopped reading (the stream is read to its end)."""
+    found = False
+    while chunk := archive.fileobj.read(1 << 16):
+        found = found or chunk.count(0) != len(chunk)
+    return found
 
 
 def unsafe_name(name: str) -> bool:
