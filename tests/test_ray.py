@@ -7,8 +7,10 @@ is compared record by record with the local engine's on the same inputs.
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import tarfile
 
 # Before Ray is imported: a cluster bound to 127.0.0.1 (Ray reads this when imported) and no usage reports.
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
@@ -500,3 +502,76 @@ def test_shards_found_in_a_directory_or_prefix_are_planned_as_the_local_engine_o
 
 def test_nothing_to_verify_is_an_empty_result(cluster: str, policy: Policy) -> None:
     assert verify_units([], policy).take_all() == []
+
+
+# ---------------------------------------------------------------------------------------------
+# rightsmark.ray.read_shards: tar shards read by rightsmark's own tar source (fast checks: test_ray_read.py)
+
+
+def _verdicts(records: dict[str, dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
+    return {
+        k: (r["decision"], [c["code"] for c in r["reasons"]], r["integrity"], r["error"]) for k, r in records.items()
+    }
+
+
+def test_read_shards_gives_the_ray_engines_records_where_rays_reader_crashes_or_loses_samples(
+    cli: Cli, cluster: str, data: Data, keys: KeyFiles, tmp_path: Path
+) -> None:
+    from .test_ray_read import cut_inside
+
+    good = str(data.root / "shards" / "000000.tar")
+    whole = (data.root / "shards" / "000001.tar").read_bytes()  # 000006.jpg ... 000010.jpg, each with a .json
+    cut, cut_header = tmp_path / "cut.tar", tmp_path / "cut-header.tar"
+    cut.write_bytes(cut_inside(whole, "000008.jpg", 300))  # inside an image's data
+    with tarfile.open(fileobj=io.BytesIO(whole)) as archive:
+        header = next(m.offset for m in archive.getmembers() if m.name == "000008.jpg")
+    cut_header.write_bytes(whole[: header + 100])  # inside a member header
+    specs = [good, str(cut), str(cut_header)]
+
+    # Ray's own reader: the pipeline stops on the first; the second ends early in silence; told to skip
+    # failed blocks (max_errored_blocks), it loses the whole cut shard in silence, samples before the cut too
+    with pytest.raises(Exception, match="unexpected end of data"):
+        ray.data.read_webdataset(str(cut), decoder=None).take_all()
+    assert [r["__key__"] for r in ray.data.read_webdataset(str(cut_header), decoder=None).take_all()] == [
+        "000006",
+        "000007",
+    ]
+    context = ray.data.DataContext.get_current()
+    before, context.max_errored_blocks = context.max_errored_blocks, -1
+    try:
+        rows = ray.data.read_webdataset([good, str(cut)], decoder=None).take_all()
+    finally:
+        context.max_errored_blocks = before
+    assert {r["__url__"] for r in rows} == {good}
+
+    policy = Policy(anchors=(keys.ca,))
+    rows = rightsmark.ray.verify(rightsmark.ray.read_shards(specs), policy, concurrency=1).take_all()
+    got = by_key_once([json.loads(r["rightsmark_record"]) for r in rows])
+    res = cli("verify", *specs, "--engine", "ray", "--address", cluster, "--trust", keys.ca, "-o",
+              tmp_path / "ray.jsonl", "-q")  # fmt: skip
+    assert res.returncode == 1, res.stderr
+    engine = by_key_once([json.loads(line) for line in (tmp_path / "ray.jsonl").read_text().splitlines()])
+    assert _verdicts(got) == _verdicts(engine)  # same keys, decisions, reason codes, errors
+
+    # a record per sample of the good shard, its sidecar in the row; the samples before each cut, then one error
+    assert sorted(k for k in got if k.startswith(good)) == [f"{good}/{n}" for n in sorted(data.images)[:6]]
+    assert all(r["json"] == b"{}" for r in rows if r["rightsmark_key"].startswith(good))
+    assert sorted(k for k in got if k.startswith(str(cut) + "/")) == [f"{cut}/00000{i}.jpg" for i in (6, 7, 8)]
+    assert got[f"{cut}/000008.jpg"]["integrity"] == "error" and "truncated" in got[f"{cut}/000008.jpg"]["error"]
+    assert sorted(k for k in got if k.startswith(str(cut_header))) == [
+        str(cut_header),
+        *(f"{cut_header}/00000{i}.jpg" for i in (6, 7)),
+    ]
+    assert "ends inside a member header" in got[str(cut_header)]["error"]
+    assert Counter(r["decision"] for r in got.values()) == {"keep": 7, "drop": 5}  # 3 + 2 + 2 kept; 2 errors
+
+
+def test_read_shards_from_s3(cluster: str, data: Data, s3: S3, policy: Policy) -> None:
+    """A prefix listed on the driver, shards streamed by the workers through fsspec; keys are the local engine's."""
+    specs = [f"s3://{s3.bucket}/shards/", f"s3://{s3.bucket}/cut/000000.tar"]
+    local = local_records(specs, policy, storage_options=s3.options)
+    rows = rightsmark.ray.verify(rightsmark.ray.read_shards(specs, storage_options=s3.options), policy).take_all()
+    got = by_key_once([json.loads(r["rightsmark_record"]) for r in rows])
+    assert _verdicts(got) == _verdicts(local)
+    assert len(got) == len(data.images) + len([k for k in local if "/cut/" in k])
+    assert any(r["integrity"] == "error" and "truncated" in r["error"] for k, r in got.items() if "/cut/" in k)

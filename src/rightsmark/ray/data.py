@@ -8,8 +8,11 @@
     ds = ds.filter(lambda row: row["decision"] == "keep")
 
 Images must reach the verifier as the bytes of the file: decoding or re-encoding drops the manifest.
-Inputs that keep them: ``read_webdataset(..., decoder=None)``, ``read_binary_files(...)``,
+Inputs that keep them: :func:`rightsmark.ray.read_shards` (tar shards read by rightsmark's own tar source:
+a truncated shard or a corrupt member becomes rows that get error records, where Ray's
+``read_webdataset(..., decoder=None)`` stops the pipeline), ``read_binary_files(...)``,
 ``read_parquet(...)`` with a bytes column or a Hugging Face ``Image`` struct (``{bytes, path}``).
+A row whose :data:`READ_ERROR_COLUMN` holds something is what a reader could not read: its record is an error.
 
 Work goes batch by batch (``map_batches``) to a pool of actors, each holding one engine context for
 its life; nothing runs per image in its own task. Ray Data restarts an actor whose worker dies and
@@ -30,8 +33,9 @@ import ray.data
 from ray.data import ActorPoolStrategy
 
 from rightsmark.models import VerifyRecord
-from rightsmark.ray.engine import Judge, record_json, record_type
+from rightsmark.ray.engine import Judge, record_json, record_type, with_reason
 from rightsmark.reports.formats import FLAT_COLUMNS, flat
+from rightsmark.sources.base import DUPLICATE_KEY
 from rightsmark.trust.sources import TrustSources
 from rightsmark.verify.facts import error_facts
 from rightsmark.verify.policy import Policy
@@ -47,6 +51,11 @@ KEY_COLUMNS = ("path", "__key__", "key", "id")
 #: The columns :func:`verify` adds besides the flat report columns.
 KEY_COLUMN = "rightsmark_key"
 RECORD_COLUMN = "rightsmark_record"
+#: The column of what a reader could not read (:func:`rightsmark.ray.read_shards`): ``{key, error, reason}``,
+#: null in a row that was read. A row holding anything there gets an error record under ``key``, never ``keep``.
+READ_ERROR_COLUMN = "rightsmark_read_error"
+#: Reason codes a reader may give instead of ``integrity-error`` (any other is not taken from the data).
+READ_REASONS = frozenset({DUPLICATE_KEY})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -127,6 +136,28 @@ def row_key(row: dict[str, Any], key_column: str | None, image: str | None, ref:
     return "<no key>"
 
 
+def read_error(row: dict[str, Any], column: str | None, key_column: str | None) -> tuple[str, str, str | None] | None:
+    """(key, error, reason code) of a row a reader could not read (:data:`READ_ERROR_COLUMN` not null), else None.
+
+    Whatever the cell holds makes the row an error: a malformed one is not read as permission (its key is
+    then the row's usual one, :func:`row_key`)."""
+    cell = row.get(READ_ERROR_COLUMN)
+    if not _present(cell):
+        return None
+    fields = cell if isinstance(cell, dict) else {"error": cell}
+    key = fields.get("key")
+    if not isinstance(key, str) or not key:
+        image, data, ref, _ = find_image(row, column)
+        key = row_key(row, key_column, image, ref, data)
+    error = fields.get("error")
+    reason = fields.get("reason")
+    return (
+        key,
+        str(error) if _present(error) and error != "" else "unreadable",
+        reason if reason in READ_REASONS else None,
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # The actor
 
@@ -150,6 +181,11 @@ class RowVerifier(Judge):
     def __call__(self, batch: pa.Table) -> pa.Table:
         records: list[VerifyRecord] = []
         for row in batch.to_pylist():
+            unread = read_error(row, self.column, self.key_column)
+            if unread is not None:
+                key, error, reason = unread
+                records.append(with_reason(self.record(key, error_facts(error)), reason))
+                continue
             image, data, ref, problem = find_image(row, self.column)
             key = row_key(row, self.key_column, image, ref, data)
             facts = error_facts(problem or "no image bytes") if data is None else self.facts(data, key)
@@ -203,10 +239,12 @@ def verify(
     ``integrity``, ``trust``, ``signer_common_name``, ... each prefixed ``rightsmark_`` when the input
     already has a column of that name), ``rightsmark_key`` (what the record calls the row) and
     ``rightsmark_record`` (the whole record, JSON). A row without image bytes gets an ``error`` record,
-    never an exception. ``concurrency``: actors (a number, or ``(min, max)``; default: as many as
-    the cluster's free CPUs allow), each with one CPU and one engine context; a fixed number should
-    leave CPUs for the tasks reading the input, or the reads wait for ever. Trust lists and anchors are read
-    here, on the driver, and travel to the actors as PEM text.
+    never an exception; so does a row a reader could not read (:data:`READ_ERROR_COLUMN`, from
+    :func:`rightsmark.ray.read_shards`), under the key and with the reason code the reader gave.
+    ``concurrency``: actors (a number, or ``(min, max)``; default: as many as the cluster's free CPUs
+    allow), each with one CPU and one engine context; a fixed number should leave CPUs for the tasks
+    reading the input, or the reads wait for ever. Trust lists and anchors are read here, on the driver,
+    and travel to the actors as PEM text.
     """
 
     policy = policy or Policy()
@@ -227,4 +265,14 @@ def verify(
     )
 
 
-__all__ = ["IMAGE_COLUMNS", "KEY_COLUMN", "RECORD_COLUMN", "RowVerifier", "find_image", "row_key", "verify"]
+__all__ = [
+    "IMAGE_COLUMNS",
+    "KEY_COLUMN",
+    "READ_ERROR_COLUMN",
+    "RECORD_COLUMN",
+    "RowVerifier",
+    "find_image",
+    "read_error",
+    "row_key",
+    "verify",
+]

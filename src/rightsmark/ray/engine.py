@@ -78,6 +78,14 @@ class Judge:
         return make_record(key, facts, self.policy, self.now)
 
 
+def with_reason(record: VerifyRecord, reason: str | None) -> VerifyRecord:
+    """The record of an item a source could not produce, with the source's own reason code (``duplicate-key``)
+    in place of ``integrity-error`` when it gave one, as the local engine says."""
+    if reason is None:
+        return record
+    return dataclasses.replace(record, reasons=(Reason(reason, record.error or reason),))
+
+
 def record_type(column: str) -> Any:
     """The Arrow type of a flat report column."""
     import pyarrow as pa
@@ -135,8 +143,8 @@ class UnitVerifier(Judge):
         for item in open_unit(unit, self.column, self.key_column, self.storage_options, self.max_item_size):
             facts = self.item_facts(item)
             record = self.record(item.key, facts)
-            if item.error is not None and item.reason is not None:  # e.g. duplicate-key, as the local engine says
-                record = dataclasses.replace(record, reasons=(Reason(item.reason, record.error or item.reason),))
+            if item.error is not None:
+                record = with_reason(record, item.reason)
             yield record, facts
 
     def __call__(self, batch: pa.Table) -> pa.Table:
@@ -431,4 +439,4 @@ def run(
     return 1 if outcome.dropped else 0
 
 
-__all__ = ["Judge", "UnitVerifier", "is_shard_target", "run", "verify_units"]
+__all__ = ["Judge", "UnitVerifier", "is_shard_target", "run", "verify_units", "with_reason"]
