@@ -382,6 +382,19 @@ def test_parquet_rows_matched_by_item_key_need_verifys_key_column(
     assert pq.read_table(tmp_path / "out" / "binary.parquet").num_rows == len([i for i in range(ROWS) if i % 3 != 1])
 
 
+def test_rows_known_by_position_are_not_matched_after_the_file_changed(
+    cli: Cli, keys: Any, images: Images, tmp_path: Path
+) -> None:
+    _, hf = parquet_files(tmp_path, images)
+    verify(cli, keys, "hf.parquet")
+    table = pq.read_table(hf)
+    # a row inserted in front: every record keyed by row index would now name the row before its own
+    pq.write_table(pa.concat_tables([table.slice(1, 1), table]), hf)
+    result = cli("filter", "hf.parquet", "--report", "report.jsonl", "-o", "out")
+    one_error_line(result, "hf.parquet", f"{ROWS} of its {ROWS + 1} rows have a record", "known by their position")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 # ---------------------------------------------------------------------------------------------
 # refused: one line, exit 2, nothing written
 

@@ -13,7 +13,10 @@ A row is matched to its record by the row index of the record's sample when ever
 has one; otherwise by its item key, computed by verify's own Parquet reader (so ``--column`` and
 ``--key-column`` must be those verify was given), which reads the key columns once more. A row is
 copied when exactly one record names it and says keep; a row whose record's sample key disagrees
-with the row (``column:NAME``: the value in column NAME; ``row``: the index) is unmatched.
+with the row (``column:NAME``: the value in column NAME; ``path``: the image's path) is unmatched.
+Where rows are known by their position only (keyed by row index), a row inserted or removed since
+the report would shift every record onto another row: unless the report names exactly the file's
+rows, no copy of such a file is written.
 """
 
 from __future__ import annotations
@@ -110,16 +113,28 @@ def row_names(file: str, column: str | None, key_column: str | None) -> list[str
 class _Matcher:
     """The record of each row (see the module docstring), and the rows counted."""
 
-    def __init__(self, covered: Covered, rows: int, names: list[str] | None, image: str | None) -> None:
+    def __init__(self, file: str, covered: Covered, rows: int, names: list[str] | None, image: str | None) -> None:
         self.covered, self.names, self.image = covered, names, image
         self.counts = Counts()
         if names is None:
             self.repeated: set[str] = set()
             self.counts.unclaimed = covered.whole + sum(1 for row in covered.by_row if row >= rows)
+            described = sum(1 for row in covered.by_row if row < rows)
+            positional = any(not _named(e.key_from) for e in covered.by_row.values())
         else:
             self.repeated = {name for name, n in Counter(names).items() if n > 1}
             present = set(names)
             self.counts.unclaimed = covered.whole + sum(1 for name in covered.by_name if name not in present)
+            described = sum(1 for name in present if name in covered.by_name)
+            positional = any(name == str(row) for row, name in enumerate(names))
+        if positional and (self.counts.unclaimed or described != rows):
+            raise FilterInputError(
+                f"the report does not describe this file exactly ({described} of its {rows} rows have a record,"
+                f" {self.counts.unclaimed} records name none of them) and rows are known by their position only,"
+                " so none can be matched safely; no copy written",
+                path=file,
+                hint="verify the file again and filter it with that report",
+            )
 
     def entry(self, row: int, batch: Any, index: int) -> Entry | None:
         """The record that lets row ``row`` (``index`` in ``batch``) be copied, else None (counted)."""
@@ -153,6 +168,11 @@ class _Matcher:
             cell = batch.column(self.image)[index].as_py()
             return isinstance(cell, dict) and cell.get("path") == entry.key
         return True  # a key made another way names nothing in the row to compare
+
+
+def _named(key_from: str | None) -> bool:
+    """Whether a row's key names it by its content (a key column, the image's path), not by its position."""
+    return key_from is not None and (key_from.startswith("column:") or key_from == "path")
 
 
 def _image_column(schema: Any, column: str | None) -> str | None:
@@ -201,7 +221,7 @@ def filter_file(
         names = None if covered.by_sample else row_names(file, column, key_column)
         if names is not None and len(names) != rows:
             raise _damaged(file, f"{len(names)} rows named of {rows}")
-        matcher = _Matcher(covered, rows, names, _image_column(schema, column))
+        matcher = _Matcher(file, covered, rows, names, _image_column(schema, column))
         out_schema = _schema(schema, added, provenance)
         buffered: list[Any] = []
         size = 0
