@@ -33,11 +33,12 @@ from rightsmark.reports.formats import LIST_COLUMNS
 
 #: The column holding the report's item key of each row.
 KEY_COLUMN = "rightsmark_key"
-#: Rows read per record batch.
-BATCH_ROWS = 256
+#: Bytes (uncompressed, as the footer estimates them) read per record batch, and the bounds on its rows.
+BATCH_BYTES = 4 << 20
+BATCH_ROWS = (16, 4096)
 #: A row group of the copy is written once it holds this many rows or bytes.
 ROW_GROUP_ROWS = 65_536
-ROW_GROUP_BYTES = 64 << 20
+ROW_GROUP_BYTES = 32 << 20
 
 
 def _damaged(file: str, exc: object) -> FilterInputError:
@@ -184,8 +185,16 @@ def _image_column(schema: Any, column: str | None) -> str | None:
         return None
 
 
+def _batch_rows(metadata: Any) -> int:
+    """Rows per record batch: about :data:`BATCH_BYTES`, from the first row groups' sizes in the footer."""
+    groups = [metadata.row_group(i) for i in range(min(4, metadata.num_row_groups))]
+    rows = sum(g.num_rows for g in groups)
+    per_row = max(1, sum(g.total_byte_size for g in groups) // rows) if rows else 1
+    return max(BATCH_ROWS[0], min(BATCH_ROWS[1], BATCH_BYTES // per_row))
+
+
 def _batches(parquet: Any, file: str) -> Iterator[Any]:
-    batches = parquet.iter_batches(batch_size=BATCH_ROWS, use_threads=False)
+    batches = parquet.iter_batches(batch_size=_batch_rows(parquet.metadata), use_threads=False)
     while True:
         try:
             batch = next(batches, None)
@@ -211,7 +220,7 @@ def filter_file(
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(fh)
+        parquet = pq.ParquetFile(fh, pre_buffer=False, buffer_size=1 << 20)  # read as needed: less memory
     except Exception as exc:  # not Parquet, a damaged footer
         raise _damaged(file, exc) from None
     with parquet:
