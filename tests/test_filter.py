@@ -21,7 +21,7 @@ from rightsmark.filter.report import locate
 from rightsmark.filter.tar import sample_key
 from rightsmark.sign.signer import Signer
 
-from .conftest import EXAMPLE_IMAGES, CliResult, one_error_line, open_rights
+from .conftest import EXAMPLE_IMAGES, CliResult, one_error_line, open_rights, small_tmpfs
 
 Cli = Callable[..., CliResult]
 
@@ -440,6 +440,15 @@ def test_outputs_never_replace_inputs(cli: Cli, keys: Any, images: Images, tmp_p
     assert cli("filter", "00000.tar", "--report", "report.jsonl", "-o", "out").returncode == 0
     one_error_line(cli("filter", "00000.tar", "--report", "report.jsonl", "-o", "out"), "exists", "--force")
     assert cli("filter", "00000.tar", "--report", "report.jsonl", "-o", "out", "--force").returncode == 0
+
+
+def test_a_full_disk_leaves_no_partial_copy(cli: Cli, keys: Any, images: Images, tmp_path: Path) -> None:
+    write_shard(tmp_path / "00000.tar", mixed_members(images))
+    verify(cli, keys, "00000.tar")
+    with small_tmpfs(tmp_path / "full", "64k") as full:
+        result = cli("filter", "00000.tar", "--report", "report.jsonl", "-o", full)
+        one_error_line(result, "cannot write the copy", "no copy of 00000.tar written", "free some space")
+        assert list(full.iterdir()) == []
 
 
 @pytest.mark.parametrize(
