@@ -157,8 +157,13 @@ def match(inputs: Sequence[tuple[str, str]], named: dict[str, str], report: Path
     """For each ``(input, kind)``, the name of the input in the report (see the module docstring)."""
     chosen: dict[str, str] = {}
     claimed: dict[str, str] = {}
+    by_base: dict[tuple[str, str], list[str]] = {}  # only names sharing the input's base name can fit it
+    for name, kind in named.items():
+        parts = _parts(name)
+        by_base.setdefault((kind, parts[-1] if parts else ""), []).append(name)
     for given, kind in inputs:
-        scores = sorted(((_score(given, n), n) for n, k in named.items() if k == kind), reverse=True)
+        base = Path(os.path.abspath(given)).name
+        scores = sorted(((_score(given, n), n) for n in by_base.get((kind, base), ())), reverse=True)
         if not scores or scores[0][0] == 0:
             raise UsageError(
                 f"not in the report {report}: it has no record of an input named {Path(given).name}",

@@ -98,18 +98,20 @@ def _open(spec: str) -> int:
     return fd
 
 
-def _same(a: Path, b: Path) -> bool:
+def _identity(path: Path) -> tuple[int, int] | None:
     try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
+        st = path.stat()
     except OSError:
-        return False
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _outputs(inputs: Sequence[tuple[str, str]], out: Path, report: Path, *, force: bool) -> list[Path]:
     if out.exists() and not out.is_dir():
         raise UsageError("is not a folder; -o names the folder the copies go to", path=out)
-    if report.is_dir() and (_same(out, report) or report.resolve() in out.resolve().parents):
+    if report.is_dir() and (_identity(out) == _identity(report) or report.resolve() in out.resolve().parents):
         raise UsageError("is the report's folder, or inside it; choose another -o folder", path=out)
+    protected = {_identity(Path(spec)) for spec, _ in inputs} | {_identity(report)}
     outputs: list[Path] = []
     named: dict[str, str] = {}
     for spec, _ in inputs:
@@ -118,13 +120,14 @@ def _outputs(inputs: Sequence[tuple[str, str]], out: Path, report: Path, *, forc
             raise UsageError(f"{named[name]} and {spec} would both be copied to {out / name}", hint="filter them apart")
         named[name] = spec
         dest = out / name
-        if any(_same(dest, Path(other)) for other, _ in inputs) or _same(dest, report):
+        identity = _identity(dest)
+        if identity is not None and identity in protected:
             raise UsageError(
                 "the copy would replace an input or the report; nothing written", path=dest, hint="choose another -o"
             )
         if dest.is_dir():
             raise UsageError("is a folder where the copy would go; nothing written", path=dest)
-        if dest.exists() and not force:
+        if identity is not None and not force:
             raise UsageError("exists; nothing written", path=dest, hint="pass --force to replace it")
         outputs.append(dest)
     return outputs
