@@ -131,7 +131,7 @@ def test_tar_shards_keep_whole_samples_in_order(cli: Cli, keys: Any, images: Ima
     before = {p: digest(p) for p in (plain, packed)}
     verify(cli, keys, "shards/00000.tar", "shards/00001.tar.gz")
 
-    result = cli("filter", "shards/00000.tar", "shards/00001.tar.gz", "--report", "report.jsonl", "-o", "clean")
+    result = cli("filter", "shards/{00000.tar,00001.tar.gz}", "--report", "report.jsonl", "-o", "clean")
 
     assert result.returncode == 0, result.stderr
     assert wds_samples(tmp_path / "clean" / "00000.tar") == expected_samples(

@@ -1,7 +1,8 @@
 """``rightsmark filter SPEC... --report REPORT -o OUT``: the arguments checked, each copy written atomically.
 
 Everything that can be known before writing is checked first, and nothing is written when a check
-fails: every input is a local tar shard or Parquet file (a regular file), the report reads whole and
+fails: every input (brace ranges expanded as verify expands them) is a local tar shard or Parquet
+file (a regular file), the report reads whole and
 covers every input (:mod:`rightsmark.filter.report`), ``OUT`` is a folder (created when missing) in
 which no copy would replace an input, the report, or (without ``force``) an existing file, and no two
 inputs share a name. Then each input is copied to ``OUT/<its name>``: into a temporary beside the
@@ -51,7 +52,9 @@ def filter_inputs(
         raise UsageError(
             "name the tar shards and Parquet files to filter", hint="e.g. rightsmark filter 'shards/*.tar'"
         )
-    inputs = [(spec, _kind(spec)) for spec in specs]
+    from rightsmark.sources.dispatch import expand  # brace ranges, quoted or not, as verify reads them
+
+    inputs = [(name, _kind(name)) for spec in specs for name in expand(spec)]
     outputs = _outputs(inputs, out, report, force=force)
     covered = load(report, inputs)
     provenance = {"report": str(report), "run": meta(report)}
