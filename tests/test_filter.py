@@ -254,6 +254,8 @@ def test_duplicate_names_links_and_split_samples_are_refused(
             ("000002.jpg", images.signed),
             ("000001.txt", b"the key 000001 again, after another sample"),
             ("000003.jpg", images.signed),
+            ("000004.jpg", images.signed),
+            ("000004.JPG", images.signed),  # WebDataset lower-cases extensions: two samples of one key
             ("000005.jpg", images.signed),
         ],
     )
@@ -264,7 +266,7 @@ def test_duplicate_names_links_and_split_samples_are_refused(
     verify(cli, keys, "00000.tar")
     result = cli("filter", "00000.tar", "--report", "report.jsonl", "-o", "out")
     assert result.returncode == 0, result.stderr
-    assert "2 samples kept, 0 dropped, 0 unmatched, 4 refused" in result.stderr
+    assert "2 samples kept, 0 dropped, 0 unmatched, 5 refused" in result.stderr
     assert [s["__key__"] for s in wds_samples(tmp_path / "out" / "00000.tar")] == ["000002", "000003"]
 
 

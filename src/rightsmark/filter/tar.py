@@ -14,9 +14,9 @@ written to the copy. Memory holds the member names, never a member.
 
 What becomes of a sample, the first rule that applies:
 
-- refused: two members of the shard share one of its names, its key occurs in two runs (WebDataset
-  would make two samples of one key), a member is a link, device or FIFO, or has an unsafe name
-  (absolute, with ``..``, a control character);
+- refused: two members of the shard share one of its names, two of its members differ only in the
+  case of their extension or its key occurs in two runs (WebDataset would make two samples of one key),
+  a member is a link, device or FIFO, or has an unsafe name (absolute, with ``..``, a control character);
 - unmatched: an image member (regular, and its bytes or name say image as verify reads them, or the
   report has a record for it) without exactly one record, or whose record's sample key is another;
 - dropped: a record of one of its images says drop;
@@ -142,10 +142,14 @@ def plan(members: list[Member], covered: Covered) -> tuple[list[bool], Counts]:
     return copy, counts
 
 
+def _unsafe(member: Member, names: Counter[str]) -> bool:
+    name = member.name
+    return names[name] > 1 or member.kind != "file" or unsafe_name(name) or escape_key(name) != name
+
+
 def _decide(key: str, group: list[Member], names: Counter[str], split: bool, covered: Covered) -> str:
-    if split or any(
-        names[m.name] > 1 or m.kind != "file" or unsafe_name(m.name) or escape_key(m.name) != m.name for m in group
-    ):
+    extensions = Counter(m.name[len(key) + 1 :].lower() for m in group)  # WebDataset lower-cases them
+    if split or max(extensions.values()) > 1 or any(_unsafe(m, names) for m in group):
         return "refused"
     entries = [covered.by_name.get(m.name) for m in group if m.image or m.name in covered.by_name]
     if not entries:
