@@ -1,6 +1,6 @@
 """The command line: parses arguments, calls the library, prints. No logic of its own.
 
-One module per command group (``keys``, ``sign``, ``consent``, ``verify``); each registers its
+One module per command group (``keys``, ``sign``, ``consent``, ``verify``, ``filter``); each registers its
 commands on the application in :mod:`._app` when imported.
 
 Exit codes: 0 success (every file signed / kept), 1 some file failed or was dropped,
@@ -15,7 +15,7 @@ import sys
 
 import typer
 
-from rightsmark._cli import consent, init, keys, sign, trust, verify, watch  # noqa: F401 - importing registers the commands
+from rightsmark._cli import consent, filter, init, keys, sign, trust, verify, watch  # noqa: F401 - importing registers the commands
 from rightsmark._cli._app import EXIT_BROKEN_PIPE, app, broken_pipe, no_space
 from rightsmark.errors import disk_full
 
