@@ -17,9 +17,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rightsmark.filter.report import locate
-from rightsmark.filter.tar import sample_key
 from rightsmark.sign.signer import Signer
+from rightsmark.subset.report import locate
+from rightsmark.subset.tar import sample_key
 
 from .conftest import EXAMPLE_IMAGES, CliResult, one_error_line, open_rights, small_tmpfs
 
@@ -336,7 +336,7 @@ def test_parquet_rows_with_the_reports_columns(cli: Cli, keys: Any, images: Imag
     features = json.loads(meta[b"huggingface"])["info"]["features"]
     assert features["image"] == {"_type": "Image"} and features["decision"]["_type"] == "Value"
     assert features["reason_codes"]["_type"] == "Sequence"
-    provenance = json.loads(meta[b"rightsmark.filter"])
+    provenance = json.loads(meta[b"rightsmark.subset"])
     assert provenance["report"] == "report.jsonl" and provenance["run"]["policy"]["purpose"] == "ai_training"
     assert pq.ParquetFile(tmp_path / "out" / "hf.parquet").metadata.num_row_groups >= 1
 

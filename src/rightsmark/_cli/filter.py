@@ -51,7 +51,7 @@ def filter_(
     with _errors():
         if report is None or output is None:
             raise UsageError("filter needs --report REPORT and -o OUT", hint="e.g. -o filtered/ --report report.jsonl")
-        from rightsmark.filter.run import filter_inputs
+        from rightsmark.subset.run import filter_inputs
 
         result = filter_inputs(
             specs or [],

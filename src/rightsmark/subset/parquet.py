@@ -4,10 +4,10 @@ The file is read in record batches (all columns; pyarrow decodes one column chun
 time) and written in row groups of at most :data:`ROW_GROUP_ROWS` rows or :data:`ROW_GROUP_BYTES`, so
 memory holds a few batches, never the file. The schema, its metadata (Hugging Face ``datasets``
 features too, extended with the added columns) and the row order are kept; added are the report's
-:data:`~rightsmark.filter.report.VALUE_COLUMNS` (``decision``, ``reason_codes``, ``integrity``, ``trust``,
+:data:`~rightsmark.subset.report.VALUE_COLUMNS` (``decision``, ``reason_codes``, ``integrity``, ``trust``,
 ``signer_common_name``, ..., each named ``rightsmark_<name>`` when the file already has a column of that
 name) and ``rightsmark_key`` (the report's item key for the row). The schema metadata gains
-``rightsmark.filter``: the report read and what its run rested on (``REPORT.meta.json``).
+``rightsmark.subset``: the report read and what its run rested on (``REPORT.meta.json``).
 
 A row is matched to its record by the row index of the record's sample when every record of the file
 has one; otherwise by its item key, computed by verify's own Parquet reader (so ``--column`` and
@@ -27,9 +27,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from rightsmark.filter.report import AMBIGUOUS, VALUE_COLUMNS, Covered, Entry
-from rightsmark.filter.results import Counts, FilterInputError
 from rightsmark.reports.formats import LIST_COLUMNS
+from rightsmark.subset.report import AMBIGUOUS, VALUE_COLUMNS, Covered, Entry
+from rightsmark.subset.results import Counts, FilterInputError
 
 #: The column holding the report's item key of each row.
 KEY_COLUMN = "rightsmark_key"
@@ -90,7 +90,7 @@ def _schema(schema: Any, added: dict[str, str], provenance: dict[str, Any]) -> A
     metadata = dict(schema.metadata or {})
     if b"huggingface" in metadata:
         metadata[b"huggingface"] = _hf_features(metadata[b"huggingface"], added)
-    metadata[b"rightsmark.filter"] = json.dumps(provenance, sort_keys=True).encode()
+    metadata[b"rightsmark.subset"] = json.dumps(provenance, sort_keys=True).encode()
     return out.with_metadata(metadata)
 
 

@@ -34,13 +34,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from rightsmark.filter.report import AMBIGUOUS, Covered
-from rightsmark.filter.results import Counts, FilterInputError
 from rightsmark.media.formats import HEADER_BYTES, sniff
 from rightsmark.sources.guard import escape_key
 
 # the shard reader's stream checks, shared so that a shard reads the same to verify and to filter
 from rightsmark.sources.tar import IMAGE_EXTENSIONS, _decompressed, _header_class, unsafe_name
+from rightsmark.subset.report import AMBIGUOUS, Covered
+from rightsmark.subset.results import Counts, FilterInputError
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 Everything that can be known before writing is checked first, and nothing is written when a check
 fails: every input (brace ranges expanded as verify expands them) is a local tar shard or Parquet
 file (a regular file), the report reads whole and
-covers every input (:mod:`rightsmark.filter.report`), ``OUT`` is a folder (created when missing) in
+covers every input (:mod:`rightsmark.subset.report`), ``OUT`` is a folder (created when missing) in
 which no copy would replace an input, the report, or (without ``force``) an existing file, and no two
 inputs share a name. Then each input is copied to ``OUT/<its name>``: into a temporary beside the
 copy, synced, then renamed, so a copy is whole or absent (an interrupted or failed run leaves the
@@ -22,11 +22,11 @@ from typing import Any, TypeVar
 
 from rightsmark.errors import UsageError, disk_full
 from rightsmark.files import sweep_stale_temporaries, temp_prefix
-from rightsmark.filter.report import PARQUET, TAR, Covered, load, meta
-from rightsmark.filter.results import Counts, FilterInputError, FilterResult, InputResult
 from rightsmark.sources.containers import is_parquet_name, is_tar_name
 from rightsmark.sources.guard import ItemRefusedError, open_regular
 from rightsmark.sources.storage import is_url
+from rightsmark.subset.report import PARQUET, TAR, Covered, load, meta
+from rightsmark.subset.results import Counts, FilterInputError, FilterResult, InputResult
 
 T = TypeVar("T")
 
@@ -147,14 +147,14 @@ def _filter_one(
 ) -> Counts:
     with open(_open(spec), "rb") as fh:
         if kind == TAR:
-            from rightsmark.filter.tar import compression, filter_shard
+            from rightsmark.subset.tar import compression, filter_shard
 
             def write_tar(tmp: Path) -> Counts:
                 with tmp.open("wb") as copy:
                     return filter_shard(fh, spec, records, copy, compression(dest.name))
 
             return _atomically(dest, spec, write_tar)
-        from rightsmark.filter.parquet import filter_file
+        from rightsmark.subset.parquet import filter_file
 
         def write_parquet(tmp: Path) -> Counts:
             return filter_file(fh, spec, records, tmp, column=column, key_column=key_column, provenance=provenance)
