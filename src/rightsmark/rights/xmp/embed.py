@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from rightsmark.media import StructureError, jpeg, png, riff, tiff
 from rightsmark.media.formats import ImageFormat
 from rightsmark.rights.xmp.fields import XmpFields
-from rightsmark.rights.xmp.packet import MalformedError, XmpError, merge, packet_fields
+from rightsmark.rights.xmp.packet import MalformedError, XmpError, merge
+from rightsmark.rights.xmp.reading import packet_fields
 
 
 @dataclass(frozen=True)
