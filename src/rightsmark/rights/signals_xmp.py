@@ -12,6 +12,7 @@ the packet as well), that property is the manifest's own statement, not one decl
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -60,13 +61,20 @@ def packet_signals(raw: bytes) -> tuple[DeclaredSignal, ...]:
     for tag, name in PROPERTIES.items():
         values = found.get(tag, [])
         for value in values[:1] if name in _TEXTS else values:
-            out.append(signals.declare(name, value, SignalSource.XMP, WHERE))
+            out.append(_declared(name, value))
     return tuple(out)
 
 
-def file_signals(data: bytes, fmt: ImageFormat | None) -> tuple[DeclaredSignal, ...]:
-    """The declared signals in the XMP packet of ``data`` (none when it has no packet or its format holds none)."""
-    raw = xmp.find_packet(data, fmt) if fmt is not None else None
+@functools.lru_cache(maxsize=4096)
+def _declared(name: str, value: str) -> DeclaredSignal:
+    """One XMP signal (immutable; a dataset repeats its vocabulary codes and license URLs)."""
+    return signals.declare(name, value, SignalSource.XMP, WHERE)
+
+
+def file_signals(data: bytes, fmt: ImageFormat | None, *, before: int | None = None) -> tuple[DeclaredSignal, ...]:
+    """The declared signals in the XMP packet of ``data`` (none when it has no packet or its format holds none;
+    ``before``: a JPEG's scan start, see :func:`rightsmark.rights.xmp.find_packet`)."""
+    raw = xmp.find_packet(data, fmt, before=before) if fmt is not None else None
     return packet_signals(raw) if raw is not None else ()
 
 

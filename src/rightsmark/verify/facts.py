@@ -167,22 +167,25 @@ def prescan(data: bytes, name: str | Path = "") -> Facts | None:
     fmt = sniff(data[:HEADER_BYTES], name)
     if fmt is None or fmt.name not in PRESCANNED:
         return None  # unknown to us, or no cheap structure walk the engine would agree with
+    start = None
     if fmt.name == "jpeg":
         # a JPEG keeps its manifest (APP11) and XMP (APP1) before the scan data: search only there
-        start = jpeg_scan_start(data)
-        if isinstance(start, str) or has_marker_in(data, start):
+        found = jpeg_scan_start(data)
+        if isinstance(found, str) or has_marker_in(data, found):
             return None
+        start = found
     elif has_marker(data):
         return None
     if structural_problem(data, fmt) is not None:
         return None  # damaged: the engine says how (a manifest may have been cut off)
-    return absent_facts(data, fmt)
+    return absent_facts(data, fmt, start)
 
 
-def absent_facts(data: bytes, fmt: ImageFormat) -> Facts:
+def absent_facts(data: bytes, fmt: ImageFormat, scan_start: int | None = None) -> Facts:
     """The facts of a file of format ``fmt`` with no manifest: its declared XMP signals (``data`` may be just
-    the head of a JPEG: its packet lies before the scan)."""
-    return Facts(Integrity.ABSENT, message="no C2PA manifest", format=fmt.name, declared=file_signals(data, fmt))
+    the head of a JPEG whose ``scan_start`` is known: its packet lies before)."""
+    declared = file_signals(data, fmt, before=scan_start)
+    return Facts(Integrity.ABSENT, message="no C2PA manifest", format=fmt.name, declared=declared)
 
 
 #: How much of a local file to read before deciding whether the rest is needed.
@@ -220,7 +223,7 @@ def prescan_open(fh: BinaryIO, name: str | Path = "") -> tuple[Facts | None, boo
             fh.seek(max(start, size - TAIL_BYTES))
             tail = fh.read()
         if tail.rfind(b"\xff\xd9") != -1:
-            return absent_facts(head, fmt), False
+            return absent_facts(head, fmt, start), False
         return None, False
     return None, has_marker(head)
 

@@ -8,6 +8,7 @@ asked for is not parsed at all. Values come out as :func:`_items` reads them: an
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -122,11 +123,21 @@ def _find_rdf(top: ET.Element) -> ET.Element | None:
 def _mentions_none(raw: bytes, tags: Collection[str]) -> bool:
     """Whether a UTF-8 packet surely states none of ``tags``: no local name of one occurs in its bytes (an
     element or attribute name is never escaped). UTF-16/32 packets and packets with an XML declaration
-    (another encoding) are never ruled out this way."""
+    (another encoding) are never ruled out this way. The padding before a closing ``<?xpacket end ...?>``
+    with nothing after it is not searched (blanks)."""
     at = raw.find(b"<")
     if wide_encoding(raw) is not None or at == -1 or raw.startswith(b"<?xml", at):
         return False
-    return not any(tag.rpartition("}")[2].encode() in raw for tag in tags)
+    stop = raw.rfind(b"<?xpacket")
+    if stop <= at or raw.find(b"<", stop + 1) != -1:
+        stop = len(raw)
+    text = raw[:stop].rstrip()
+    return not any(name in text for name in _local_names(tuple(tags)))
+
+
+@functools.lru_cache(maxsize=16)
+def _local_names(tags: tuple[str, ...]) -> tuple[bytes, ...]:
+    return tuple(dict.fromkeys(tag.rpartition("}")[2].encode() for tag in tags))
 
 
 def packet_properties(raw: bytes, tags: Collection[str]) -> dict[str, list[str]]:
