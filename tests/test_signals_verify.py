@@ -456,3 +456,32 @@ def test_reports_summary_and_inspect_show_declared_signals(cli: Cli, tmp_path: P
     res = cli("inspect", data / "a.jpg", "--json")
     info = json.loads(res.stdout)
     assert [(d["name"], d["value"]) for d in info["declared"]] == EVERYTHING_SAYS
+
+
+# ---------------------------------------------------------------------------------------------
+# Ray
+
+
+def test_the_ray_engine_reads_the_same_signals(cli: Cli, tmp_path: Path, signer: Signer, keys: KeyFiles) -> None:
+    pytest.importorskip("ray")
+    data = tmp_path / "data"
+    data.mkdir()
+    for kind in ("jpeg", "png", "webp", "tiff"):
+        (data / f"a.{kind}").write_bytes(image_with_xmp(kind, EVERYTHING))
+    (data / "free.jpg").write_bytes(
+        image_with_xmp("jpeg", packet(f"<plus:DataMining>{PLUS}DMI-ALLOWED</plus:DataMining>"))
+    )
+    src = tmp_path / "src.jpg"
+    src.write_bytes(image_with_xmp("jpeg", packet("<tdm:reservation>1</tdm:reservation>")))
+    signer.sign_file(src, data / "signed.jpg", open_rights())
+    policy = tmp_path / "policy.toml"
+    policy.write_text('[treat]\ndeclared_allowed = "keep"\n')
+    options = ("--policy", policy, "--trust", keys.ca, "-q")
+    ref = cli("verify", data, *options, "-o", tmp_path / "local.jsonl")
+    res = cli("verify", data, *options, "--engine", "ray", "--jobs", "2", "-o", tmp_path / "ray.jsonl")
+    assert (ref.returncode, res.returncode) == (1, 1), res.stderr
+    local = (tmp_path / "local.jsonl").read_text()
+    assert (tmp_path / "ray.jsonl").read_text() == local
+    records = {json.loads(line)["path"].rsplit("/", 1)[-1]: json.loads(line) for line in local.splitlines()}
+    assert records["free.jpg"]["decision"] == "keep"
+    assert "conflicts with the signed manifest" in records["signed.jpg"]["reasons"][0]["message"]

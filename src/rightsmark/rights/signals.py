@@ -26,7 +26,7 @@ The one table (:data:`TABLE`) maps each signal to an interpretation: per use (``
   ``train-ai`` and ``search`` throughout). :data:`CONTENT_USAGE`.
 * License and rights statements: ``xmpRights:WebStatement``, ``cc:license`` (Creative Commons REL),
   ``dc:rights``, ``xmpRights:UsageTerms``. Reported; a license URL or id that
-  :mod:`rightsmark.rights.licenses` knows as a public-domain dedication (CC0, PDM, PDDL, Unlicense) allows
+  :mod:`rightsmark.rights.licenses` knows as a public-domain dedication (CC0, CC-PDDC, PDDL, Unlicense) allows
   every use; any other statement says nothing about them.
 
 Fail closed, where the standards leave room: a restriction counts however it is spelled (names and values
