@@ -196,8 +196,13 @@ class DeclaredSignal:
     uses: Training = field(default_factory=lambda: Training())
 
     def to_dict(self) -> dict[str, Any]:
-        uses = self.uses.to_dict()
-        uses.pop("constraint_info", None)
+        u = self.uses  # (spelt out: records of unsigned files carry several of these, written on the fast path)
+        uses = {
+            "ai_training": u.ai_training.value,
+            "ai_generative_training": u.ai_generative_training.value,
+            "ai_inference": u.ai_inference.value,
+            "data_mining": u.data_mining.value,
+        }
         return {"name": self.name, "value": self.value, "source": self.source.value, "where": self.where, "uses": uses}
 
 

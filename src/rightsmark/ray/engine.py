@@ -140,8 +140,11 @@ class UnitVerifier(Judge):
         return self.facts(data, item.key)
 
     def verify_unit(self, unit: WorkUnit) -> Iterator[tuple[VerifyRecord, Facts]]:
+        from rightsmark.rights.signals import declared_beside
+
         for item in open_unit(unit, self.column, self.key_column, self.storage_options, self.max_item_size):
-            facts = self.item_facts(item)
+            # values recorded beside the image travel in the facts: the driver re-judges those alone
+            facts = self.item_facts(item).with_declared(declared_beside(item.sidecar))
             record = self.record(item.key, facts)
             if item.error is not None:
                 record = with_reason(record, item.reason)

@@ -115,6 +115,18 @@ def _shown(value: str | tuple[str, ...]) -> str:
     return json.dumps(value if isinstance(value, str) else list(value), ensure_ascii=False)
 
 
+def declared_text(signal: dict[str, Any]) -> str:
+    """A declared signal (its JSON form) in one line: ``NAME "VALUE" (SOURCE, WHERE): opts out of ...``."""
+    uses = signal.get("uses") or {}
+    out = [u for u, v in uses.items() if v == "notAllowed"]
+    allowed = [u for u, v in uses.items() if v == "allowed"]
+    said = [f"opts out of {', '.join(out)}"] if out else []
+    said += [f"opts in to {', '.join(allowed)}"] if allowed else []
+    meaning = "; ".join(said) or "says nothing about the four uses"
+    found = f"{signal.get('source')}, {signal.get('where')}"
+    return f"{signal.get('name')} {_shown(str(signal.get('value')))} ({found}): {meaning}"
+
+
 def verify_text(record: VerifyRecord) -> str:
     """A record as a few lines for a person."""
     head = "KEEP" if record.decision is Decision.KEEP else "DROP"
@@ -138,6 +150,8 @@ def verify_text(record: VerifyRecord) -> str:
         lines.append(
             f"      XMP disagrees with the signed manifest: {d.field} XMP {_shown(d.xmp)}, signed {_shown(d.signed)}"
         )
+    for s in record.declared:
+        lines.append(f"      declared {declared_text(s.to_dict())}")
     if record.remote_manifest:
         lines.append(f"      remote manifest {record.remote_manifest} (not fetched)")
     for r in record.reasons:
@@ -173,13 +187,15 @@ FLAT_COLUMNS = (
     "data_mining",
     "consent_status",
     "metadata_drift",
+    "declared",
+    "declared_opt_out",
     "remote_manifest",
     "format",
     "engine_state",
     "engine_failure_codes",
     "error",
 )
-LIST_COLUMNS = {"reason_codes", "author", "metadata_drift", "engine_failure_codes"}
+LIST_COLUMNS = {"reason_codes", "author", "metadata_drift", "declared", "declared_opt_out", "engine_failure_codes"}
 
 
 def flat(record: VerifyRecord) -> dict[str, Any]:
@@ -212,12 +228,23 @@ def flat_dict(rec: dict[str, Any]) -> dict[str, Any]:
         "consent_status": rec["consent"]["status"],
         # the XMP properties that disagree (values are in the JSON record); absent from reports made before it
         "metadata_drift": [d["field"] for d in rec.get("metadata_drift") or ()],
+        # each declared signal as NAME=VALUE (source, where and meaning are in the JSON record), and the uses
+        # some declared signal opts out of; absent from reports made before them
+        "declared": [f"{d['name']}={d['value']}" for d in rec.get("declared") or ()],
+        "declared_opt_out": _opted_out(rec.get("declared") or ()),
         "remote_manifest": rec.get("remote_manifest"),
         "format": rec.get("format"),
         "engine_state": rec["engine"]["state"],
         "engine_failure_codes": list(rec["engine"]["failure_codes"]),
         "error": rec.get("error"),
     }
+
+
+_USES = ("ai_training", "ai_generative_training", "ai_inference", "data_mining")
+
+
+def _opted_out(declared: Any) -> list[str]:
+    return [u for u in _USES if any((d.get("uses") or {}).get(u) == "notAllowed" for d in declared)]
 
 
 class CsvReport(Report):
@@ -270,6 +297,8 @@ def inspect_text(info: dict[str, Any]) -> str:
         lines.append(f"  error: {info['error']}")
     if info.get("remote_manifest"):
         lines.append(f"  remote manifest: {info['remote_manifest']} (not fetched)")
+    for signal in info.get("declared") or ():
+        lines.append(f"  declared {declared_text(signal)}")
     if not info["manifests"]:
         lines.append("  no manifest to show")
     for m in info["manifests"]:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TextIO
 
-from rightsmark.models import VerifyRecord
+from rightsmark.models import Use, VerifyRecord
 from rightsmark.reports.formats import safe_lines, terminal_safe
 
 if TYPE_CHECKING:
@@ -31,6 +31,10 @@ class Summary:
         self.integrity: Counter[str] = Counter()
         #: files whose embedded XMP disagrees with their signed manifest
         self.drifting = 0
+        #: files with declared signals (XMP, sidecar, column): any, opting out of some use, opting in to some
+        self.declared = 0
+        self.declared_out = 0
+        self.declared_in = 0
 
     @property
     def total(self) -> int:
@@ -38,11 +42,31 @@ class Summary:
 
     def add(self, record: VerifyRecord) -> None:
         codes = [r.code for r in record.reasons]
-        self.count(record.decision.value, record.integrity.value, codes, drift=bool(record.metadata_drift))
+        said = {
+            u
+            for s in record.declared
+            for u in (s.uses.ai_training, s.uses.ai_generative_training, s.uses.ai_inference, s.uses.data_mining)
+        }
+        declared = (bool(record.declared), Use.NOT_ALLOWED in said, Use.ALLOWED in said)
+        self.count(
+            record.decision.value, record.integrity.value, codes, drift=bool(record.metadata_drift), declared=declared
+        )
 
-    def count(self, decision: str, integrity: str, reason_codes: list[str], *, drift: bool = False) -> None:
-        """:meth:`add` for a record already flattened (a report read back)."""
+    def count(
+        self,
+        decision: str,
+        integrity: str,
+        reason_codes: list[str],
+        *,
+        drift: bool = False,
+        declared: tuple[bool, bool, bool] = (False, False, False),
+    ) -> None:
+        """:meth:`add` for a record already flattened (a report read back); ``declared``: whether the file has
+        declared signals, whether one opts out of some use, whether one opts in to some use."""
         self.drifting += drift
+        self.declared += declared[0]
+        self.declared_out += declared[1]
+        self.declared_in += declared[2]
         self.decisions[decision] += 1
         self.integrity[integrity] += 1
         for code in dict.fromkeys(reason_codes):
@@ -65,6 +89,13 @@ class Summary:
             files = "file" if self.drifting == 1 else "files"
             lines.append(
                 f"  {self.drifting} {files}: embedded XMP disagrees with the signed manifest (reported, not dropped)"
+            )
+        if self.declared:
+            files = "file" if self.declared == 1 else "files"
+            lines.append(
+                f"  declared signals: {self.declared} {files} ({self.declared_out} opting out of some use,"
+                f" {self.declared_in} opting in to some use; an opt-in keeps no file without a manifest unless"
+                ' [treat] declared_allowed = "keep")'
             )
         if self.reasons:
             lines.append("  drop reasons (files):")

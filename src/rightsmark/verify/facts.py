@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -22,17 +22,19 @@ from rightsmark.engine import adapter as engine
 from rightsmark.engine.jumbf import leaf_fingerprint
 from rightsmark.engine.reading import EngineReading, interpret, read_manifest_store, signer_info
 from rightsmark.media.formats import HEADER_BYTES, PRESCANNED, ImageFormat, jpeg_scan_start, sniff, structural_problem
-from rightsmark.models import Drift, Integrity, License, SignerInfo, Training, Use
-from rightsmark.rights import xmp
+from rightsmark.models import DeclaredSignal, Drift, Integrity, License, SignerInfo, Training, Use
+from rightsmark.rights import signals, xmp
 from rightsmark.rights.consent import CONSENT_LABEL
-from rightsmark.rights.manifest import assertions_by_label, read_authors, read_license, read_training
+from rightsmark.rights.manifest import METADATA_LABEL, assertions_by_label, read_authors, read_license, read_training
+from rightsmark.rights.signals_xmp import file_signals, packet_signals, unmirrored
 from rightsmark.verify.chaintrust import ChainTrust, engine_chain
 
 if TYPE_CHECKING:
     from rightsmark.trust.sources import TrustSources
 
 #: Bump when the meaning of cached facts changes; old cache entries are then ignored.
-FACTS_VERSION = 4
+#: (5: the declared signals of the file's XMP; an older entry would hide them.)
+FACTS_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,15 @@ class Facts:
     consent_present: bool = False
     #: where the file's XMP packet contradicts the signed manifest (read only for a valid manifest)
     metadata_drift: tuple[Drift, ...] = ()
+    #: permissions declared outside C2PA: the file's XMP (:mod:`rightsmark.rights.signals_xmp`), and for a
+    #: record also what was recorded beside it (:meth:`with_declared`)
+    declared: tuple[DeclaredSignal, ...] = ()
+
+    def with_declared(self, more: tuple[DeclaredSignal, ...]) -> Facts:
+        """These facts with ``more`` declared signals (each signal once, however often added)."""
+        if not more:
+            return self
+        return replace(self, declared=tuple(dict.fromkeys((*self.declared, *more))))
 
     def to_json(self) -> str:
         return json.dumps(
@@ -81,6 +92,7 @@ class Facts:
                 "consent": self.consent,
                 "consent_present": self.consent_present,
                 "metadata_drift": [d.to_dict() for d in self.metadata_drift],
+                "declared": [d.to_dict() for d in self.declared],
             },
             separators=(",", ":"),
         )
@@ -118,6 +130,7 @@ class Facts:
             metadata_drift=tuple(
                 Drift(x["field"], _drift_value(x["xmp"]), _drift_value(x["signed"])) for x in d["metadata_drift"]
             ),
+            declared=tuple(signals.from_dict(x) for x in d["declared"]),
         )
 
 
@@ -154,16 +167,25 @@ def prescan(data: bytes, name: str | Path = "") -> Facts | None:
     fmt = sniff(data[:HEADER_BYTES], name)
     if fmt is None or fmt.name not in PRESCANNED:
         return None  # unknown to us, or no cheap structure walk the engine would agree with
+    start = None
     if fmt.name == "jpeg":
         # a JPEG keeps its manifest (APP11) and XMP (APP1) before the scan data: search only there
-        start = jpeg_scan_start(data)
-        if isinstance(start, str) or has_marker_in(data, start):
+        found = jpeg_scan_start(data)
+        if isinstance(found, str) or has_marker_in(data, found):
             return None
+        start = found
     elif has_marker(data):
         return None
     if structural_problem(data, fmt) is not None:
         return None  # damaged: the engine says how (a manifest may have been cut off)
-    return Facts(Integrity.ABSENT, message="no C2PA manifest", format=fmt.name)
+    return absent_facts(data, fmt, start)
+
+
+def absent_facts(data: bytes, fmt: ImageFormat, scan_start: int | None = None) -> Facts:
+    """The facts of a file of format ``fmt`` with no manifest: its declared XMP signals (``data`` may be just
+    the head of a JPEG whose ``scan_start`` is known: its packet lies before)."""
+    declared = file_signals(data, fmt, before=scan_start)
+    return Facts(Integrity.ABSENT, message="no C2PA manifest", format=fmt.name, declared=declared)
 
 
 #: How much of a local file to read before deciding whether the rest is needed.
@@ -201,7 +223,7 @@ def prescan_open(fh: BinaryIO, name: str | Path = "") -> tuple[Facts | None, boo
             fh.seek(max(start, size - TAIL_BYTES))
             tail = fh.read()
         if tail.rfind(b"\xff\xd9") != -1:
-            return Facts(Integrity.ABSENT, message="no C2PA manifest", format="jpeg"), False
+            return absent_facts(head, fmt, start), False
         return None, False
     return None, has_marker(head)
 
@@ -270,7 +292,11 @@ class FactReader:
         active = reading.active if reading.integrity is Integrity.VALID else None
         assertions = assertions_by_label(active) if active else {}
         # the XMP mirror is compared only with a manifest that validates (header-only parse, no decode)
-        embedded = xmp.read(data, fmt) if active and fmt is not None else None
+        packet = xmp.find_packet(data, fmt) if fmt is not None else None
+        embedded = xmp.packet_fields(packet) if active and packet is not None else None
+        declared = packet_signals(packet) if packet is not None else ()
+        if active:  # what the manifest's own cawg.metadata signs is not declared beside it
+            declared = unmirrored(declared, assertions.get(METADATA_LABEL))
         return Facts(
             integrity=reading.integrity,
             trusted=reading.trusted,
@@ -290,6 +316,7 @@ class FactReader:
             consent=assertions.get(CONSENT_LABEL),
             consent_present=CONSENT_LABEL in assertions,
             metadata_drift=tuple(xmp.drift(embedded, xmp.signed_fields(assertions))),
+            declared=declared,
         )
 
 

@@ -119,6 +119,7 @@ def inspect_file(
         "engine": {"state": record.engine_state, "failure_codes": list(record.engine_codes)},
         "remote_manifest": record.remote_manifest,
         "error": record.error,
+        "declared": [d.to_dict() for d in record.declared],
         "manifests": manifests,
         "trust_sources": v.trust.describe(),
     }

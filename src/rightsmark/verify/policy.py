@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from rightsmark.errors import RightsmarkError
 from rightsmark.models import ConsentResult, ConsentStatus, Decision, Integrity, Purpose, Reason, Use
+from rightsmark.rights import signals
 from rightsmark.rights.licenses import KNOWN
 from rightsmark.trust import lists as trustlists
 from rightsmark.trust.lists import DEFAULT as DEFAULT_TRUST_LISTS
@@ -56,6 +57,7 @@ REASON_CODES = {
     "consent-not-covered": "a pictured person's consent does not cover the purpose (or commercial use)",
     "consent-withdrawn": "a pictured person's consent is on a signed withdrawal list",
     "duplicate-key": "several items of one source (tar members, Parquet rows) share this key; all of them are dropped",
+    "declared-opt-out": "a signal declared outside C2PA (XMP, a sidecar header, a column) opts out of the purpose",
 }
 
 
@@ -110,6 +112,8 @@ class Policy:
     keep_absent: bool = False
     keep_remote: bool = False
     keep_ingredient_invalid: bool = False
+    #: keep a file without any manifest whose declared signals opt in to the purpose (and none opts out)
+    keep_declared_allowed: bool = False
     #: release ids of withdrawn consent records (from signed withdrawal lists, ``--withdrawals``)
     withdrawn: frozenset[str] = frozenset()
     source: str | None = field(default=None, compare=False)
@@ -161,16 +165,22 @@ class Policy:
                 LicenseCheck(self.license_allow, self.license_deny, self.license_required, self.commercial),
                 ConsentCheck(self.consent_required),
                 WithdrawalCheck(self.withdrawn),
+                DeclaredCheck(self.purpose),
             ]
         )
 
     def decide(self, facts: Facts, consent: ConsentResult) -> tuple[Decision, list[Reason]]:
         if facts.integrity is Integrity.ABSENT and (
-            (self.keep_remote and facts.remote_manifest) or (self.keep_absent and not facts.remote_manifest)
+            (self.keep_remote and facts.remote_manifest)
+            or (not facts.remote_manifest and (self.keep_absent or self._declared_allows(facts)))
         ):
-            return Decision.KEEP, []
+            reasons = DeclaredCheck(self.purpose).reasons(facts, consent)  # an opt-out always counts
+            return (Decision.DROP if reasons else Decision.KEEP), reasons
         reasons = self._checks.reasons(facts, consent)
         return (Decision.DROP if reasons else Decision.KEEP), reasons
+
+    def _declared_allows(self, facts: Facts) -> bool:
+        return self.keep_declared_allowed and signals.opted_in(facts.declared, self.purpose)
 
     def to_dict(self) -> dict[str, Any]:
         """The policy as data (anchors by path and sha256), recorded in reports and cache keys."""
@@ -198,6 +208,7 @@ class Policy:
                 "absent": "keep" if self.keep_absent else "drop",
                 "remote": "keep" if self.keep_remote else "drop",
                 "ingredient_invalid": "keep" if self.keep_ingredient_invalid else "drop",
+                "declared_allowed": "keep" if self.keep_declared_allowed else "drop",
             },
         }
 
@@ -379,6 +390,19 @@ class WithdrawalCheck:
         if not hits:
             return []
         return [Reason("consent-withdrawn", f"consent withdrawn for {', '.join(hits)}")]
+
+
+@dataclass(frozen=True)
+class DeclaredCheck:
+    """Drop files with a declared signal opting out of the purpose, whatever their integrity and whatever
+    the manifest allows (the more restrictive statement wins; a conflict with a valid manifest is said)."""
+
+    purpose: Purpose
+
+    def reasons(self, facts: Facts, consent: ConsentResult) -> list[Reason]:
+        signed = facts.training.get(self.purpose) if facts.integrity is Integrity.VALID else None
+        reason = signals.opt_out_reason(facts.declared, self.purpose, signed)
+        return [reason] if reason else []
 
 
 # ---------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ _TABLES = {
     "trust": {"anchors", "lists", "list_files", "tsa_anchors", "allow_untrusted", "allowed_signers"},
     "licenses": {"allow", "deny", "required"},
     "consent": {"required"},
-    "treat": {"constrained", "absent", "remote", "ingredient_invalid"},
+    "treat": {"constrained", "absent", "remote", "ingredient_invalid", "declared_allowed"},
 }
 
 
@@ -92,6 +92,7 @@ def policy_from_dict(data: dict[str, Any], *, base_dir: Path | None = None, sour
         keep_absent=treat.get("absent", "drop") == "keep",
         keep_remote=treat.get("remote", "drop") == "keep",
         keep_ingredient_invalid=treat.get("ingredient_invalid", "drop") == "keep",
+        keep_declared_allowed=treat.get("declared_allowed", "drop") == "keep",
         source=source,
     )
 

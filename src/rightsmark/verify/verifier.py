@@ -33,6 +33,7 @@ from rightsmark.engine.reading import (
     signer_info,
 )
 from rightsmark.models import Decision, Purpose, Trust, VerifyRecord
+from rightsmark.rights.signals import declared_beside
 from rightsmark.verify.facts import FactReader, Facts, error_facts
 from rightsmark.verify.policy import Policy, judge
 
@@ -44,7 +45,10 @@ def make_record(
     key: str, facts: Facts, policy: Policy, now: dt.datetime | None = None, *, item: Item | None = None
 ) -> VerifyRecord:
     """The verify record for ``facts`` judged under ``policy`` at ``now``; ``item`` (the source's item,
-    when there is one) gives the sample it belongs to."""
+    when there is one) gives the sample it belongs to and the values recorded beside it (declared signals,
+    judged with the file's own)."""
+    if item is not None and item.sidecar:
+        facts = facts.with_declared(declared_beside(item.sidecar))
     consent, decision, reasons = judge(facts, policy, now)
     return VerifyRecord(
         path=key,
@@ -64,6 +68,7 @@ def make_record(
         format=facts.format,
         error=facts.message if facts.integrity.value == "error" else None,
         metadata_drift=facts.metadata_drift,
+        declared=facts.declared,
         sample=item.sample if item is not None else None,
     )
 

@@ -6,9 +6,11 @@ file is signed (so the signature covers them too); :func:`read` takes them back 
 file cheaply (header segments or chunks only); :func:`drift` says where an embedded packet
 disagrees with what the manifest signed.
 
-Three modules: :mod:`~rightsmark.rights.xmp.fields` (the properties, the values a manifest
-signs, drift), :mod:`~rightsmark.rights.xmp.packet` (parse, merge and serialise the packet)
-and :mod:`~rightsmark.rights.xmp.embed` (where the packet lives in each container). Their
+Four modules: :mod:`~rightsmark.rights.xmp.fields` (the properties, the values a manifest
+signs, drift), :mod:`~rightsmark.rights.xmp.packet` (parse, merge and serialise the packet),
+:mod:`~rightsmark.rights.xmp.reading` (the values of any properties a packet states: the fields,
+and the declared signals of :mod:`rightsmark.rights.signals_xmp`) and
+:mod:`~rightsmark.rights.xmp.embed` (where the packet lives in each container). Their
 public names are all here. Outside rightsmark they import only the standard library, and
 defusedxml when a packet is parsed.
 """
@@ -31,9 +33,11 @@ from rightsmark.rights.xmp.fields import (
     drift,
     fields_for,
     from_metadata,
+    scalar,
     signed_fields,
 )
-from rightsmark.rights.xmp.packet import XmpError, packet_fields
+from rightsmark.rights.xmp.packet import MalformedError, XmpError
+from rightsmark.rights.xmp.reading import packet_fields, packet_properties
 
 __all__ = [
     "DC",
@@ -46,6 +50,7 @@ __all__ = [
     "XMP_RIGHTS",
     "Drift",
     "Kind",
+    "MalformedError",
     "NotEmbedded",
     "X",
     "XmpError",
@@ -56,6 +61,8 @@ __all__ = [
     "find_packet",
     "from_metadata",
     "packet_fields",
+    "packet_properties",
     "read",
+    "scalar",
     "signed_fields",
 ]

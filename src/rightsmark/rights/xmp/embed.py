@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from rightsmark.media import StructureError, jpeg, png, riff, tiff
 from rightsmark.media.formats import ImageFormat
 from rightsmark.rights.xmp.fields import XmpFields
-from rightsmark.rights.xmp.packet import MalformedError, XmpError, merge, packet_fields
+from rightsmark.rights.xmp.packet import MalformedError, XmpError, merge
+from rightsmark.rights.xmp.reading import packet_fields
 
 
 @dataclass(frozen=True)
@@ -274,10 +275,14 @@ def embed(data: bytes, fmt: ImageFormat, fields: XmpFields) -> bytes | NotEmbedd
         return NotEmbedded(fmt.name, f"the file's XMP packet cannot be merged into ({exc}); left unchanged")
 
 
-def find_packet(data: bytes, fmt: ImageFormat) -> bytes | None:
-    """The raw XMP packet of a JPEG, PNG, WebP or TIFF file, or None (also for damaged files)."""
+def find_packet(data: bytes, fmt: ImageFormat, *, before: int | None = None) -> bytes | None:
+    """The raw XMP packet of a JPEG, PNG, WebP or TIFF file, or None (also for damaged files).
+
+    ``before``: a JPEG's scan start when the caller knows it; a header without the XMP identifier is then
+    ruled out by one search instead of a walk (the walk still decides where a packet is: an identifier
+    inside another segment is no packet)."""
     find = _FINDERS.get(fmt.name)
-    if find is None:
+    if find is None or (fmt.name == "jpeg" and before is not None and data.find(_JPEG_XMP, 0, before) == -1):
         return None
     try:
         found = find(data)

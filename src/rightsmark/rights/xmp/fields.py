@@ -80,7 +80,7 @@ class XmpFields:
 # Values
 
 
-def _scalar(value: object) -> str | None:
+def scalar(value: object) -> str | None:
     """A JSON-LD value as text: a string, ``{"@value"|"@id"|"x-default": ...}`` or the first of a list."""
     if isinstance(value, list):
         value = value[0] if value else None
@@ -91,7 +91,7 @@ def _scalar(value: object) -> str | None:
 
 def _texts(value: object) -> tuple[str, ...]:
     items = value if isinstance(value, list) else [value]
-    return tuple(t for t in (_scalar(v) for v in items) if t)
+    return tuple(t for t in (scalar(v) for v in items) if t)
 
 
 def from_metadata(meta: Mapping[str, Any]) -> XmpFields:
@@ -99,14 +99,14 @@ def from_metadata(meta: Mapping[str, Any]) -> XmpFields:
     marked = meta.get("xmpRights:Marked")
     return XmpFields(
         creators=read_authors({METADATA_LABEL: meta}),
-        rights=_scalar(meta.get("dc:rights")),
-        web_statement=_scalar(meta.get("xmpRights:WebStatement")),
-        usage_terms=_scalar(meta.get("xmpRights:UsageTerms")),
+        rights=scalar(meta.get("dc:rights")),
+        web_statement=scalar(meta.get("xmpRights:WebStatement")),
+        usage_terms=scalar(meta.get("xmpRights:UsageTerms")),
         marked=marked if isinstance(marked, bool) else None,
-        data_mining=_scalar(meta.get("plus:DataMining")),
-        model_release_status=_scalar(meta.get("plus:ModelReleaseStatus")),
+        data_mining=scalar(meta.get("plus:DataMining")),
+        model_release_status=scalar(meta.get("plus:ModelReleaseStatus")),
         model_release_ids=_texts(meta.get("plus:ModelReleaseID") or []),
-        digital_source_type=_scalar(meta.get("Iptc4xmpExt:DigitalSourceType")),
+        digital_source_type=scalar(meta.get("Iptc4xmpExt:DigitalSourceType")),
     )
 
 

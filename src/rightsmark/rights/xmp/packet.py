@@ -15,15 +15,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 from xml.etree import ElementTree as ET
 
 from rightsmark.errors import InputError
-from rightsmark.rights.xmp.fields import BY_TAG, PLUS, PREFIXES, PROPS, RDF, XML, Prop, X, XmpFields
+from rightsmark.rights.xmp.fields import PLUS, PREFIXES, PROPS, RDF, XML, Prop, X, XmpFields
 
 _CONTAINERS = {"seq": "Seq", "bag": "Bag", "alt": "Alt"}
 _PACKET_ID = "W5M0MpCehiHzreSzNTczkc9d"
 _PADDING = 2048
+_RDF_TAG = f"{{{RDF}}}RDF"
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
@@ -54,7 +54,7 @@ _BOMS = (
 )
 
 
-def _wide(raw: bytes) -> tuple[str, int] | None:
+def wide_encoding(raw: bytes) -> tuple[str, int] | None:
     """(codec, start) of a UTF-16 or UTF-32 packet: by its byte order mark, else by the zero bytes
     around its first ``<`` (as XML's appendix F detects them, allowing blanks before it); None otherwise."""
     for bom, codec in _BOMS:
@@ -81,7 +81,7 @@ def _body(raw: bytes) -> bytes | str:
     UTF-16 and UTF-32 are decoded here (expat has no UTF-32, and it would take zero padding at the
     end for part of a character). Raises :class:`UnicodeError` for bytes that are not that encoding.
     """
-    wide = _wide(raw)
+    wide = wide_encoding(raw)
     if wide is None:
         at = raw.find(b"<")
         return raw[at:].rstrip(b"\x00 \t\r\n") if at != -1 else b""
@@ -119,7 +119,7 @@ class _Builder:
         return self.tree.close()
 
 
-def _parse(raw: bytes) -> _Packet:
+def parse(raw: bytes) -> _Packet:
     """The packet's tree and namespace prefixes; raises :class:`MalformedError`."""
     from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
     from defusedxml.ElementTree import DefusedXMLParser  # type: ignore[import-untyped]
@@ -149,62 +149,6 @@ def _parse(raw: bytes) -> _Packet:
 
 def _descriptions(packet: _Packet) -> list[ET.Element]:
     return [d for d in packet.rdf if d.tag == f"{{{RDF}}}Description"]
-
-
-def _items(elem: ET.Element) -> list[str]:
-    """The text values of a property element: an array's items, or its one simple value."""
-    for container in ("Seq", "Bag", "Alt"):
-        arr = elem.find(f"{{{RDF}}}{container}")
-        if arr is not None:
-            lis = arr.findall(f"{{{RDF}}}li")
-            if container == "Alt":  # the x-default item first
-                lis.sort(key=lambda li: li.get(f"{{{XML}}}lang") != "x-default")
-            return [t for t in (_simple(li) for li in lis) if t is not None]
-    value = _simple(elem)
-    return [value] if value is not None else []
-
-
-def _simple(elem: ET.Element) -> str | None:
-    resource = elem.get(f"{{{RDF}}}resource")
-    if resource is not None:
-        return resource
-    value = elem.find(f"{{{RDF}}}value")  # a qualified value (rdf:parseType="Resource")
-    if value is None:
-        desc = elem.find(f"{{{RDF}}}Description")
-        value = desc.find(f"{{{RDF}}}value") if desc is not None else None
-    if value is not None:
-        return _simple(value)
-    if len(elem):
-        return None
-    text = elem.text or ""
-    return text if text.strip() else None  # exact: whitespace inside a value is the value's
-
-
-def _fields(packet: _Packet) -> XmpFields:
-    found: dict[str, list[str]] = {}
-    for desc in _descriptions(packet):
-        for key, value in desc.attrib.items():
-            prop = BY_TAG.get(key)
-            if prop is not None and value.strip():
-                found.setdefault(prop.attr, [value])
-        for child in desc:
-            prop = BY_TAG.get(child.tag)
-            if prop is not None and prop.attr not in found:
-                values = _items(child)
-                if values:
-                    found[prop.attr] = values
-    out: dict[str, Any] = {}
-    for prop in PROPS:
-        got = found.get(prop.attr)
-        if not got:
-            continue
-        if prop.kind in ("seq", "bag"):
-            out[prop.attr] = tuple(got)
-        elif prop.kind == "bool":
-            out[prop.attr] = {"true": True, "false": False}.get(got[0].lower())
-        else:
-            out[prop.attr] = got[0]
-    return XmpFields(**out)
 
 
 def _check_text(prop: Prop, value: str) -> str:
@@ -252,7 +196,7 @@ def merge(existing: bytes | None, fields: XmpFields, *, padding: int = _PADDING)
     """An XMP packet holding ``existing``'s properties with ours replaced (raises :class:`MalformedError`)."""
     written = _written(fields)
     if existing is not None:
-        packet = _parse(existing)
+        packet = parse(existing)
     else:
         top = ET.Element(f"{{{X}}}xmpmeta")
         packet = _Packet(top, ET.SubElement(top, f"{{{RDF}}}RDF"), {})
@@ -372,11 +316,3 @@ def _serialise(packet: _Packet, padding: int) -> bytes:
     out.append((" " * 99 + "\n") * (padding // 100))
     out.append('<?xpacket end="w"?>')
     return "".join(out).encode("utf-8")
-
-
-def packet_fields(raw: bytes) -> XmpFields | None:
-    """The rightsmark fields an XMP packet states, or None when it is not well-formed XMP."""
-    try:
-        return _fields(_parse(raw))
-    except (MalformedError, RecursionError):  # (a chain of nested rdf:value thousands deep)
-        return None

@@ -1,0 +1,98 @@
+"""Declared signals in a file's XMP packet: IPTC ``plus:DataMining``, TDMRep, license and rights statements.
+
+The packet is found where :mod:`rightsmark.rights.xmp` finds it (JPEG APP1, PNG iTXt, WebP ``XMP ``, TIFF
+tag 700) and only the properties below are read; a packet that mentions none of them is not even parsed
+(the unsigned fast path stays fast). What each value means is :mod:`rightsmark.rights.signals`' table.
+
+A packet that is not well-formed XMP but names a property that can opt out (``DataMining``, TDMRep's
+``reservation``) fails closed: it is reported as that signal, unreadable, opting out of every use. Where a
+valid manifest signs the same value for a property (its ``cawg.metadata`` mirror, which rightsmark writes into
+the packet as well), that property is the manifest's own statement, not one declared beside it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+from rightsmark.media.formats import ImageFormat
+from rightsmark.models import DeclaredSignal, SignalSource
+from rightsmark.rights import signals, xmp
+from rightsmark.rights.xmp.fields import DC, PLUS, XMP_RIGHTS
+
+TDMREP = "http://www.w3.org/ns/tdmrep/"
+TDMREP_EPUB = "http://www.w3.org/ns/tdmrep#"
+CC = "http://creativecommons.org/ns#"
+
+#: Property (Clark notation) -> the name it is reported under (its usual prefixed name).
+PROPERTIES = {
+    f"{{{PLUS}}}DataMining": "plus:DataMining",
+    f"{{{TDMREP}}}reservation": "tdm:reservation",
+    f"{{{TDMREP}}}policy": "tdm:policy",
+    f"{{{TDMREP_EPUB}}}reservation": "tdm:reservation",
+    f"{{{TDMREP_EPUB}}}policy": "tdm:policy",
+    f"{{{XMP_RIGHTS}}}WebStatement": "xmpRights:WebStatement",
+    f"{{{CC}}}license": "cc:license",
+    f"{{{DC}}}rights": "dc:rights",
+    f"{{{XMP_RIGHTS}}}UsageTerms": "xmpRights:UsageTerms",
+}
+#: Properties read one value (the x-default alternative, the first item); the others (vocabularies,
+#: reservations) are read item by item, each item counting.
+_TEXTS = {"dc:rights", "xmpRights:UsageTerms", "xmpRights:WebStatement", "cc:license", "tdm:policy"}
+#: Local names of the properties that can opt out: a packet that names one and cannot be read fails closed.
+_RESTRICTING = {"DataMining": "plus:DataMining", "reservation": "tdm:reservation"}
+_CODECS = ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+WHERE = "the XMP packet"
+
+
+def packet_signals(raw: bytes) -> tuple[DeclaredSignal, ...]:
+    """The declared signals an XMP packet states, in :data:`PROPERTIES` order."""
+    try:
+        found = xmp.packet_properties(raw, PROPERTIES)
+    except xmp.MalformedError as exc:
+        where = f"{WHERE} (not well-formed XMP: {exc})"
+        return tuple(
+            DeclaredSignal(name, "(unreadable)", SignalSource.XMP, where, signals.uses(signals.ALL))
+            for local, name in _RESTRICTING.items()
+            if any(local.encode(codec) in raw for codec in _CODECS)
+        )
+    out: list[DeclaredSignal] = []
+    for tag, name in PROPERTIES.items():
+        values = found.get(tag, [])
+        for value in values[:1] if name in _TEXTS else values:
+            out.append(_declared(name, value))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=4096)
+def _declared(name: str, value: str) -> DeclaredSignal:
+    """One XMP signal (immutable; a dataset repeats its vocabulary codes and license URLs)."""
+    return signals.declare(name, value, SignalSource.XMP, WHERE)
+
+
+def file_signals(data: bytes, fmt: ImageFormat | None, *, before: int | None = None) -> tuple[DeclaredSignal, ...]:
+    """The declared signals in the XMP packet of ``data`` (none when it has no packet or its format holds none;
+    ``before``: a JPEG's scan start, see :func:`rightsmark.rights.xmp.find_packet`)."""
+    raw = xmp.find_packet(data, fmt, before=before) if fmt is not None else None
+    return packet_signals(raw) if raw is not None else ()
+
+
+def _same(name: str, mine: str, signed: str) -> bool:
+    a, b = mine.strip(), signed.strip()
+    if name == "plus:DataMining":
+        return a.rstrip("/").rsplit("/", 1)[-1].upper() == b.rstrip("/").rsplit("/", 1)[-1].upper()
+    return a.rstrip("/") == b.rstrip("/")
+
+
+def unmirrored(declared: tuple[DeclaredSignal, ...], metadata: Mapping[str, Any] | None) -> tuple[DeclaredSignal, ...]:
+    """``declared`` less the XMP properties whose value a valid manifest's ``cawg.metadata`` signs too (the
+    signed mirror): those say what the manifest says, and the manifest's own assertions are authoritative."""
+    if not isinstance(metadata, Mapping):
+        return declared
+    kept = []
+    for s in declared:
+        signed = xmp.scalar(metadata.get(s.name))
+        if not (s.source is SignalSource.XMP and signed is not None and _same(s.name, s.value, signed)):
+            kept.append(s)
+    return tuple(kept)
