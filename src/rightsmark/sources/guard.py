@@ -17,6 +17,7 @@ format sniffing):
 from __future__ import annotations
 
 import os
+import re
 import stat
 from typing import IO
 
@@ -132,9 +133,13 @@ def read_regular(path: str, max_size: int = DEFAULT_MAX_ITEM_SIZE) -> bytes:
         return read_capped(fh, max_size, size)
 
 
+#: The characters :func:`escape_key` escapes (besides the backslash): C0/C1 controls and DEL, the Unicode
+#: line and paragraph separators, lone surrogates. One regular expression: keys are checked once per item.
+_NEEDS_ESCAPE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
 def _needs_escape(ch: str) -> bool:
-    o = ord(ch)
-    return o < 0x20 or 0x7F <= o <= 0x9F or o in (0x2028, 0x2029) or 0xD800 <= o <= 0xDFFF
+    return _NEEDS_ESCAPE.match(ch) is not None
 
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
@@ -147,7 +152,7 @@ def escape_key(key: str) -> str:
     a lone surrogate from an undecodable file name) and ``\\\\`` for a backslash: reversible (as a
     Python string literal). Keys without such characters are returned unchanged.
     """
-    if not any(_needs_escape(ch) for ch in key):
+    if _NEEDS_ESCAPE.search(key) is None:
         return key
     out = []
     for ch in key:
