@@ -485,3 +485,26 @@ def test_the_ray_engine_reads_the_same_signals(cli: Cli, tmp_path: Path, signer:
     records = {json.loads(line)["path"].rsplit("/", 1)[-1]: json.loads(line) for line in local.splitlines()}
     assert records["free.jpg"]["decision"] == "keep"
     assert "conflicts with the signed manifest" in records["signed.jpg"]["reasons"][0]["message"]
+
+
+def test_workers_read_the_signals_the_coordinator_leaves_them(tmp_path: Path) -> None:
+    """With worker processes, unsigned JPEGs whose XMP names a signal are parsed by the workers (the
+    coordinator only glances at the packet): the records are those of a single process, item for item."""
+    folder = tmp_path / "crawl"
+    folder.mkdir()
+    (folder / "a-signals.jpg").write_bytes(image_with_xmp("jpeg", EVERYTHING))
+    (folder / "b-none.jpg").write_bytes(image_with_xmp("jpeg", packet("<dc:title>x</dc:title>")))
+    (folder / "c-plain.jpg").write_bytes(image_with_xmp("jpeg", None))
+    (folder / "d-optin.jpg").write_bytes(
+        image_with_xmp("jpeg", packet(f"<plus:DataMining>{PLUS}DMI-ALLOWED</plus:DataMining>"))
+    )
+    items = [Item(key=p.name, path=str(p)) for p in sorted(folder.iterdir())]
+    single = [r.to_dict() for r in verify_items(items, KEEP_UNSIGNED, jobs=1)]
+    with BulkVerifier(KEEP_UNSIGNED, jobs=2) as bulk:
+        pooled = [r.to_dict() for r in bulk.run(items)]
+        # only the file without XMP is settled here; the packets all name a signal property or its
+        # namespace (this one's declarations do), so the workers parse them
+        assert bulk.prescanned == 1
+    assert pooled == single
+    assert [r["decision"] for r in pooled] == ["drop", "keep", "keep", "keep"]  # an opt-in never drops
+    assert [d["name"] for d in pooled[0]["declared"]] == [name for name, _ in EVERYTHING_SAYS]
