@@ -23,16 +23,25 @@ when it is named on the command line (:mod:`rightsmark.sources.containers`).
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
-from rightsmark.sources.base import PATHS, Item, Skip, WorkUnit, checked
+from rightsmark.models import Sample
+from rightsmark.sources.base import IMAGE, PATHS, Item, SidecarValue, Skip, WorkUnit, checked
 from rightsmark.sources.containers import is_container_name, open_container
-from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE
+from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE, ItemTooLargeError, read_regular
+from rightsmark.sources.samples import classify, file_key
 
 
 def walk(directory: str) -> Iterator[os.DirEntry[str]]:
     """The entries of the files below ``directory``, in walk order (see the module docstring)."""
+    for _folder, files in walk_folders(directory):
+        yield from files
+
+
+def walk_folders(directory: str) -> Iterator[tuple[str, list[os.DirEntry[str]]]]:
+    """:func:`walk` a folder at a time: each folder met (as joined to ``directory``) and its files, sorted."""
     stack = [(directory, True)]
     while stack:
         top, given = stack.pop()
@@ -54,7 +63,8 @@ def walk(directory: str) -> Iterator[os.DirEntry[str]]:
                 is_folder = False
             (folders if is_folder else files).append(entry)
         files.sort(key=lambda e: e.name)
-        yield from files
+        if files:
+            yield top, files
         stack.extend((entry.path, False) for entry in sorted(folders, key=lambda e: e.name, reverse=True))
 
 
@@ -80,8 +90,67 @@ def skipping(paths: Iterable[str | os.PathLike[str]]) -> Skip:
     return skip
 
 
+def _sidecars(paths: Sequence[str]) -> tuple[str | None, tuple[SidecarValue, ...]]:
+    """The URL and values of an image's ``.json`` sidecar files (read here, at most 1 MiB each)."""
+    from rightsmark.sources.sidecars import MAX_SIDECAR_BYTES, from_json, merged
+
+    parts = []
+    for path in paths:
+        where = f"sidecar {path}"
+        try:
+            parts.append(from_json(read_regular(path, MAX_SIDECAR_BYTES), where))
+        except ItemTooLargeError:
+            parts.append(from_json(None, where, error=f"larger than {MAX_SIDECAR_BYTES} bytes"))
+        except OSError as exc:
+            parts.append(from_json(None, where, error=f"cannot be read: {exc.strerror or exc}"))
+    return merged(parts)
+
+
+def file_item(given: str, path: str, role: str = IMAGE, jsons: Sequence[str] = ()) -> Item:
+    """The item of the local file ``path``, walked in the folder ``given`` (or ``path`` itself, named
+    directly), with its sample (the spec as given, the key relative to it) and its sidecars' values."""
+    relative = path[len(given) :].lstrip(os.sep) if path != given else os.path.basename(path)
+    url, values = _sidecars(jsons) if jsons else (None, ())
+    sample = Sample(given, file_key(relative), "path", None, url)
+    return Item(key=path, path=path, role=role, sample=sample, sidecar=values)
+
+
+def _named_file(path: str) -> Item:
+    """A file named directly: always an image to verify; a ``STEM.json`` beside it is its sidecar."""
+    beside = os.path.splitext(path)[0] + ".json"
+    return file_item(path, path, IMAGE, [beside] if beside != path and os.path.isfile(beside) else [])
+
+
+def _tag(role: str, jsons: Sequence[str]) -> str:
+    """What a work unit says of a walked file besides its path (see :func:`unit_items`)."""
+    return "" if role == IMAGE and not jsons else json.dumps([role, list(jsons)])
+
+
+def unit_items(names: Sequence[str], tags: Sequence[str], base: str | None) -> Iterator[Item]:
+    """The items of a ``paths`` work unit: files walked in the folder ``base`` (``tags`` from the walk),
+    or files named directly (``base`` None)."""
+    if base is None:
+        for name in names:
+            yield _named_file(name) if os.path.exists(name) else Item(key=name, error="no such file")
+        return
+    for name, tag in zip(names, tags, strict=True):
+        role, jsons = json.loads(tag) if tag else (IMAGE, ())
+        yield file_item(base, name, role, jsons)
+
+
+def _walked(given: str) -> Iterator[tuple[str, str, tuple[str, ...]]]:
+    """``(path, role, json sidecars)`` of every file below the folder ``given``, in walk order."""
+    for _folder, files in walk_folders(given):
+        roles = classify([entry.name for entry in files])
+        for entry, (role, jsons) in zip(files, roles, strict=True):
+            yield entry.path, role, tuple(files[i].path for i in jsons)
+
+
 class PathSource:
-    """Local files and folders; the key of a file is its path exactly as given or walked."""
+    """Local files and folders; the key of a file is its path exactly as given or walked.
+
+    Every file of a walked folder is yielded with its :attr:`~rightsmark.sources.base.Item.role`
+    (:func:`rightsmark.sources.samples.classify`); a file named directly is always an image."""
 
     def __init__(
         self,
@@ -105,13 +174,13 @@ class PathSource:
     def _items(self) -> Iterator[Item]:
         for given in self.paths:
             if os.path.isdir(given):
-                for file in walk_files(given):
+                for file, role, jsons in _walked(given):
                     if is_container_name(file):
                         yield from self._container(file)
                     else:
-                        yield Item(key=file, path=file)
+                        yield file_item(given, file, role, jsons)
             elif os.path.exists(given):
-                yield Item(key=given, path=given)
+                yield _named_file(given)
             else:
                 yield Item(key=given, error="no such file")  # also a dangling symbolic link
 
@@ -119,12 +188,12 @@ class PathSource:
         """One unit per file (packed by the planner), a walked container's own units in its place."""
         for given in self.paths:
             if os.path.isdir(given):
-                for file in walk_files(given):
+                for file, role, jsons in _walked(given):
                     if skip is not None and skip(file):
                         continue
                     if is_container_name(file):
                         yield from open_container(file, self.column, self.key_column).work_units(skip)
                     else:
-                        yield WorkUnit(PATHS, (file,))
+                        yield WorkUnit(PATHS, (file,), (_tag(role, jsons),), base=given)
             elif skip is None or not skip(given):
                 yield WorkUnit(PATHS, (given,))  # a missing file too: the worker reports it
