@@ -177,4 +177,7 @@ def checked(items: Iterable[Item]) -> Iterator[Item]:
             error = item.error or (
                 "the name contains a control character (shown escaped); refused, never kept: rename it"
             )
-            yield replace(item, key=escaped, data=None, path=None, error=error)
+            sample = item.sample
+            if sample is not None:  # its source and key are parts of the item's key: escaped alike
+                sample = replace(sample, source=escape_key(sample.source), key=escape_key(sample.key), url=None)
+            yield replace(item, key=escaped, data=None, path=None, error=error, sample=sample)
