@@ -118,7 +118,8 @@ def file_item(given: str, path: str, role: str = IMAGE, jsons: Sequence[str] = (
 def _named_file(path: str) -> Item:
     """A file named directly: always an image to verify; a ``STEM.json`` beside it is its sidecar."""
     beside = os.path.splitext(path)[0] + ".json"
-    return file_item(path, path, IMAGE, [beside] if beside != path and os.path.isfile(beside) else [])
+    found = beside != path and os.path.lexists(beside) and not os.path.isdir(beside)  # a FIFO too: refused, unreadable
+    return file_item(path, path, IMAGE, [beside] if found else [])
 
 
 def _tag(role: str, jsons: Sequence[str]) -> str:
