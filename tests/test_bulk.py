@@ -664,9 +664,10 @@ def report_runs(tmp_path_factory: pytest.TempPathFactory, mixed: Path, keys: Key
         code, out, err = _finish(
             # k-notes.txt is not an image: reported as a dropped record with --report-non-images (issue 13)
             _rightsmark(
-                "verify", "data", "--trust", keys.ca, "-o", name, "--keep-list", name + ".keep",
-                "--report-non-images", cwd=cwd,
-            )  # fmt: skip
+                *("verify", "data", "--trust", keys.ca, "-o", name, "--keep-list", name + ".keep"),
+                "--report-non-images",
+                cwd=cwd,
+            )
         )
         runs[name] = {"code": code, "stdout": out, "stderr": err, "rows": _read_report(cwd / name)}
         runs[name]["kept"] = (cwd / (name + ".keep")).read_text(encoding="utf-8").splitlines()
