@@ -11,6 +11,12 @@ A source that can be spread over a cluster (:class:`PlannableSource`, every buil
 which :class:`WorkUnit` s cover its items: picklable shares (a shard, a Parquet file, a few files or
 objects) that :func:`rightsmark.sources.dispatch.open_unit` opens again elsewhere, yielding the same items
 with the same keys in the same order.
+
+Every item names its :class:`~rightsmark.models.Sample` (``Item.sample``: its source as given, the
+sample's key there, where the key came from, the Parquet row, the URL its sidecar records) and carries
+the values recorded beside it (``Item.sidecar``: :class:`SidecarValue`). Sources also yield the files
+that are not images, marked by ``Item.role`` (:data:`SIDECAR`, :data:`OTHER`): :func:`images_only`
+counts and leaves them out.
 """
 
 from __future__ import annotations

@@ -13,12 +13,17 @@ that takes folders (verify, its Ray planner, sign, watch, audit):
   of a hang; watch takes regular files only, sign applies its own symlink policy;
 * a folder that cannot be listed contributes nothing.
 
-:class:`PathSource` yields files as given and walks folders. Every file is yielded, image or not:
-deciding what is an image is the verifier's job. Items carry ``path`` (the worker reads the file
-itself), never ``data``. A name holding a control character is refused
-(:func:`rightsmark.sources.base.checked`). A tar shard or Parquet file met in a walk is a container,
-not an image: its members are yielded (keys ``DIR/shard.tar/member``, ``DIR/file.parquet#key``), as
-when it is named on the command line (:mod:`rightsmark.sources.containers`).
+:class:`PathSource` yields files as given and walks folders. Every file is yielded, with its role
+(:func:`rightsmark.sources.samples.classify`): a file with a non-image extension (``.json``, ``.txt``, ...)
+is a *sidecar* of the image of its folder with the same stem, or an *other* file; every other file is an
+image, and deciding whether it really is one stays the verifier's job (a file named directly is always an
+image). Each item names its sample (the folder as given, the file's path relative to it without the
+extension) and carries the values of its ``STEM.json`` sidecar, read here (at most 1 MiB; see
+:mod:`rightsmark.sources.sidecars`). Items carry ``path`` (the worker reads the file itself), never
+``data``. A name holding a control character is refused (:func:`rightsmark.sources.base.checked`). A tar
+shard or Parquet file met in a walk is a container, not an image: its members are yielded (keys
+``DIR/shard.tar/member``, ``DIR/file.parquet#key``), as when it is named on the command line
+(:mod:`rightsmark.sources.containers`).
 """
 
 from __future__ import annotations

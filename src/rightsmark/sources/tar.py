@@ -5,11 +5,17 @@ or xz decompression, recognised from the first bytes, done by the standard decom
 compressed stream's checksum is verified), from a local file or an fsspec file object, so a shard in
 object storage is never downloaded whole. Keys are ``f"{shard}/{member.name}"`` with the shard exactly as given.
 
-Which members are yielded: regular files whose first bytes look like an image
+Which members are images: regular files whose first bytes look like an image
 (:func:`rightsmark.media.formats.sniff`) or whose name has an image extension (so a damaged ``.jpg`` is
-still reported, as an error, by the verifier). Everything else, notably the WebDataset sidecars
-next to each image (``.json``, ``.txt``, ``.cls``, ``.cbor``, ...), is skipped: those are captions
-and labels, not images. Directories are skipped too.
+still reported, as an error, by the verifier). Everything else, notably the WebDataset sidecars next to
+each image (``.json``, ``.txt``, ``.cls``, ``.cbor``, ...), is yielded unread with the role ``sidecar``
+(its sample holds an image) or ``other`` (:attr:`rightsmark.sources.base.Item.role`; callers of
+:func:`~rightsmark.sources.open_sources` never see them unless they ask). Directories are skipped.
+
+Samples follow the WebDataset conventions (:mod:`rightsmark.sources.samples`): each item names its
+shard as given and its ``__key__``; consecutive members with one key are one sample, and the ``.json``
+member of a sample (the first pass reads it, at most 1 MiB) gives every image of it its URL and sidecar
+values (:mod:`rightsmark.sources.sidecars`), whether it comes before or after them.
 
 Members that are refused, each with an error item (never kept):
 
@@ -17,9 +23,8 @@ Members that are refused, each with an error item (never kept):
 * unsafe names: absolute (``/abs/y.jpg``) or with a ``..`` component (``../../x.jpg``);
 * duplicate names: when two or more members of one shard share a name, every one of them is
   dropped with the reason code ``duplicate-key``, the first included. The shard is read twice to
-  know this before the first record streams out: once for the member headers only (a local or
-  seekable uncompressed shard: headers only, data seeked over; a compressed or streamed one is
-  decompressed once more), then for the members;
+  know this before the first record streams out: once for the member headers and ``.json`` sidecars
+  (:meth:`TarSource.survey`), then for the members;
 * members larger than the maximum item size (the member header tells; the data is skipped unread);
 * names holding control characters (see :func:`rightsmark.sources.base.checked`).
 
@@ -27,6 +32,8 @@ A corrupt or truncated shard yields every member read completely before the dama
 one item with ``error`` set (keyed by the member being read, or by the shard when the damage is
 between members) and stops; no exception escapes and nothing is lost silently. A shard that ends
 without the tar end-of-archive marker counts as truncated: tarfile itself would accept it silently.
+The images of the sample being read when the damage came carry an unreadable sidecar value: their
+``.json`` may have been lost with it.
 """
 
 from __future__ import annotations
