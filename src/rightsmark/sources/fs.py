@@ -111,13 +111,15 @@ def _sidecars(paths: Sequence[str]) -> tuple[str | None, tuple[SidecarValue, ...
     return merged(parts)
 
 
-def file_item(given: str, path: str, role: str = IMAGE, jsons: Sequence[str] = ()) -> Item:
+def file_item(given: str, path: str, role: str = IMAGE, jsons: Sequence[str] = (), key: str | None = None) -> Item:
     """The item of the local file ``path``, walked in the folder ``given`` (or ``path`` itself, named
-    directly), with its sample (the spec as given, the key relative to it) and its sidecars' values."""
-    relative = path[len(given) :].lstrip(os.sep) if path != given else os.path.basename(path)
+    directly), with its sample (the spec as given, the key relative to it: ``key`` when the walk knows
+    it) and its sidecars' values."""
+    if key is None:
+        relative = path[len(given) :].lstrip(os.sep) if path != given else os.path.basename(path)
+        key = file_key(relative)
     url, values = _sidecars(jsons) if jsons else (None, ())
-    sample = Sample(given, file_key(relative), "path", None, url)
-    return Item(key=path, path=path, role=role, sample=sample, sidecar=values)
+    return Item(key=path, path=path, role=role, sample=Sample(given, key, "path", None, url), sidecar=values)
 
 
 def _named_file(path: str) -> Item:
@@ -144,12 +146,13 @@ def unit_items(names: Sequence[str], tags: Sequence[str], base: str | None) -> I
         yield file_item(base, name, role, jsons)
 
 
-def _walked(given: str) -> Iterator[tuple[str, str, tuple[str, ...]]]:
-    """``(path, role, json sidecars)`` of every file below the folder ``given``, in walk order."""
-    for _folder, files in walk_folders(given):
-        roles = classify([entry.name for entry in files])
-        for entry, (role, jsons) in zip(files, roles, strict=True):
-            yield entry.path, role, tuple(files[i].path for i in jsons)
+def _walked(given: str) -> Iterator[tuple[str, str, tuple[str, ...], str]]:
+    """``(path, role, json sidecars, sample key)`` of every file below the folder ``given``, in walk order."""
+    for folder, files in walk_folders(given):
+        below = folder[len(given) :].strip(os.sep).replace(os.sep, "/")
+        prefix = f"{below}/" if below else ""
+        for entry, (role, jsons, stem) in zip(files, classify([e.name for e in files]), strict=True):
+            yield entry.path, role, tuple(files[i].path for i in jsons) if jsons else (), prefix + stem
 
 
 class PathSource:
@@ -180,11 +183,11 @@ class PathSource:
     def _items(self) -> Iterator[Item]:
         for given in self.paths:
             if os.path.isdir(given):
-                for file, role, jsons in _walked(given):
+                for file, role, jsons, key in _walked(given):
                     if is_container_name(file):
                         yield from self._container(file)
                     else:
-                        yield file_item(given, file, role, jsons)
+                        yield file_item(given, file, role, jsons, key)
             elif os.path.exists(given):
                 yield _named_file(given)
             else:
@@ -194,7 +197,7 @@ class PathSource:
         """One unit per file (packed by the planner), a walked container's own units in its place."""
         for given in self.paths:
             if os.path.isdir(given):
-                for file, role, jsons in _walked(given):
+                for file, role, jsons, _key in _walked(given):
                     if skip is not None and skip(file):
                         continue
                     if is_container_name(file):

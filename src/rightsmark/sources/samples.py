@@ -61,20 +61,30 @@ def is_non_image_name(name: str) -> bool:
     return os.path.splitext(name)[1].lower() in NON_IMAGE_EXTENSIONS
 
 
-def classify(names: Sequence[str]) -> list[tuple[str, tuple[int, ...]]]:
-    """For each base name of one folder: its role, and for an image the indices of its ``.json`` sidecars.
+def split_name(name: str) -> tuple[str, str]:
+    """``os.path.splitext`` of a base name that does not start with a dot (a walk skips those), faster."""
+    stem, dot, ext = name.rpartition(".")
+    return (stem, dot + ext) if dot and stem else (name, "")
+
+
+def classify(names: Sequence[str]) -> list[tuple[str, tuple[int, ...], str]]:
+    """For each base name of one folder: its role, for an image the indices of its ``.json`` sidecars, and
+    its stem.
 
     Containers (tar shards, Parquet files) count as images here; the walk opens them instead."""
-    stems = [os.path.splitext(n) for n in names]
-    image_stems = {stem for stem, ext in stems if ext.lower() not in NON_IMAGE_EXTENSIONS}
+    split = [split_name(n) for n in names]
+    non_image = [ext.lower() in NON_IMAGE_EXTENSIONS for _, ext in split]
+    if not any(non_image):  # a folder of images only: the common case, kept cheap
+        return [(IMAGE, (), stem) for stem, _ in split]
+    image_stems = {stem for (stem, _), non in zip(split, non_image, strict=True) if not non}
     jsons: dict[str, list[int]] = {}
-    for index, (stem, ext) in enumerate(stems):
+    for index, (stem, ext) in enumerate(split):
         if ext.lower() == ".json" and stem in image_stems:
             jsons.setdefault(stem, []).append(index)
-    out: list[tuple[str, tuple[int, ...]]] = []
-    for stem, ext in stems:
-        if ext.lower() not in NON_IMAGE_EXTENSIONS:
-            out.append((IMAGE, tuple(jsons.get(stem, ()))))
+    out: list[tuple[str, tuple[int, ...], str]] = []
+    for (stem, _), non in zip(split, non_image, strict=True):
+        if not non:
+            out.append((IMAGE, tuple(jsons.get(stem, ())), stem))
         else:
-            out.append((SIDECAR if stem in image_stems else OTHER, ()))
+            out.append((SIDECAR if stem in image_stems else OTHER, (), stem))
     return out
