@@ -338,3 +338,22 @@ def test_work_units_reopen_to_the_same_samples_and_sidecar_values(
         assert got == expected
     assert len(expected) == 3 * 3 + 2 + 3 + 2 + 1  # the folder (images, sidecars, others), the shard, Parquet, named
     assert {v.value for i in expected for v in i.sidecar} == {"noai", "noimageai", "1", "CC0-1.0"}
+
+
+def test_objects_below_a_url_name_their_sample_relative_to_it() -> None:
+    import uuid
+
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    root = f"/samples-{uuid.uuid4().hex[:8]}"
+    fs.pipe(f"{root}/pics/sub/a.jpg", JPEG)
+    fs.pipe(f"{root}/pics/b.v2.jpg", JPEG)
+    try:
+        listed = list(open_sources([f"memory://{root}/pics/"]))
+        one = list(open_sources([f"memory://{root}/pics/b.v2.jpg"]))
+    finally:
+        fs.rm(root, recursive=True)
+    source = f"memory://{root}/pics/"
+    assert [i.sample for i in listed] == [Sample(source, "b.v2", "path"), Sample(source, "sub/a", "path")]
+    assert [i.sample for i in one] == [Sample(f"memory://{root}/pics/b.v2.jpg", "b.v2", "path")]
