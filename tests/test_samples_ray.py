@@ -7,24 +7,44 @@ shard with a duplicate member, a Parquet file with repeated paths; one report fi
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import logging
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from .conftest import CliResult
-from .test_ray import cluster  # noqa: F401 (the session's Ray cluster)
 from .test_samples import JPEG, img2dataset_folder, shard
 from .test_samples_cli import dataset_shard, signed  # noqa: F401 (a fixture)
 
 Cli = Callable[..., CliResult]
 
 
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """The address of a local Ray cluster of 2 CPUs on 127.0.0.1: the one tests/test_ray.py started for the
+    session when it is running, else one started here for this module."""
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    import ray
+
+    if ray.is_initialized():
+        yield ray.get_runtime_context().gcs_address
+        return
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", logging_level=logging.ERROR)
+    try:
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+
+
 def test_ray_engine_reports_the_local_samples_and_keep_lists(
     cli: Cli,
-    cluster: str,  # noqa: F811
+    cluster: str,
     tmp_path: Path,
     keys: Any,
     signed: bytes,  # noqa: F811
