@@ -410,6 +410,7 @@ def _one_report(
     from rightsmark.verify.policy import run_meta
 
     meta = run_meta(policy)
+    meta["non_images"] = {**summary.non_images.to_dict(), "reported": reported}
     to_stderr = fmt != "text" or output is not None
     target = Path(output) if output else None
     with open_report(target, fmt, resume=False, meta=meta) as (report, _):
@@ -431,9 +432,10 @@ def _one_report(
                 outcome.dropped += record.decision is not Decision.KEEP
                 if record.integrity is Integrity.ERROR and to_stderr:
                     echo(f"rightsmark: {_safe(f'{record.path}: {record.error}')}")
-        meta["non_images"] = {**summary.non_images.to_dict(), "reported": reported}
-        if target is not None:
-            write_meta(target, meta)
+        if summary.non_images.total:
+            meta["non_images"] = {**summary.non_images.to_dict(), "reported": reported}
+            if target is not None:
+                write_meta(target, meta)
 
 
 __all__ = ["Judge", "UnitVerifier", "is_shard_target", "run", "verify_units"]

@@ -65,6 +65,7 @@ def run(
     fmt = format_for(output, fmt)
     to_stderr = fmt != "text" or output is not None
     meta = run_meta(policy)
+    meta["non_images"] = {**summary.non_images.to_dict(), "reported": report_non_images}
     samples = keep_list is not None and keep_list_form != KEY
     with (
         BulkVerifier(policy, jobs=jobs, cache_dir=cache, max_item_size=max_item_size) as bulk,
@@ -110,9 +111,10 @@ def run(
             raise
         if keeper:
             keeper.close()
-        meta["non_images"] = {**summary.non_images.to_dict(), "reported": report_non_images}
-        if output is not None:  # the counts join the description (and Parquet's metadata, written on close)
-            write_meta(output, meta)
+        if summary.non_images.total:  # the counts join the description (and Parquet's metadata, written on close)
+            meta["non_images"] = {**summary.non_images.to_dict(), "reported": report_non_images}
+            if output is not None:
+                write_meta(output, meta)
         cache_hits = bulk.cache.hits if bulk.cache else 0
     if keeper and keeper.unlisted:
         echo(unlisted_line(keeper.unlisted, keeper.form))
