@@ -662,7 +662,12 @@ def report_runs(tmp_path_factory: pytest.TempPathFactory, mixed: Path, keys: Key
     runs: dict[str, Any] = {}
     for name in ("r.jsonl", "r.csv", "r.parquet", "r.json"):
         code, out, err = _finish(
-            _rightsmark("verify", "data", "--trust", keys.ca, "-o", name, "--keep-list", name + ".keep", cwd=cwd)
+            # k-notes.txt is not an image: reported as a dropped record with --report-non-images (issue 13)
+            _rightsmark(
+                *("verify", "data", "--trust", keys.ca, "-o", name, "--keep-list", name + ".keep"),
+                "--report-non-images",
+                cwd=cwd,
+            )
         )
         runs[name] = {"code": code, "stdout": out, "stderr": err, "rows": _read_report(cwd / name)}
         runs[name]["kept"] = (cwd / (name + ".keep")).read_text(encoding="utf-8").splitlines()
@@ -721,7 +726,7 @@ def test_summary_counts_decisions_and_reasons(report_runs: dict[str, Any]) -> No
 
 
 def test_quiet_prints_no_summary_and_text_goes_to_stdout(cli: Cli, tmp_path: Path, mixed: Path, keys: KeyFiles) -> None:
-    quiet = cli("verify", mixed, "--trust", keys.ca, "-o", "r.jsonl", "--quiet")
+    quiet = cli("verify", mixed, "--trust", keys.ca, "-o", "r.jsonl", "--quiet", "--report-non-images")
     assert quiet.returncode == 1
     assert "verified" not in quiet.stderr and "drop reasons" not in quiet.stderr
     records = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text(encoding="utf-8").splitlines()]
@@ -729,7 +734,7 @@ def test_quiet_prints_no_summary_and_text_goes_to_stdout(cli: Cli, tmp_path: Pat
     assert len(named) >= 3
     assert quiet.stderr.splitlines() == named  # unreadable files are still named, one line each, nothing else
 
-    text = cli("verify", mixed, "--trust", keys.ca)
+    text = cli("verify", mixed, "--trust", keys.ca, "--report-non-images")
     assert text.returncode == 1
     heads = [line for line in text.stdout.splitlines() if line.startswith(("KEEP", "DROP"))]
     assert len(heads) == 12
@@ -763,8 +768,9 @@ def test_parallel_by_default_and_jobs_must_be_positive(cli: Cli, mixed: Path) ->
 def test_report_written_inside_the_verified_folder_is_not_verified(cli: Cli, tmp_path: Path, mixed: Path) -> None:
     data = tmp_path / "data"
     shutil.copytree(mixed, data)
-    first = cli("verify", "data", "-o", "data/report.jsonl", "--keep-list", "data/keep.txt", "--keep-unsigned")
-    second = cli("verify", "data", "-o", "data/report.jsonl", "--keep-list", "data/keep.txt", "--keep-unsigned")
+    args = ("-o", "data/report.jsonl", "--keep-list", "data/keep.txt", "--keep-unsigned", "--report-non-images")
+    first = cli("verify", "data", *args)
+    second = cli("verify", "data", *args)
     assert first.returncode == second.returncode == 1
     paths = [json.loads(line)["path"] for line in io.StringIO((data / "report.jsonl").read_text(encoding="utf-8"))]
     assert len(paths) == 12

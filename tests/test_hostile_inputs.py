@@ -237,23 +237,29 @@ def test_duplicate_members_in_a_gzipped_shard(cli: Cli, tmp_path: Path, keys: Ke
 def test_duplicate_parquet_keys_and_row_number_collisions(
     cli: Cli, tmp_path: Path, keys: KeyFiles, signed: bytes
 ) -> None:
+    """Issue 13: rows sharing a key, and a null key whose row number another row uses as its key, get keys
+    made unique by their row index (they used to be dropped as duplicate-key): no two rows share a key."""
     table = pa.table({"image": [signed] * 5, "key": ["x", "y", "x", "3", None]})
     pq.write_table(table, tmp_path / "t.parquet", row_group_size=2)
     result = cli("verify", "t.parquet", "--trust", keys.ca, "-f", "jsonl", "--keep-list", "k.txt", "-j", "1")
     assert_no_traceback(result)
     got = records(result)
     # row 4 has no key and falls back to its row number, 4: unique; row 3 is keyed "3": unique
-    assert [r["path"] for r in got] == ["t.parquet#x", "t.parquet#y", "t.parquet#x", "t.parquet#3", "t.parquet#4"]
-    assert [r["decision"] for r in got] == ["drop", "keep", "drop", "keep", "keep"]
-    assert keep_lines(tmp_path / "k.txt") == ["t.parquet#y", "t.parquet#3", "t.parquet#4"]
+    paths = ["t.parquet#x@0", "t.parquet#y", "t.parquet#x@2", "t.parquet#3", "t.parquet#4"]
+    assert [r["path"] for r in got] == paths
+    assert [r["decision"] for r in got] == ["keep"] * 5
+    assert keep_lines(tmp_path / "k.txt") == paths
+    assert [(r["sample"]["key"], r["sample"]["key_from"], r["sample"]["row"]) for r in got] == [
+        ("x", "column:key", 0), ("y", "column:key", 1), ("x", "column:key", 2), ("3", "column:key", 3),
+        ("4", "row", 4),
+    ]  # fmt: skip
     # a null key falling back to a row number another row uses as its key
     clash = pa.table({"image": [signed] * 3, "key": ["2", "b", None]})
     pq.write_table(clash, tmp_path / "c.parquet")
     result = cli("verify", "c.parquet", "--trust", keys.ca, "-f", "jsonl", "--keep-list", "c.txt")
     got = records(result)
-    assert [r["path"] for r in got] == ["c.parquet#2", "c.parquet#b", "c.parquet#2"]
-    assert [r["reasons"][0]["code"] for r in got if r["decision"] == "drop"] == ["duplicate-key", "duplicate-key"]
-    assert keep_lines(tmp_path / "c.txt") == ["c.parquet#b"]
+    assert [r["path"] for r in got] == ["c.parquet#2", "c.parquet#b", "c.parquet#@2"]
+    assert keep_lines(tmp_path / "c.txt") == ["c.parquet#2", "c.parquet#b", "c.parquet#@2"]
 
 
 def test_unsafe_and_link_members_get_records(cli: Cli, tmp_path: Path, keys: KeyFiles, signed: bytes) -> None:

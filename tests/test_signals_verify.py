@@ -508,3 +508,18 @@ def test_workers_read_the_signals_the_coordinator_leaves_them(tmp_path: Path) ->
     assert pooled == single
     assert [r["decision"] for r in pooled] == ["drop", "keep", "keep", "keep"]  # an opt-in never drops
     assert [d["name"] for d in pooled[0]["declared"]] == [name for name, _ in EVERYTHING_SAYS]
+
+
+def test_an_unreadable_sidecar_opts_out_of_every_use(tmp_path: Path) -> None:
+    """A source that could not read a sidecar says so (``sources.base.SidecarValue``, name ``sidecar``):
+    what it declared is unknown, so the file is dropped for every purpose, never kept as if it said nothing."""
+    from rightsmark.sources.base import UNREADABLE
+
+    path = tmp_path / "a.jpg"
+    path.write_bytes(image_with_xmp("jpeg", None))
+    note = SidecarValue(UNREADABLE, "unreadable: not JSON", SignalSource.SIDECAR, "sidecar a.json")
+    for purpose in Purpose:
+        record = one([Item(key="a.jpg", path=str(path), sidecar=(note,))], Policy(keep_absent=True, purpose=purpose))
+        assert record.decision is Decision.DROP
+        assert codes(record) == ["declared-opt-out"]
+        assert "unreadable: not JSON" in record.reasons[0].message

@@ -33,7 +33,7 @@ from rightsmark.sources import (
     expand,
     open_sources,
 )
-from rightsmark.sources.base import Item
+from rightsmark.sources.base import Item, images_only
 
 from .conftest import EXAMPLE_IMAGES, open_rights
 
@@ -171,13 +171,16 @@ def test_directory_walk_order_keys_and_paths(tree: Path, samples: Samples, monke
     assert keys(items) == ["photos/z.jpg", "photos/a/one.jpg", "photos/b/notes.txt", "photos/b/deep/two.png"]
     assert all(item.path == item.key and item.data is None and item.error is None for item in items)
     assert items[0].read() == samples.signed
-    # the same walk as the verifier's own, with the directory joined exactly as given
-    assert keys(list(open_sources(["photos/"]))) == [
+    assert [item.role for item in items] == ["image", "image", "other", "image"]
+    # the same walk as the verifier's own, with the directory joined exactly as given; a file that is not an
+    # image (issue 13: counted, not verified) only when asked for
+    assert keys(list(open_sources(["photos/"], non_images=True))) == [
         "photos/z.jpg",
         "photos/a/one.jpg",
         "photos/b/notes.txt",
         "photos/b/deep/two.png",
     ]
+    assert keys(list(open_sources(["photos/"]))) == ["photos/z.jpg", "photos/a/one.jpg", "photos/b/deep/two.png"]
 
 
 def test_files_as_given_and_missing(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -203,14 +206,14 @@ def test_list_file_dispatches_every_line(tree: Path, samples: Samples, monkeypat
     assert keys(items) == ["photos/z.jpg", "photos/a/one.jpg", "shard.tar/k.jpg", "absent.jpg"]
     assert good(items)["shard.tar/k.jpg"] == samples.signed
     assert errors(items) == {"absent.jpg": "no such file"}
-    assert keys(list(ListSource("list.txt"))) == keys(items)
+    assert keys(list(images_only(ListSource("list.txt")))) == keys(items)  # the shard's k.json: a sidecar
 
 
 def test_stdin_list(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tree.parent)
     stdin = io.StringIO("photos/b\n#photos/z.jpg\nphotos/z.jpg\n")
     items = list(open_sources(["-"], stdin=stdin))
-    assert keys(items) == ["photos/b/notes.txt", "photos/b/deep/two.png", "photos/z.jpg"]
+    assert keys(items) == ["photos/b/deep/two.png", "photos/z.jpg"]  # notes.txt: not an image, left out
 
 
 def test_list_problems_are_items(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

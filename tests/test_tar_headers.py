@@ -26,6 +26,10 @@ def _items(path: Path, **kw: bool) -> list[tuple[str, str | None]]:
     return [(item.key[len(str(path)) + 1 :], item.error) for item in TarSource(path, **kw)]
 
 
+def _roles(path: Path) -> list[tuple[str, str]]:
+    return [(item.key[len(str(path)) + 1 :], item.role) for item in TarSource(path)]
+
+
 @pytest.mark.parametrize(
     ("damage", "says"),
     [
@@ -58,7 +62,14 @@ def test_sidecars_are_yielded_when_asked(tmp_path: Path) -> None:
     image = b"\xff\xd8\xff" + bytes(100)
     members = [("a.jpg", image), ("a.json", b"{}"), ("a.txt", b"cap"), ("b.json", b"{}"), ("b.json", b"{}")]
     path.write_bytes(tar_bytes(members))
-    assert _items(path) == [("a.jpg", None)]
+    # without sidecars=True, other members come unread, marked as not images (verify counts them)
+    assert [(key, role) for key, role in _roles(path)] == [
+        ("a.jpg", "image"),
+        ("a.json", "sidecar"),
+        ("a.txt", "sidecar"),
+        ("b.json", "other"),
+        ("b.json", "other"),
+    ]
     got = [(item.key.rsplit("/", 1)[1], item.data, item.reason) for item in TarSource(path, sidecars=True)]
     assert got == [
         ("a.jpg", image, None),

@@ -72,6 +72,12 @@ class Engine(str, enum.Enum):
     ray = "ray"
 
 
+class KeepListForm(str, enum.Enum):
+    key = "key"
+    sample = "sample"
+    url = "url"
+
+
 class ReportFormat(str, enum.Enum):
     text = "text"
     json = "json"
@@ -148,6 +154,21 @@ def verify(
         ),
     ] = None,
     keep_list: Annotated[Path | None, typer.Option(help="Write the keys of kept files here, one per line.")] = None,
+    keep_list_form: Annotated[
+        KeepListForm,
+        typer.Option(
+            help="What --keep-list names: key (each kept file's key), sample (each kept sample: JSON lines of "
+            "source, key, key_from, row, url), url (each kept sample's URL); a sample or URL is listed only "
+            "when all its files are kept."
+        ),
+    ] = KeepListForm.key,
+    report_non_images: Annotated[
+        bool,
+        typer.Option(
+            help="Report files that are not images (sidecars such as NNNN.json, captions, other files) as "
+            "dropped records instead of counting them in the summary."
+        ),
+    ] = False,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted run: skip keys already in -o, append.")] = False,
     cache: Annotated[Path | None, typer.Option(help="Directory of a verdict cache reused across runs.")] = None,
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Worker processes (default: all cores).")] = None,
@@ -223,6 +244,8 @@ def verify(
                 quiet=quiet,
                 echo=_echo_err,
                 max_item_size=cap,
+                keep_list_form=keep_list_form.value,
+                report_non_images=report_non_images,
             )
         else:
             from rightsmark.verify.run import run
@@ -242,6 +265,8 @@ def verify(
                 storage_options=options,
                 max_item_size=cap,
                 quiet=quiet,
+                keep_list_form=keep_list_form.value,
+                report_non_images=report_non_images,
             )
     if code:
         raise typer.Exit(code)

@@ -3,9 +3,11 @@
 The driver (the ``rightsmark`` process) asks the sources for their work units (:mod:`rightsmark.ray.plan`);
 each unit is opened on a worker by the ordinary source plug-ins, so keys are the local engine's
 (``shard.tar/member``, ``file.parquet#key``, the URL as listed), and judged by an actor holding one
-engine context (:class:`UnitVerifier`); no image bytes pass through the driver.
+engine context (:class:`UnitVerifier`); no image bytes pass through the driver. Each row also carries what
+the source said of its item (role, sample, sidecar values: :func:`item_json`), so the records the driver
+makes are the local engine's.
 
-Reports:
+Reports (shards: :mod:`rightsmark.ray.shards`):
 
 * ``-o DIR``, ``-o s3://bucket/prefix/`` (any URL, a trailing ``/``, an existing directory or a name
   without an extension): shards written by Ray Data, one per unit. ``--format parquet`` (default):
@@ -32,12 +34,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rightsmark.errors import UsageError
-from rightsmark.models import Reason, VerifyRecord
+from rightsmark.models import Reason, Sample, SignalSource, VerifyRecord
 from rightsmark.ray.plan import plan
-from rightsmark.sources.base import Item, WorkUnit
+from rightsmark.ray.shards import FACTS, ITEM, RECORD, is_shard_target, shard_target, write_shards
+from rightsmark.sources.base import IMAGE, SIDECAR, Item, SidecarValue, WorkUnit
 from rightsmark.sources.dispatch import open_unit
 from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE
-from rightsmark.sources.storage import is_url
 from rightsmark.trust.sources import TrustSources
 from rightsmark.verify.facts import Facts, error_facts
 from rightsmark.verify.policy import Policy
@@ -46,10 +48,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import ray.data
 
-#: What each output row carries besides the flat report columns: the record, and the facts (dropped
-#: before shards are written; the driver re-judges them to write one report through the ordinary writers).
-RECORD = "record"
-FACTS = "facts"
+#: What a worker does with items that are not images: leave them out, hand them to the driver to be
+#: counted (rows whose :data:`ITEM` says their role, never a record of the report), or verify them.
+SKIP, COUNT, REPORT = "skip", "count", "report"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -72,10 +73,39 @@ class Judge:
         except Exception as exc:  # the engine raised something unforeseen: a drop, never a crash
             return error_facts(f"verification failed: {type(exc).__name__}: {exc}")
 
-    def record(self, key: str, facts: Facts) -> VerifyRecord:
-        from rightsmark.verify.verifier import make_record
+    def record(self, key: str, facts: Facts, item: Item | None = None) -> VerifyRecord:
+        return judged(key, facts, self.policy, self.now, item)
 
-        return make_record(key, facts, self.policy, self.now)
+
+def judged(key: str, facts: Facts, policy: Policy, now: dt.datetime | None, item: Item | None) -> VerifyRecord:
+    """The record of an item, as the local engine makes it: its sample and sidecar values from ``item``, and
+    an error item's own reason code (``duplicate-key``) instead of ``integrity-error``."""
+    from rightsmark.verify.verifier import make_record
+
+    record = make_record(key, facts, policy, now, item=item)
+    if item is not None and item.error is not None and item.reason is not None:
+        record = dataclasses.replace(record, reasons=(Reason(item.reason, record.error or item.reason),))
+    return record
+
+
+def item_json(item: Item) -> str:
+    """What the source said of an item besides its bytes, for the driver (:func:`item_from_json`)."""
+    sidecar = [[v.name, v.value, v.source.value, v.where] for v in item.sidecar]
+    sample = item.sample.to_dict() if item.sample else None
+    reason = item.reason if item.error is not None else None
+    note = {"role": item.role, "error": item.error, "reason": reason, "sample": sample, "sidecar": sidecar}
+    return json.dumps(note, ensure_ascii=False)
+
+
+def item_from_json(key: str, text: str) -> Item:
+    """The item (without its bytes) that :func:`item_json` described."""
+    note = json.loads(text)
+    sample = Sample(**note["sample"]) if note.get("sample") else None
+    sidecar = tuple(SidecarValue(n, v, SignalSource(s), w) for n, v, s, w in note.get("sidecar") or ())
+    return Item(
+        key=key, error=note.get("error"), reason=note.get("reason"), role=note.get("role") or IMAGE, sample=sample,
+        sidecar=sidecar,
+    )  # fmt: skip
 
 
 def with_reason(record: VerifyRecord, reason: str | None) -> VerifyRecord:
@@ -106,11 +136,13 @@ def output_schema() -> pa.Schema:
     from rightsmark.reports.formats import FLAT_COLUMNS
 
     fields = [pa.field(c, record_type(c)) for c in FLAT_COLUMNS]
-    return pa.schema([*fields, pa.field(RECORD, pa.string()), pa.field(FACTS, pa.string())])
+    notes = [pa.field(RECORD, pa.string()), pa.field(FACTS, pa.string()), pa.field(ITEM, pa.string())]
+    return pa.schema([*fields, *notes])
 
 
 class UnitVerifier(Judge):
-    """A Ray Data callable class: work units in, one row per item out (flat columns, record, facts)."""
+    """A Ray Data callable class: work units in, one row per item out (flat columns, record, facts, item);
+    ``non_images`` (:data:`SKIP`, :data:`COUNT`, :data:`REPORT`) says what becomes of items that are not images."""
 
     def __init__(
         self,
@@ -121,12 +153,14 @@ class UnitVerifier(Judge):
         key_column: str | None,
         storage_options: dict[str, Any],
         max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
+        non_images: str = SKIP,
     ) -> None:
         super().__init__(policy, trust, now)
         self.column = column
         self.key_column = key_column
         self.storage_options = storage_options
         self.max_item_size = max_item_size
+        self.non_images = non_images
 
     def item_facts(self, item: Item) -> Facts:
         from rightsmark.verify.bulk import read_error
@@ -139,16 +173,16 @@ class UnitVerifier(Judge):
             return error_facts(read_error(exc))
         return self.facts(data, item.key)
 
-    def verify_unit(self, unit: WorkUnit) -> Iterator[tuple[VerifyRecord, Facts]]:
-        from rightsmark.rights.signals import declared_beside
-
-        for item in open_unit(unit, self.column, self.key_column, self.storage_options, self.max_item_size):
-            # values recorded beside the image travel in the facts: the driver re-judges those alone
-            facts = self.item_facts(item).with_declared(declared_beside(item.sidecar))
-            record = self.record(item.key, facts)
-            if item.error is not None:
-                record = with_reason(record, item.reason)
-            yield record, facts
+    def verify_unit(self, unit: WorkUnit) -> Iterator[tuple[VerifyRecord, Facts, Item]]:
+        options = (self.column, self.key_column, self.storage_options, self.max_item_size)
+        for item in open_unit(unit, *options, non_images=self.non_images != SKIP):
+            if item.role != IMAGE and self.non_images == COUNT:  # for the driver to count: never read
+                facts = error_facts("not an image; not verified")
+            else:
+                facts = self.item_facts(item)
+                if item.role != IMAGE:
+                    item = dataclasses.replace(item, role=IMAGE)  # reported: a record like any other
+            yield self.record(item.key, facts, item), facts, item
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         import pyarrow as pa
@@ -158,11 +192,12 @@ class UnitVerifier(Judge):
         schema = output_schema()
         columns: dict[str, list[Any]] = {name: [] for name in schema.names}
         for text in batch.column("unit").to_pylist():
-            for record, facts in self.verify_unit(WorkUnit.from_json(text)):
+            for record, facts, item in self.verify_unit(WorkUnit.from_json(text)):
                 for name, value in flat(record).items():
                     columns[name].append(value)
                 columns[RECORD].append(record_json(record))
                 columns[FACTS].append(facts.to_json())
+                columns[ITEM].append(item_json(item))
         return pa.table(columns, schema=schema)
 
 
@@ -178,9 +213,11 @@ def verify_units(
     now: dt.datetime | None = None,
     verifier: type[UnitVerifier] = UnitVerifier,
     max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
+    non_images: str = SKIP,
 ) -> ray.data.Dataset:
     """A dataset of one row per item of ``units`` (lazy; needs an initialised Ray): the columns of
-    :func:`output_schema`. ``jobs`` actors (default: the cluster's CPUs), one engine context each."""
+    :func:`output_schema`. ``jobs`` actors (default: the cluster's CPUs), one engine context each.
+    Items that are not images are left out (``non_images``: see :class:`UnitVerifier`)."""
     import ray
     import ray.data
 
@@ -199,6 +236,7 @@ def verify_units(
             "key_column": key_column,
             "storage_options": dict(storage_options or {}),
             "max_item_size": max_item_size,
+            "non_images": non_images,
         },
         batch_size=1,
         batch_format="pyarrow",
@@ -208,26 +246,7 @@ def verify_units(
 
 
 # ---------------------------------------------------------------------------------------------
-# Reports
-
-
-def _jsonl_datasink(path: str, filesystem: Any) -> Any:
-    from ray.data.block import BlockAccessor
-    from ray.data.datasource import BlockBasedFileDatasink
-
-    class JsonLinesDatasink(BlockBasedFileDatasink):
-        """The ``record`` column, one JSON document per line (what the local engine writes)."""
-
-        def write_block_to_file(self, block: BlockAccessor, file: Any) -> None:
-            lines = block.to_arrow().column(RECORD).to_pylist()
-            file.write("".join(line + "\n" for line in lines).encode("utf-8"))
-
-    return JsonLinesDatasink(path, filesystem=filesystem, file_format="jsonl")
-
-
-def is_shard_target(output: str) -> bool:
-    """Whether ``-o`` names a directory or prefix of report shards rather than one report file."""
-    return is_url(output) or output.endswith(("/", os.sep)) or os.path.isdir(output) or not Path(output).suffix
+# The command
 
 
 @dataclass
@@ -236,63 +255,6 @@ class Outcome:
 
     dropped: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)
-
-
-def _read_back(fs: Any, root: str, fmt: str) -> Iterator[tuple[str, str, str, list[str], str | None]]:
-    """(key, decision, integrity, reason codes, error) of every record in the shards under ``root``."""
-    suffix = ".parquet" if fmt == "parquet" else ".jsonl"
-    for name in sorted(p for p in fs.find(root) if p.endswith(suffix)):
-        with fs.open(name, "rb") as fh:
-            if fmt == "parquet":
-                import pyarrow.parquet as pq
-
-                wanted = ["path", "decision", "integrity", "reason_codes", "error"]
-                for batch in pq.ParquetFile(fh).iter_batches(columns=wanted):
-                    yield from zip(*(batch.column(c).to_pylist() for c in wanted), strict=True)
-            else:
-                for line in fh:
-                    rec = json.loads(line)
-                    codes = [r["code"] for r in rec["reasons"]]
-                    yield rec["path"], rec["decision"], rec["integrity"], codes, rec.get("error")
-
-
-def shard_target(output: str, storage_options: dict[str, Any]) -> tuple[Any, str]:
-    """The file system and root path of a shard directory or prefix; refused unless new or empty."""
-    import fsspec.core
-
-    try:
-        fs, root = fsspec.core.url_to_fs(output, **storage_options)
-        root = root.rstrip("/") or root
-        busy = fs.exists(root) and (not fs.isdir(root) or bool(fs.ls(root)))
-    except Exception as exc:
-        raise UsageError(f"cannot write the report there: {exc}", path=output) from None
-    if busy:
-        raise UsageError("the report directory is not empty", path=output, hint="name a new or empty one")
-    return fs, root
-
-
-def write_shards(
-    results: ray.data.Dataset, output: str, fmt: str, storage_options: dict[str, Any]
-) -> Iterator[tuple[str, str, str, list[str], str | None]]:
-    """Write ``results`` as shards under ``output`` (a directory or a URL prefix), then read back the
-    columns the summary and the keep list need."""
-    fs, root = shard_target(output, storage_options)
-
-    filesystem = None
-    if is_url(output):
-        import pyarrow.fs as pafs
-
-        filesystem = pafs.PyFileSystem(pafs.FSSpecHandler(fs))
-    shards = results.drop_columns([FACTS])
-    if fmt == "parquet":
-        shards.write_parquet(root, filesystem=filesystem)
-    else:
-        shards.write_datasink(_jsonl_datasink(root, filesystem))
-    yield from _read_back(fs, root, fmt)
-
-
-# ---------------------------------------------------------------------------------------------
-# The command
 
 
 def _connect(address: str | None, jobs: int | None) -> bool:
@@ -343,15 +305,19 @@ def run(
     quiet: bool,
     echo: Callable[[str], None],
     max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
+    keep_list_form: str = "key",
+    report_non_images: bool = False,
 ) -> int:
     """``rightsmark verify --engine ray``; returns the exit code (0 all kept, 1 any dropped).
 
-    ``echo`` prints a line on stderr. Raises :class:`UsageError` for what the user must change.
+    ``echo`` prints a line on stderr. Raises :class:`UsageError` for what the user must change. Keep list
+    forms and files that are not images as in :func:`rightsmark.verify.run.run` (report shards, ``-o DIR/``,
+    leave non-images out without counting them: they never reach the driver).
     """
-    from rightsmark.reports.formats import terminal_safe
-    from rightsmark.reports.outputs import KeepList, format_for, journal_path, meta_path, open_report
+    from rightsmark.reports.keeplist import KeepList
+    from rightsmark.reports.outputs import format_for, journal_path, meta_path
     from rightsmark.reports.summary import Summary
-    from rightsmark.verify.policy import run_meta
+    from rightsmark.verify.run import unlisted_line
 
     shards = output is not None and is_shard_target(output)
     if shards:
@@ -373,6 +339,7 @@ def run(
     summary = Summary()
     units = plan(specs, storage_options=storage_options, stdin=sys.stdin, exclude=exclude)
     started = _connect(address, jobs)
+    outcome = Outcome()
     try:
         import ray.data
 
@@ -380,6 +347,7 @@ def run(
         context.execution_options.preserve_order = True  # records come out in input order
         context.enable_progress_bars = False
         logging.getLogger("ray.data").setLevel(logging.ERROR)
+        non_images = REPORT if report_non_images else SKIP if shards else COUNT
         results = verify_units(
             units,
             policy,
@@ -390,56 +358,92 @@ def run(
             storage_options=storage_options,
             now=now,
             max_item_size=max_item_size,
+            non_images=non_images,
         )
-        outcome = Outcome()
-        keeper = KeepList(keep_list, [], False) if keep_list else None
-        to_stderr = fmt != "text" or output is not None
+        keeper = KeepList(keep_list, keep_list_form) if keep_list else None
         try:
             if shards:
                 assert output is not None
-                for key, decision, integrity, codes, error in write_shards(results, output, fmt, storage_options):
+                for key, decision, integrity, codes, error, sample in write_shards(
+                    results, output, fmt, storage_options
+                ):
                     summary.count(decision, integrity, codes)
-                    if decision == "keep":
-                        if keeper:
-                            keeper.add(key)
-                    else:
-                        outcome.dropped += 1
+                    if keeper:
+                        keeper.add(key, decision == "keep", sample)
+                    outcome.dropped += decision != "keep"
                     if integrity == "error":
-                        echo(f"rightsmark: {terminal_safe(f'{key}: {error}')}")
+                        echo(f"rightsmark: {_safe(f'{key}: {error}')}")
             else:
-                from rightsmark.models import Decision, Integrity
-                from rightsmark.verify.verifier import make_record
-
-                meta = run_meta(policy)
-                with open_report(Path(output) if output else None, fmt, resume=False, meta=meta) as (report, _):
-                    batches: Iterable[Any] = results.select_columns(["path", FACTS]).iter_batches(
-                        batch_format="pyarrow"
-                    )
-                    for batch in batches:
-                        for key, text in zip(batch.column(0).to_pylist(), batch.column(1).to_pylist(), strict=True):
-                            facts = Facts.from_json(text)
-                            assert facts is not None, "driver and workers run different versions of rightsmark"
-                            record = make_record(key, facts, policy, now)
-                            report.write(record)
-                            summary.add(record)
-                            if record.decision is Decision.KEEP:
-                                if keeper:
-                                    keeper.add(record.path)
-                            else:
-                                outcome.dropped += 1
-                            if record.integrity is Integrity.ERROR and to_stderr:
-                                echo(f"rightsmark: {terminal_safe(f'{record.path}: {record.error}')}")
-        finally:
+                _one_report(results, policy, now, output, fmt, summary, keeper, outcome, echo, report_non_images)
+        except BaseException:
             if keeper:
-                keeper.close()
+                keeper.abort()
+            raise
+        if keeper:
+            keeper.close()
+            if keeper.unlisted:
+                echo(unlisted_line(keeper.unlisted, keeper.form))
     finally:
         if started:
             import ray
 
             ray.shutdown()
-    if not quiet and (summary.total > 1 or output is not None):
+    if not quiet and (summary.total > 1 or summary.non_images.total or output is not None):
         echo(summary.render(trust=trust))
     return 1 if outcome.dropped else 0
+
+
+def _safe(text: str) -> str:
+    from rightsmark.reports.formats import terminal_safe
+
+    return terminal_safe(text)
+
+
+def _one_report(
+    results: ray.data.Dataset,
+    policy: Policy,
+    now: dt.datetime,
+    output: str | None,
+    fmt: str,
+    summary: Any,
+    keeper: Any,
+    outcome: Outcome,
+    echo: Callable[[str], None],
+    reported: bool,
+) -> None:
+    """One report written by the driver, in input order, through the local engine's writers; the facts
+    the workers established judged again here (items that are not images counted, not reported)."""
+    from rightsmark.models import Decision, Integrity
+    from rightsmark.reports.outputs import open_report, write_meta
+    from rightsmark.verify.policy import run_meta
+
+    meta = run_meta(policy)
+    meta["non_images"] = {**summary.non_images.to_dict(), "reported": reported}
+    to_stderr = fmt != "text" or output is not None
+    target = Path(output) if output else None
+    with open_report(target, fmt, resume=False, meta=meta) as (report, _):
+        batches: Iterable[Any] = results.select_columns(["path", FACTS, ITEM]).iter_batches(batch_format="pyarrow")
+        for batch in batches:
+            for key, text, note in zip(*(batch.column(i).to_pylist() for i in range(3)), strict=True):
+                item = item_from_json(key, note)
+                if item.role != IMAGE:
+                    summary.non_images.sidecars += item.role == SIDECAR
+                    summary.non_images.others += item.role != SIDECAR
+                    continue
+                facts = Facts.from_json(text)
+                assert facts is not None, "driver and workers run different versions of rightsmark"
+                record = judged(key, facts, policy, now, item)
+                report.write(record)
+                summary.add(record)
+                if keeper:
+                    keeper.note(record)
+                outcome.dropped += record.decision is not Decision.KEEP
+                if record.integrity is Integrity.ERROR and to_stderr:
+                    echo(f"rightsmark: {_safe(f'{record.path}: {record.error}')}")
+        if summary.non_images.total:
+            meta["non_images"] = {**summary.non_images.to_dict(), "reported": reported}
+            if target is not None:
+                write_meta(target, meta)
 
 
 __all__ = ["Judge", "UnitVerifier", "is_shard_target", "run", "verify_units", "with_reason"]

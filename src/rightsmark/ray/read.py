@@ -51,6 +51,7 @@ from rightsmark.sources.base import ERRORS, SPECS, Item, WorkUnit
 from rightsmark.sources.containers import is_tar_name
 from rightsmark.sources.dispatch import open_unit, work_units
 from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE
+from rightsmark.sources.samples import wds_key
 from rightsmark.sources.tar import TarSource
 
 #: A block is cut after this many rows (samples), or once it holds :data:`BLOCK_BYTES` bytes of members.
@@ -109,11 +110,9 @@ def plan_shards(
 def sample_name(member: str) -> tuple[str, str] | None:
     """(sample key, extension) of a member name, as WebDataset groups members: the key is the name up to
     the first dot of its last component (``a/b.seg.png`` -> ``a/b``, ``seg.png``); None without one."""
-    folder, _, base = member.rpartition("/")
-    stem, dot, extension = base.partition(".")
-    if not dot or not stem or not extension:
-        return None
-    return (f"{folder}/{stem}" if folder else stem), extension
+    key = wds_key(member)  # the one rule (rightsmark.sources.samples)
+    extension = member[len(key) + 1 :] if key != member else ""
+    return (key, extension) if extension else None
 
 
 def _error(key: str, error: str, reason: str | None = None) -> dict[str, str | None]:

@@ -194,6 +194,12 @@ FLAT_COLUMNS = (
     "engine_state",
     "engine_failure_codes",
     "error",
+    # the sample the item belongs to (VerifyRecord.sample); empty where the source names none
+    "sample_source",
+    "sample_key",
+    "sample_key_from",
+    "sample_row",
+    "sample_url",
 )
 LIST_COLUMNS = {"reason_codes", "author", "metadata_drift", "declared", "declared_opt_out", "engine_failure_codes"}
 
@@ -237,6 +243,20 @@ def flat_dict(rec: dict[str, Any]) -> dict[str, Any]:
         "engine_state": rec["engine"]["state"],
         "engine_failure_codes": list(rec["engine"]["failure_codes"]),
         "error": rec.get("error"),
+        **_sample_columns(rec.get("sample")),
+    }
+
+
+def _sample_columns(sample: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``sample_*`` flat columns of a record's sample (all None without one; the row as text)."""
+    s = sample or {}
+    row = s.get("row")
+    return {
+        "sample_source": s.get("source"),
+        "sample_key": s.get("key"),
+        "sample_key_from": s.get("key_from"),
+        "sample_row": None if row is None else str(row),
+        "sample_url": s.get("url"),
     }
 
 

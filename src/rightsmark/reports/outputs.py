@@ -1,4 +1,4 @@
-"""Where verify reports go: stdout or a file, keep lists, and resuming an interrupted run.
+"""Where verify reports go: stdout or a file, and resuming an interrupted run (keep lists: :mod:`.keeplist`).
 
 Line formats (JSON Lines, CSV) are appended to the output as records arrive, flushed per
 record, so an interrupted run leaves every finished record on disk. ``--resume`` reads
@@ -94,10 +94,14 @@ class Done:
 
     keys: set[str] = field(default_factory=set)
     kept: list[str] = field(default_factory=list)
+    #: ``(key, kept, sample)`` of every record, in order, when asked for (to rebuild a keep list of samples)
+    entries: list[tuple[str, bool, dict[str, Any] | None]] = field(default_factory=list)
+    samples: bool = False
 
 
-def read_done(path: Path, fmt: str) -> Done:
-    done = Done()
+def read_done(path: Path, fmt: str, *, samples: bool = False) -> Done:
+    """What the report at ``path`` holds already; with ``samples`` each record's sample too."""
+    done = Done(samples=samples)
     if not path.exists():
         return done
     _truncate_partial_line(path)
@@ -114,7 +118,7 @@ def read_done(path: Path, fmt: str) -> Done:
                     line += 1
                     if text.strip():
                         _add_done(done, parse_document(text, path, UsageError, syntax="json"))
-    except (UsageError, csv.Error, UnicodeDecodeError, KeyError, TypeError, AttributeError):
+    except (UsageError, csv.Error, UnicodeDecodeError, KeyError, TypeError, AttributeError, ValueError):
         raise UsageError(
             f"cannot resume: line {line} is not a record of a rightsmark report",
             path=path,
@@ -130,6 +134,25 @@ def _add_done(done: Done, record: Any) -> None:
     done.keys.add(path)
     if decision == "keep":
         done.kept.append(path)
+    if done.samples:
+        done.entries.append((path, decision == "keep", _sample_of(record)))
+
+
+def _sample_of(record: Any) -> dict[str, Any] | None:
+    """The sample of a report line (JSON: ``sample``; CSV: the ``sample_*`` columns), if it has one."""
+    if "sample" in record:
+        sample = record["sample"]
+        return sample if isinstance(sample, dict) else None
+    if not record.get("sample_source"):
+        return None
+    row = record.get("sample_row")
+    return {
+        "source": record["sample_source"],
+        "key": record.get("sample_key") or "",
+        "key_from": record.get("sample_key_from") or "",
+        "row": int(row) if row else None,
+        "url": record.get("sample_url") or None,
+    }
 
 
 class ParquetReport(Report):
@@ -299,12 +322,13 @@ def _failed(output: Path, fmt: str, fh: TextIO, error: OSError) -> UsageError:
 
 @contextmanager
 def open_report(
-    output: Path | None, fmt: str, *, resume: bool, meta: dict[str, Any] | None = None
+    output: Path | None, fmt: str, *, resume: bool, meta: dict[str, Any] | None = None, samples: bool = False
 ) -> Iterator[tuple[Report, Done]]:
-    """A report writer for ``output`` (stdout when None) and what an earlier run already did.
+    """A report writer for ``output`` (stdout when None) and what an earlier run already did (with each
+    record's sample when ``samples``).
 
-    ``meta`` describes the run (policy, trust sources): Parquet keeps it in its schema metadata, every
-    report written to a file also gets it beside it as ``REPORT.meta.json``.
+    ``meta`` describes the run (policy, trust sources): Parquet keeps it in its schema metadata (as it is
+    when the report is closed), every report written to a file also gets it beside it as ``REPORT.meta.json``.
     """
     if resume and (output is None or fmt not in RESUMABLE):
         raise UsageError("--resume needs -o FILE in jsonl, csv or parquet format", hint="e.g. -o report.jsonl --resume")
@@ -330,12 +354,12 @@ def open_report(
         write_meta(output, meta)
     if fmt == "parquet":
         journal = journal_path(output)
-        done = read_done(journal, "jsonl") if resume else Done()
+        done = read_done(journal, "jsonl", samples=samples) if resume else Done()
         fh = _open(journal, "a" if resume else "w")
         out = cast(TextIO, _Guarded(fh))
         writer: Report = ParquetReport(out, target=output, meta=meta)
     else:
-        done = read_done(output, fmt) if resume else Done()
+        done = read_done(output, fmt, samples=samples) if resume else Done()
         append = resume and output.exists() and output.stat().st_size > 0
         fh = _open(output, "a" if append else "w")
         out = cast(TextIO, _Guarded(fh))
@@ -362,38 +386,3 @@ def _open(path: Path, mode: str) -> TextIO:
         return cast(TextIO, path.open(mode, encoding="utf-8", newline=""))
     except OSError as exc:
         raise UsageError(f"cannot write the report: {exc.strerror or exc}", path=path, hint=_hint(exc)) from None
-
-
-class KeepList:
-    """Keys of kept files, one per line, written as they come (rebuilt from the report on resume)."""
-
-    def __init__(self, path: Path, already_kept: list[str], resume: bool) -> None:
-        self._path = path
-        try:
-            self._fh = path.open("w", encoding="utf-8")
-        except OSError as exc:
-            raise self._error(exc) from None
-        if resume:
-            for key in already_kept:
-                self.add(key)
-
-    def _error(self, exc: OSError) -> UsageError:
-        return UsageError(
-            f"cannot write the keep list: {exc.strerror or exc}",
-            path=self._path,
-            hint=(_hint(exc) or "check --keep-list") + "; with --resume it is rebuilt from the report",
-        )
-
-    def add(self, key: str) -> None:
-        try:
-            self._fh.write(key + "\n")
-        except OSError as exc:
-            raise self._error(exc) from None
-
-    def close(self) -> None:
-        try:
-            self._fh.close()
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                self._fh.close()
-            raise self._error(exc) from None

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from rightsmark.models import Use, VerifyRecord
 from rightsmark.reports.formats import safe_lines, terminal_safe
+from rightsmark.sources.base import NonImages
 
 if TYPE_CHECKING:
     from rightsmark.trust.sources import TrustSources
@@ -35,6 +36,8 @@ class Summary:
         self.declared = 0
         self.declared_out = 0
         self.declared_in = 0
+        #: files and members left unverified because they are not images (counted by the run)
+        self.non_images = NonImages()
 
     @property
     def total(self) -> int:
@@ -82,6 +85,8 @@ class Summary:
             lines.append(f"  resumed: {skipped} files already in the report were skipped")
         if cache_hits:
             lines.append(f"  cache: {cache_hits} verdicts reused")
+        if self.non_images.total:
+            lines.append("  " + non_images_line(self.non_images))
         if trust is not None:
             lines.append("  trust: " + trust_line(trust))
         lines.append("  integrity: " + ", ".join(f"{k} {v}" for k, v in sorted(self.integrity.items())))
@@ -103,6 +108,18 @@ class Summary:
             for code, n in self.reasons.most_common():
                 lines.append(f"    {code:<{width}}  {n}")
         return safe_lines(lines)
+
+
+def non_images_line(counted: NonImages) -> str:
+    """The summary's line on the files that were not verified because they are not images."""
+    parts = []
+    if counted.sidecars:
+        parts.append(
+            f"{counted.sidecars} sidecar{'s' if counted.sidecars != 1 else ''} read as the metadata of their images"
+        )
+    if counted.others:
+        parts.append(f"{counted.others} other file{'s' if counted.others != 1 else ''}")
+    return f"not images, not verified: {' and '.join(parts)} (--report-non-images reports them)"
 
 
 @contextmanager

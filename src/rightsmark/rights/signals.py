@@ -228,6 +228,12 @@ def license_statement(value: str) -> Training:
     return uses(allowed=ALL) if info is not None and info.public_domain else Training()
 
 
+def unreadable(value: str) -> Training:
+    """A sidecar (or the part of one that should hold such values) that could not be read: whatever it
+    declared is unknown, so it opts out of every use (fail closed; see ``sources.base.SidecarValue``)."""
+    return uses(ALL)
+
+
 # ---------------------------------------------------------------------------------------------
 # The table
 
@@ -252,6 +258,8 @@ _SIGNALS = (
     (Signal("cc:license", license_statement), ("cc:license", "license")),
     (Signal("dc:rights", unspecified), ("dc:rights", "rights", "copyright")),
     (Signal("xmpRights:UsageTerms", unspecified), ("xmprights:usageterms", "usageterms", "usage-terms")),
+    # what a source records for a sidecar it could not read (sources.base.SidecarValue, UNREADABLE)
+    (Signal("sidecar", unreadable), ("sidecar",)),
 )
 #: Every name a signal is recorded under (lower case; headers, sidecar keys, XMP properties) -> the signal.
 TABLE: dict[str, Signal] = {alias: signal for signal, aliases in _SIGNALS for alias in aliases}

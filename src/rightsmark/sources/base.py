@@ -11,6 +11,12 @@ A source that can be spread over a cluster (:class:`PlannableSource`, every buil
 which :class:`WorkUnit` s cover its items: picklable shares (a shard, a Parquet file, a few files or
 objects) that :func:`rightsmark.sources.dispatch.open_unit` opens again elsewhere, yielding the same items
 with the same keys in the same order.
+
+Every item names its :class:`~rightsmark.models.Sample` (``Item.sample``: its source as given, the
+sample's key there, where the key came from, the Parquet row, the URL its sidecar records) and carries
+the values recorded beside it (``Item.sidecar``: :class:`SidecarValue`). Sources also yield the files
+that are not images, marked by ``Item.role`` (:data:`SIDECAR`, :data:`OTHER`): :func:`images_only`
+counts and leaves them out.
 """
 
 from __future__ import annotations
@@ -26,16 +32,37 @@ from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE, ItemTooLargeError, e
 #: Reason code of items dropped because their key occurs more than once in one source.
 DUPLICATE_KEY = "duplicate-key"
 
+#: :attr:`Item.role` values: an image to verify; a sidecar of one (a file or member beside an image with
+#: the same stem or ``__key__``, read as its metadata, not verified); another file that is not an image.
+IMAGE, SIDECAR, OTHER = "image", "sidecar", "other"
+
+#: :attr:`SidecarValue.name` of a sidecar (or part of one) that could not be read.
+UNREADABLE = "sidecar"
+
 
 @dataclass(frozen=True)
 class SidecarValue:
     """A value recorded beside an image (a header a crawler saw, a license column), raw: what it means
-    for each use is :mod:`rightsmark.rights.signals`' business."""
+    for each use is :mod:`rightsmark.rights.signals`' business.
 
-    name: str  # e.g. "X-Robots-Tag", "tdm-reservation", "Content-Usage", "license"
+    ``name`` is one of ``X-Robots-Tag``, ``tdm-reservation``, ``tdm-policy``, ``Content-Usage``,
+    ``license`` (spelled so whatever the sidecar's spelling; see :mod:`rightsmark.sources.sidecars`), and
+    ``value`` the value as found (a number or boolean as its JSON text, one value per element of a list:
+    a header sent several times gives several values), never empty of meaning by omission:
+
+    **Unreadable sidecars fail closed.** Where a sidecar, or a part of one that should hold such values,
+    cannot be read (a JSON sidecar larger than 1 MiB, not JSON, not a JSON object, not UTF-8; a header
+    set or field of the wrong type; a value longer than 8192 characters; more than 64 values; a sidecar
+    file that cannot be opened), the item carries ``SidecarValue(name="sidecar", value="unreadable: WHY",
+    source, where)`` (``name`` is :data:`UNREADABLE`, ``value`` starts with ``"unreadable: "``). Whoever
+    judges sidecar values must read such a value as a declaration it cannot understand, that is as an
+    opt-out of every use, never as the absence of one.
+    """
+
+    name: str  # "X-Robots-Tag", "tdm-reservation", "tdm-policy", "Content-Usage", "license"; or "sidecar"
     value: str
-    source: SignalSource  # SIDECAR or COLUMN
-    where: str  # e.g. "sidecar 000001.json (headers)", "column x_robots_tag"
+    source: SignalSource  # SIDECAR (a JSON sidecar) or COLUMN (a Parquet column)
+    where: str  # e.g. "sidecar shards/0.tar/000001.json (headers)", "sidecar data/0001.json", "column x_robots_tag"
 
 
 @dataclass(frozen=True)
@@ -56,6 +83,8 @@ class Item:
     sample: Sample | None = None
     #: Values recorded beside the image (sidecar headers, Parquet columns).
     sidecar: tuple[SidecarValue, ...] = ()
+    #: :data:`IMAGE`, or :data:`SIDECAR`/:data:`OTHER` for a file that is not one (see :func:`images_only`).
+    role: str = IMAGE
 
     def read(self, max_size: int = DEFAULT_MAX_ITEM_SIZE) -> bytes:
         """The item's bytes (reading ``path`` if needed, a regular file of at most ``max_size`` bytes);
@@ -67,6 +96,33 @@ class Item:
         if self.path is None:
             raise OSError(self.error or "item has neither data nor path")
         return read_regular(self.path, max_size)
+
+
+@dataclass
+class NonImages:
+    """How many items were left unverified because they are not images, by role."""
+
+    sidecars: int = 0
+    others: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.sidecars + self.others
+
+    def to_dict(self) -> dict[str, int]:
+        return {"sidecars": self.sidecars, "others": self.others}
+
+
+def images_only(items: Iterable[Item], tally: NonImages | None = None) -> Iterator[Item]:
+    """The items that are images; the others (sidecars and other files) counted in ``tally``, not yielded."""
+    for item in items:
+        if item.role == IMAGE:
+            yield item
+        elif tally is not None:
+            if item.role == SIDECAR:
+                tally.sidecars += 1
+            else:
+                tally.others += 1
 
 
 class Source(Protocol):
@@ -127,4 +183,7 @@ def checked(items: Iterable[Item]) -> Iterator[Item]:
             error = item.error or (
                 "the name contains a control character (shown escaped); refused, never kept: rename it"
             )
-            yield replace(item, key=escaped, data=None, path=None, error=error)
+            sample = item.sample
+            if sample is not None:  # its source and key are parts of the item's key: escaped alike
+                sample = replace(sample, source=escape_key(sample.source), key=escape_key(sample.key), url=None)
+            yield replace(item, key=escaped, data=None, path=None, error=error, sample=sample)

@@ -31,7 +31,18 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from rightsmark.sources.base import ERRORS, OBJECTS, PATHS, SPECS, Item, PlannableSource, Skip, WorkUnit, checked
+from rightsmark.sources.base import (
+    ERRORS,
+    OBJECTS,
+    PATHS,
+    SPECS,
+    Item,
+    PlannableSource,
+    Skip,
+    WorkUnit,
+    checked,
+    images_only,
+)
 from rightsmark.sources.containers import is_container_name, open_container
 from rightsmark.sources.fs import PathSource
 from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE
@@ -147,6 +158,7 @@ def open_sources(
     storage_options: Mapping[str, Any] | None = None,
     stdin: IO[str] | None = None,
     max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
+    non_images: bool = False,
 ) -> Iterator[Item]:
     """Every item of every spec, in order: specs as given, each brace-expanded, each dispatched lazily.
 
@@ -155,8 +167,13 @@ def open_sources(
     every item: tar members, Parquet cells and objects larger than it become error items, unread; local
     files are checked by whoever reads them (:meth:`Item.read`, :class:`rightsmark.verify.bulk.BulkVerifier`).
     Never raises for a missing or damaged input: it yields an :class:`Item` with ``error`` set.
+
+    Items that are not images (the sidecars of an image, other files of a folder, the non-image members
+    of a shard: :attr:`Item.role` other than ``image``) are left out, unless ``non_images`` (then the
+    caller decides: :func:`~rightsmark.sources.base.images_only` counts and drops them).
     """
-    return _items(specs, _Options(column, key_column, storage_options, stdin, max_item_size))
+    items = _items(specs, _Options(column, key_column, storage_options, stdin, max_item_size))
+    return items if non_images else images_only(items)
 
 
 class ListSource:
@@ -232,14 +249,19 @@ def open_unit(
     key_column: str | None = None,
     storage_options: Mapping[str, Any] | None = None,
     max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
+    non_images: bool = False,
 ) -> Iterator[Item]:
-    """The items of one work unit (from :func:`work_units`), opened by the same plug-ins and checked as locally."""
-    return checked(_unit_items(unit, _Options(column, key_column, storage_options, None, max_item_size)))
+    """The items of one work unit (from :func:`work_units`), opened by the same plug-ins and checked as
+    locally; those that are not images only with ``non_images`` (as :func:`open_sources`)."""
+    items = checked(_unit_items(unit, _Options(column, key_column, storage_options, None, max_item_size)))
+    return items if non_images else images_only(items)
 
 
 def _unit_items(unit: WorkUnit, o: _Options) -> Iterator[Item]:
     if unit.kind == PATHS:
-        yield from PathSource(unit.names, max_item_size=o.max_item_size)
+        from rightsmark.sources.fs import unit_items
+
+        yield from unit_items(unit.names, unit.extra, unit.base)
     elif unit.kind == SPECS:
         for spec in unit.names:
             yield from _source_for(spec, o)

@@ -13,26 +13,40 @@ that takes folders (verify, its Ray planner, sign, watch, audit):
   of a hang; watch takes regular files only, sign applies its own symlink policy;
 * a folder that cannot be listed contributes nothing.
 
-:class:`PathSource` yields files as given and walks folders. Every file is yielded, image or not:
-deciding what is an image is the verifier's job. Items carry ``path`` (the worker reads the file
-itself), never ``data``. A name holding a control character is refused
-(:func:`rightsmark.sources.base.checked`). A tar shard or Parquet file met in a walk is a container,
-not an image: its members are yielded (keys ``DIR/shard.tar/member``, ``DIR/file.parquet#key``), as
-when it is named on the command line (:mod:`rightsmark.sources.containers`).
+:class:`PathSource` yields files as given and walks folders. Every file is yielded, with its role
+(:func:`rightsmark.sources.samples.classify`): a file with a non-image extension (``.json``, ``.txt``, ...)
+is a *sidecar* of the image of its folder with the same stem, or an *other* file; every other file is an
+image, and deciding whether it really is one stays the verifier's job (a file named directly is always an
+image). Each item names its sample (the folder as given, the file's path relative to it without the
+extension) and carries the values of its ``STEM.json`` sidecar, read here (at most 1 MiB; see
+:mod:`rightsmark.sources.sidecars`). Items carry ``path`` (the worker reads the file itself), never
+``data``. A name holding a control character is refused (:func:`rightsmark.sources.base.checked`). A tar
+shard or Parquet file met in a walk is a container, not an image: its members are yielded (keys
+``DIR/shard.tar/member``, ``DIR/file.parquet#key``), as when it is named on the command line
+(:mod:`rightsmark.sources.containers`).
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
-from rightsmark.sources.base import PATHS, Item, Skip, WorkUnit, checked
+from rightsmark.models import Sample
+from rightsmark.sources.base import IMAGE, PATHS, Item, SidecarValue, Skip, WorkUnit, checked
 from rightsmark.sources.containers import is_container_name, open_container
-from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE
+from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE, ItemTooLargeError, read_regular
+from rightsmark.sources.samples import classify, file_key
 
 
 def walk(directory: str) -> Iterator[os.DirEntry[str]]:
     """The entries of the files below ``directory``, in walk order (see the module docstring)."""
+    for _folder, files in walk_folders(directory):
+        yield from files
+
+
+def walk_folders(directory: str) -> Iterator[tuple[str, list[os.DirEntry[str]]]]:
+    """:func:`walk` a folder at a time: each folder met (as joined to ``directory``) and its files, sorted."""
     stack = [(directory, True)]
     while stack:
         top, given = stack.pop()
@@ -54,7 +68,8 @@ def walk(directory: str) -> Iterator[os.DirEntry[str]]:
                 is_folder = False
             (folders if is_folder else files).append(entry)
         files.sort(key=lambda e: e.name)
-        yield from files
+        if files:
+            yield top, files
         stack.extend((entry.path, False) for entry in sorted(folders, key=lambda e: e.name, reverse=True))
 
 
@@ -80,8 +95,71 @@ def skipping(paths: Iterable[str | os.PathLike[str]]) -> Skip:
     return skip
 
 
+def _sidecars(paths: Sequence[str]) -> tuple[str | None, tuple[SidecarValue, ...]]:
+    """The URL and values of an image's ``.json`` sidecar files (read here, at most 1 MiB each)."""
+    from rightsmark.sources.sidecars import MAX_SIDECAR_BYTES, from_json, merged
+
+    parts = []
+    for path in paths:
+        where = f"sidecar {path}"
+        try:
+            parts.append(from_json(read_regular(path, MAX_SIDECAR_BYTES), where))
+        except ItemTooLargeError:
+            parts.append(from_json(None, where, error=f"larger than {MAX_SIDECAR_BYTES} bytes"))
+        except OSError as exc:
+            parts.append(from_json(None, where, error=f"cannot be read: {exc.strerror or exc}"))
+    return merged(parts)
+
+
+def file_item(given: str, path: str, role: str = IMAGE, jsons: Sequence[str] = (), key: str | None = None) -> Item:
+    """The item of the local file ``path``, walked in the folder ``given`` (or ``path`` itself, named
+    directly), with its sample (the spec as given, the key relative to it: ``key`` when the walk knows
+    it) and its sidecars' values."""
+    if key is None:
+        relative = path[len(given) :].lstrip(os.sep) if path != given else os.path.basename(path)
+        key = file_key(relative)
+    url, values = _sidecars(jsons) if jsons else (None, ())
+    return Item(key=path, path=path, role=role, sample=Sample(given, key, "path", None, url), sidecar=values)
+
+
+def _named_file(path: str) -> Item:
+    """A file named directly: always an image to verify; a ``STEM.json`` beside it is its sidecar."""
+    beside = os.path.splitext(path)[0] + ".json"
+    found = beside != path and os.path.lexists(beside) and not os.path.isdir(beside)  # a FIFO too: refused, unreadable
+    return file_item(path, path, IMAGE, [beside] if found else [])
+
+
+def _tag(role: str, jsons: Sequence[str]) -> str:
+    """What a work unit says of a walked file besides its path (see :func:`unit_items`)."""
+    return "" if role == IMAGE and not jsons else json.dumps([role, list(jsons)])
+
+
+def unit_items(names: Sequence[str], tags: Sequence[str], base: str | None) -> Iterator[Item]:
+    """The items of a ``paths`` work unit: files walked in the folder ``base`` (``tags`` from the walk),
+    or files named directly (``base`` None)."""
+    if base is None:
+        for name in names:
+            yield _named_file(name) if os.path.exists(name) else Item(key=name, error="no such file")
+        return
+    for name, tag in zip(names, tags, strict=True):
+        role, jsons = json.loads(tag) if tag else (IMAGE, ())
+        yield file_item(base, name, role, jsons)
+
+
+def _walked(given: str) -> Iterator[tuple[str, str, tuple[str, ...], str]]:
+    """``(path, role, json sidecars, sample key)`` of every file below the folder ``given``, in walk order."""
+    for folder, files in walk_folders(given):
+        below = folder[len(given) :].strip(os.sep).replace(os.sep, "/")
+        prefix = f"{below}/" if below else ""
+        for entry, (role, jsons, stem) in zip(files, classify([e.name for e in files]), strict=True):
+            yield entry.path, role, tuple(files[i].path for i in jsons) if jsons else (), prefix + stem
+
+
 class PathSource:
-    """Local files and folders; the key of a file is its path exactly as given or walked."""
+    """Local files and folders; the key of a file is its path exactly as given or walked.
+
+    Every file of a walked folder is yielded with its :attr:`~rightsmark.sources.base.Item.role`
+    (:func:`rightsmark.sources.samples.classify`); a file named directly is always an image."""
 
     def __init__(
         self,
@@ -105,13 +183,13 @@ class PathSource:
     def _items(self) -> Iterator[Item]:
         for given in self.paths:
             if os.path.isdir(given):
-                for file in walk_files(given):
+                for file, role, jsons, key in _walked(given):
                     if is_container_name(file):
                         yield from self._container(file)
                     else:
-                        yield Item(key=file, path=file)
+                        yield file_item(given, file, role, jsons, key)
             elif os.path.exists(given):
-                yield Item(key=given, path=given)
+                yield _named_file(given)
             else:
                 yield Item(key=given, error="no such file")  # also a dangling symbolic link
 
@@ -119,12 +197,12 @@ class PathSource:
         """One unit per file (packed by the planner), a walked container's own units in its place."""
         for given in self.paths:
             if os.path.isdir(given):
-                for file in walk_files(given):
+                for file, role, jsons, _key in _walked(given):
                     if skip is not None and skip(file):
                         continue
                     if is_container_name(file):
                         yield from open_container(file, self.column, self.key_column).work_units(skip)
                     else:
-                        yield WorkUnit(PATHS, (file,))
+                        yield WorkUnit(PATHS, (file,), (_tag(role, jsons),), base=given)
             elif skip is None or not skip(given):
                 yield WorkUnit(PATHS, (given,))  # a missing file too: the worker reports it

@@ -12,28 +12,41 @@ the file's Hugging Face metadata declares as ``Image`` come first; among several
 like ``image``, ``img``, ``jpg``, ``png``, ``bytes`` decides; when it stays ambiguous the file yields
 one error item asking for ``column``.
 
-Keys are ``f"{file}#{id}"``, the file as given and ``id`` taken from, in this order: ``key_column``
-when given; a ``__key__``, ``key``, ``id`` or ``path`` column; the non-empty ``path`` field of a
-Hugging Face image struct; the row index (0-based, counted over the whole file). A null cell (or an
-HF image stored by reference, with ``path`` but no ``bytes``) yields an item with ``error``; a file
-that cannot be opened or breaks while being read yields one error item keyed by the file.
+Each row is a sample (:class:`~rightsmark.models.Sample`): the file as given, the row's own id, where
+that id came from (``key_from``), the row index (0-based, counted over the whole file) and the row's
+URL (a ``url`` column). The id is, in this order: the ``key_column`` value when given; a ``__key__``,
+``key``, ``id`` or ``path`` column's value (``key_from`` ``column:NAME``); the non-empty ``path``
+field of a Hugging Face image struct (``column:IMAGE.path``); none (``row``: the sample key is the row
+index). Columns named like the HTTP headers a crawler recorded, and a ``headers`` column, are read as
+the row's sidecar values (:mod:`rightsmark.sources.sidecars`).
 
-Hostile files: a cell longer than the maximum item size is an error item (its length is read from
-the Arrow array; the cell is never copied into Python). Keys must be unique within the file: a pass
-over the key columns only (the key column, and the ``path`` field of a Hugging Face image struct when
-it can name a row) finds every key that more than one row would get, a null key falling back to a
-row number that another row uses as its key included, before the first item streams out; every row
-with such a key is dropped with the reason code ``duplicate-key``, the first one too.
+Keys are ``f"{file}#{name}"``, unique within the file (a pass over the key columns only, before the
+first item streams out, finds the ids that need it):
+
+* ``name`` is the row's id where no other row has it (``file.parquet#cat.jpg``);
+* ``ID@ROW`` where several rows have that id (ten rows whose ``image.path`` is ``image.jpg`` are
+  ``image.jpg@0`` ... ``image.jpg@9``), or where the id itself ends in ``@`` and digits;
+* the row index where the row has no id (``file.parquet#4``), or ``@ROW`` where another row's id is
+  that number (``file.parquet#@4``).
+
+Only a name made with ``@ROW`` ends in ``@`` and digits, and its digits are its own row: no two rows
+share a key, and no row takes another's. A null image cell (or an HF image stored by reference, with
+``path`` but no ``bytes``) yields an item with ``error``; a file that cannot be opened or breaks while
+being read yields one error item keyed by the file. A cell longer than the maximum item size is an
+error item (its length is read from the Arrow array; the cell is never copied into Python).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from rightsmark.sources.base import DUPLICATE_KEY, SPECS, Item, Skip, WorkUnit, checked
+from rightsmark.models import Sample
+from rightsmark.sources.base import SPECS, Item, Skip, WorkUnit, checked
 from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE, open_regular, too_large
 from rightsmark.sources.storage import credentials_problem, is_url, open_url
 
@@ -184,9 +197,12 @@ class ParquetSource:
         except ColumnError as exc:
             yield Item(key=self.file, error=str(exc))
             return
-        columns = [image] if key_name is None or key_name == image else [image, key_name]
+        from rightsmark.sources.sidecars import ColumnReader
+
+        beside = ColumnReader([str(n) for n in schema.names], skip=(image, key_name))
+        columns = list(dict.fromkeys([image, *([key_name] if key_name else []), *beside.columns]))
         try:
-            duplicates = self._duplicate_keys(parquet, image, key_name)
+            keys = self._key_survey(parquet, image, key_name)
         except Exception as exc:
             yield Item(key=self.file, error=f"Parquet file damaged (reading its keys): {exc}")
             return
@@ -197,43 +213,45 @@ class ParquetSource:
                 batch = next(batches, None)
                 if batch is None:
                     return
-                column = batch.column(0)
-                if _is_image_struct(column.type):  # {bytes, path}: the bytes and the paths apart
+                cells = {name: batch.column(i) for i, name in enumerate(columns)}
+                column = cells[image]
+                struct = _is_image_struct(column.type)
+                if struct:  # {bytes, path}: the bytes and the paths apart
                     data_array, refs = column.field("bytes"), column.field("path").to_pylist()
                 else:
                     data_array, refs = column, [None] * len(column)
                 lengths = _lengths(data_array)
-                keys: list[Any] = batch.column(1).to_pylist() if len(columns) == 2 else [None] * len(column)
-                if key_name == image:
-                    keys = [{"path": r} for r in refs] if _is_image_struct(column.type) else column.to_pylist()
+                key_cells: list[Any] = [None] * len(column)
+                if key_name == image:  # the image struct names its rows: its paths only, never its bytes again
+                    key_cells = [{"path": r} for r in refs] if struct else column.to_pylist()
+                elif key_name is not None:
+                    key_cells = cells[key_name].to_pylist()
+                others = {name: cells[name].to_pylist() for name in beside.columns}
             except Exception as exc:
                 yield Item(key=self.file, error=f"Parquet file damaged after row {row}: {exc}")
                 return
             for index in range(len(column)):
                 ref = refs[index] or None
-                name = _row_name(keys[index], ref, row)
-                key = f"{self.file}#{name}"
+                raw, key_from = _raw_id(key_cells[index], ref, key_name, image)
+                key = f"{self.file}#{keys.name(raw, row)}"
+                url, values = beside.row({name: cells_[index] for name, cells_ in others.items()})
+                sample = Sample(self.file, raw if raw is not None else str(row), key_from, row, url)
                 length = lengths[index]
-                if str(name) in duplicates:
-                    yield Item(
-                        key=key,
-                        error=f"duplicate key: several rows of the file are keyed {str(name)!r}; all are dropped",
-                        reason=DUPLICATE_KEY,
-                    )
-                elif length is None:
+                if length is None:
                     if ref:
                         message = f"no image bytes in column {image!r}: the image is stored by path ({ref})"
                     else:
                         message = f"no image bytes in column {image!r} (null cell)"
-                    yield Item(key=key, error=message)
+                    yield Item(key=key, error=message, sample=sample)
                 elif length > self.max_item_size:
-                    yield Item(key=key, error=too_large(length, self.max_item_size))
+                    yield Item(key=key, error=too_large(length, self.max_item_size), sample=sample)
                 else:  # one cell at a time into Python: the batch is never held twice
-                    yield Item(key=key, data=bytes(data_array[index].as_py()))
+                    data = bytes(data_array[index].as_py())
+                    yield Item(key=key, data=data, sample=sample, sidecar=values)
                 row += 1
 
-    def _duplicate_keys(self, parquet: Any, image: str, key_name: str | None) -> frozenset[str]:
-        """Every key more than one row gets, from the key columns alone (see the module docstring)."""
+    def _key_survey(self, parquet: Any, image: str, key_name: str | None) -> _Keys:
+        """Which ids more than one row has, and which look like row numbers, from the key columns alone."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -245,34 +263,65 @@ class ParquetSource:
         if struct and key_name != image:
             columns.append(f"{image}.path")
         if not columns:
-            return frozenset()  # keyed by row number only: unique
-        names: list[Any] = []
-        row = 0
+            return _Keys()  # keyed by row number only: unique
+        chunks: list[Any] = []
         for batch in parquet.iter_batches(batch_size=65536, columns=columns, use_threads=False):
-            first = batch.column(0).to_pylist()
-            second = batch.column(1).to_pylist() if batch.num_columns > 1 else [None] * len(first)
-            chunk = []
+            first: list[Any] = batch.column(0).to_pylist()
+            second: list[Any] = batch.column(1).to_pylist() if batch.num_columns > 1 else [None] * len(first)
+            raws = []
             for index, value in enumerate(first):
+                holder: dict[str, Any] = (value if key_name is None else second[index]) or {}
                 if key_name is None:  # the only column read is the image path
-                    holder: dict[str, Any] = value or {}
                     value, ref = None, holder.get("path")
                 else:
-                    ref = (second[index] or {}).get("path") if struct else None
-                chunk.append(str(_row_name(value, ref or None, row)))
-                row += 1
-            names.append(pa.array(chunk, type=pa.large_string()))
-        if not names:
-            return frozenset()
-        counts = pc.value_counts(pa.chunked_array(names, type=pa.large_string()))
-        repeated = counts.filter(pc.greater(counts.field("counts"), 1))
-        return frozenset(str(v) for v in repeated.field("values").to_pylist())
+                    ref = holder.get("path") if struct else None
+                raws.append(_raw_id(value, ref or None, key_name, image)[0])
+            chunks.append(pa.array(raws, type=pa.large_string()))
+        if not chunks:
+            return _Keys()
+        ids = pa.chunked_array(chunks, type=pa.large_string())
+        counts = pc.value_counts(ids.drop_null())
+        repeated = counts.filter(pc.greater(counts.field("counts"), 1)).field("values").to_pylist()
+        numeric: list[str] = []
+        if ids.null_count:  # rows without an id are named by row number: which ids could clash
+            values = counts.field("values")
+            numeric = values.filter(pc.match_substring_regex(values, r"^(0|[1-9][0-9]*)$")).to_pylist()
+        return _Keys(frozenset(repeated), frozenset(numeric))
 
 
-def _row_name(key_value: Any, ref: str | None, row: int) -> Any:
-    """What follows ``#`` in a row's key: the key value, else the image's path, else the row number."""
-    if isinstance(key_value, dict):  # key_column named the image struct itself: use its path
-        key_value = key_value.get("path") or None
-    return key_value if key_value not in (None, "") else ref if ref else row
+#: An id that ends like one made unique by its row number (``name@3``).
+_ROW_SUFFIX = re.compile(r"@[0-9]+$")
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """What makes each row's id unique in its file (see the module docstring)."""
+
+    repeated: frozenset[str] = frozenset()
+    numeric: frozenset[str] = frozenset()
+
+    def name(self, raw: str | None, row: int) -> str:
+        """What follows ``#`` in the key of row ``row`` whose id is ``raw`` (None: it has none)."""
+        if raw is None:
+            return f"@{row}" if str(row) in self.numeric else str(row)
+        if raw in self.repeated or _ROW_SUFFIX.search(raw):
+            return f"{raw}@{row}"
+        return raw
+
+
+def _raw_id(key_value: Any, ref: str | None, key_name: str | None, image: str) -> tuple[str | None, str]:
+    """A row's own id and where it came from (:attr:`~rightsmark.models.Sample.key_from`): the key column's
+    value (``column:NAME``; ``column:NAME.path`` when it names an image struct), else the image's path
+    (``column:IMAGE.path``), else none (``row``)."""
+    if key_name is not None:
+        source = f"column:{key_name}"
+        if isinstance(key_value, dict):  # key_column named the image struct itself: use its path
+            key_value, source = key_value.get("path") or None, f"column:{key_name}.path"
+        if key_value not in (None, ""):
+            return str(key_value), source
+    if ref:
+        return ref, f"column:{image}.path"
+    return None, "row"
 
 
 def _lengths(array: Any) -> list[int | None]:

@@ -25,9 +25,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from rightsmark.models import Sample
 from rightsmark.sources.base import OBJECTS, SPECS, Item, PlannableSource, Skip, WorkUnit, checked
 from rightsmark.sources.containers import is_container_name, open_container
 from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE, too_large
+from rightsmark.sources.samples import file_key
 from rightsmark.sources.storage import credentials_problem
 
 #: Objects fetched concurrently (by fsspec's ``cat``) per round while walking a listing.
@@ -135,21 +137,31 @@ class RemoteSource:
             yield Item(key=self.url, error=f"cannot read: {exc}")
             return
         if single:
+            sample = _sample(self.url, self.url)
             if data is None or len(data) > self.max_item_size:
-                yield Item(key=self.url, error=too_large(size if data is None else len(data), self.max_item_size))
+                error = too_large(size if data is None else len(data), self.max_item_size)
+                yield Item(key=self.url, error=error, sample=sample)
             else:
-                yield Item(key=self.url, data=data)
+                yield Item(key=self.url, data=data, sample=sample)
             return
         pending: list[tuple[str, str]] = []
         cap = self.max_item_size
         for path, key in self._entries(root, found):
             if is_container_name(key):  # a shard in the listing: its members, in listing order
-                yield from fetch_objects(fs, pending, max_item_size=cap, sizes=sizes)
+                yield from fetch_objects(fs, pending, max_item_size=cap, sizes=sizes, source=self.url)
                 pending = []
                 yield from self._container(key)
             else:
                 pending.append((path, key))
-        yield from fetch_objects(fs, pending, max_item_size=cap, sizes=sizes)
+        yield from fetch_objects(fs, pending, max_item_size=cap, sizes=sizes, source=self.url)
+
+
+def _sample(source: str, key: str) -> Sample:
+    """An object's sample: the URL as given, and the object's path below it (its name, when the URL names
+    it) without the extension."""
+    base = source.rstrip("/")
+    relative = key[len(base) + 1 :] if key.startswith(base + "/") else key.rsplit("/", 1)[-1]
+    return Sample(source, file_key(relative), "path")
 
 
 def _size(info: Any) -> int | None:
@@ -170,9 +182,9 @@ def listed_objects(
 
         fs, _ = fsspec.core.url_to_fs(base, **dict(storage_options or {}))
     except Exception as exc:
-        yield from checked(Item(key=key, error=f"cannot read: {exc}") for _, key in entries)
+        yield from checked(Item(key=key, error=f"cannot read: {exc}", sample=_sample(base, key)) for _, key in entries)
         return
-    yield from checked(fetch_objects(fs, entries, max_item_size=max_item_size))
+    yield from checked(fetch_objects(fs, entries, max_item_size=max_item_size, source=base))
 
 
 def fetch_objects(
@@ -181,8 +193,10 @@ def fetch_objects(
     *,
     max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
     sizes: Mapping[str, int] | None = None,
+    source: str | None = None,
 ) -> Iterator[Item]:
-    """The objects of a listing (:meth:`RemoteSource.listing`), fetched a few at a time, as items.
+    """The objects of a listing (:meth:`RemoteSource.listing`), fetched a few at a time, as items
+    (of samples of ``source``, the URL listed, when given).
 
     An object whose listed size (``sizes``) exceeds ``max_item_size`` is not fetched: it is an error item."""
     known = sizes or {}
@@ -195,13 +209,14 @@ def fetch_objects(
             fetched = {path: exc for path in wanted}
         for path, key in batch:
             value = fetched.get(path)
+            sample = _sample(source, key) if source is not None else None
             if known.get(path, 0) > max_item_size:
-                yield Item(key=key, error=too_large(known[path], max_item_size))
+                yield Item(key=key, error=too_large(known[path], max_item_size), sample=sample)
             elif isinstance(value, bytes) and len(value) > max_item_size:
-                yield Item(key=key, error=too_large(len(value), max_item_size))
+                yield Item(key=key, error=too_large(len(value), max_item_size), sample=sample)
             elif isinstance(value, bytes):
-                yield Item(key=key, data=value)
+                yield Item(key=key, data=value, sample=sample)
             elif isinstance(value, FileNotFoundError):
-                yield Item(key=key, error="the object disappeared after listing")
+                yield Item(key=key, error="the object disappeared after listing", sample=sample)
             else:
-                yield Item(key=key, error=f"cannot read: {value or 'no data returned'}")
+                yield Item(key=key, error=f"cannot read: {value or 'no data returned'}", sample=sample)

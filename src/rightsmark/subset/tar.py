@@ -38,7 +38,8 @@ from rightsmark.media.formats import HEADER_BYTES, sniff
 from rightsmark.sources.guard import escape_key
 
 # the shard reader's stream checks, shared so that a shard reads the same to verify and to filter
-from rightsmark.sources.tar import IMAGE_EXTENSIONS, _decompressed, _header_class, unsafe_name
+from rightsmark.sources.samples import IMAGE_EXTENSIONS, wds_key
+from rightsmark.sources.tar import _decompressed, _header_class, unsafe_name
 from rightsmark.subset.report import AMBIGUOUS, Covered
 from rightsmark.subset.results import Counts, FilterInputError
 
@@ -52,12 +53,9 @@ class Member:
 
 
 def sample_key(name: str) -> str | None:
-    """The WebDataset ``__key__`` of a member: directory and base name up to the first dot; None without one."""
-    folder, _, base = name.rpartition("/")
-    stem, dot, _ = base.partition(".")
-    if not dot or not stem:
-        return None
-    return f"{folder}/{stem}" if folder else stem
+    """The WebDataset ``__key__`` of a member (:func:`rightsmark.sources.samples.wds_key`); None without one."""
+    key = wds_key(name)
+    return None if key == name else key
 
 
 def _kind(info: tarfile.TarInfo) -> str:

@@ -33,6 +33,8 @@ def run(
     storage_options: Mapping[str, Any] | None = None,
     max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
     quiet: bool = False,
+    keep_list_form: str = "key",
+    report_non_images: bool = False,
 ) -> int:
     """Verify every item of ``specs`` under ``policy``; returns the exit code (0 all kept, 1 any dropped,
     counting the drops the resumed run recorded).
@@ -41,12 +43,19 @@ def run(
     and (unless ``quiet``) the closing summary. The report (format ``fmt``, default from ``output``'s
     extension, else text on stdout) and the keep list are never themselves verified when they lie
     inside a folder being verified.
+
+    ``keep_list_form`` (:mod:`rightsmark.reports.keeplist`): ``key``, ``sample`` or ``url``. Files that are
+    not images (sidecars, other files of a folder, non-image members of a shard) are counted in the
+    summary and the report's description, not verified, unless ``report_non_images`` (then each gets a
+    record, as before sidecars were told apart).
     """
     from rightsmark.models import Decision, Integrity
     from rightsmark.reports.formats import terminal_safe
-    from rightsmark.reports.outputs import KeepList, format_for, journal_path, meta_path, open_report
+    from rightsmark.reports.keeplist import KEY, KeepList
+    from rightsmark.reports.outputs import format_for, journal_path, meta_path, open_report, write_meta
     from rightsmark.reports.summary import Summary, progress
     from rightsmark.sources import open_sources
+    from rightsmark.sources.base import images_only
     from rightsmark.sources.fs import skipping
     from rightsmark.verify.bulk import BulkVerifier
     from rightsmark.verify.policy import run_meta
@@ -55,13 +64,24 @@ def run(
     summary = Summary()
     fmt = format_for(output, fmt)
     to_stderr = fmt != "text" or output is not None
+    meta = run_meta(policy)
+    meta["non_images"] = {**summary.non_images.to_dict(), "reported": report_non_images}
+    samples = keep_list is not None and keep_list_form != KEY
     with (
         BulkVerifier(policy, jobs=jobs, cache_dir=cache, max_item_size=max_item_size) as bulk,
-        open_report(output, fmt, resume=resume, meta=run_meta(policy)) as (report, done),
+        open_report(output, fmt, resume=resume, meta=meta, samples=samples) as (report, done),
     ):
-        keeper = KeepList(keep_list, done.kept, resume) if keep_list else None
+        keeper = None
+        if keep_list:
+            replay = done.entries if samples else [(key, True, None) for key in done.kept]
+            keeper = KeepList(keep_list, keep_list_form, replay)
         items = open_sources(
-            specs, column=column, key_column=key_column, storage_options=storage_options, max_item_size=max_item_size
+            specs,
+            column=column,
+            key_column=key_column,
+            storage_options=storage_options,
+            max_item_size=max_item_size,
+            non_images=True,
         )
         # never verify our own outputs when they sit inside a folder being verified
         own = [p for p in (output, keep_list) if p is not None]
@@ -69,6 +89,8 @@ def run(
             own += [journal_path(output), meta_path(output)]
         skip = skipping(own)
         items = (i for i in items if i.path is None or not skip(i.path))
+        if not report_non_images:
+            items = images_only(items, summary.non_images)
         if done.keys:
             items = (i for i in items if i.key not in done.keys)
         try:
@@ -77,17 +99,32 @@ def run(
                     report.write(record)
                     summary.add(record)
                     tick()
-                    if record.decision is Decision.KEEP:
-                        if keeper:
-                            keeper.add(record.path)
-                    else:
+                    if keeper:
+                        keeper.note(record)
+                    if record.decision is not Decision.KEEP:
                         dropped += 1
                     if record.integrity is Integrity.ERROR and to_stderr:
                         echo(f"rightsmark: {terminal_safe(f'{record.path}: {record.error}')}")
-        finally:
+        except BaseException:
             if keeper:
-                keeper.close()
+                keeper.abort()
+            raise
+        if keeper:
+            keeper.close()
+        if summary.non_images.total:  # the counts join the description (and Parquet's metadata, written on close)
+            meta["non_images"] = {**summary.non_images.to_dict(), "reported": report_non_images}
+            if output is not None:
+                write_meta(output, meta)
         cache_hits = bulk.cache.hits if bulk.cache else 0
-    if not quiet and (summary.total > 1 or done.keys or output is not None):
+    if keeper and keeper.unlisted:
+        echo(unlisted_line(keeper.unlisted, keeper.form))
+    if not quiet and (summary.total > 1 or summary.non_images.total or done.keys or output is not None):
         echo(summary.render(skipped=len(done.keys), cache_hits=cache_hits, trust=policy.trust_sources()))
     return 1 if dropped or len(done.keys) > len(set(done.kept)) else 0
+
+
+def unlisted_line(count: int, form: str) -> str:
+    """The line saying that kept files are missing from a keep list of samples or URLs, and why."""
+    what = "URL (none recorded by a sidecar or a url column)" if form == "url" else "sample"
+    files = "file has" if count == 1 else "files have"
+    return f"rightsmark: {count} kept {files} no {what}: not in the keep list (--keep-list-form {form})"
