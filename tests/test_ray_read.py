@@ -75,7 +75,14 @@ def test_members_become_samples_and_what_cannot_be_read_becomes_error_rows(tmp_p
         row("f", jpg=kept),
         row("g", jpg=kept),
         row("f", (f"{s}/f.json", SCATTERED, None)),
-        row("h", (f"{s}/h.jpg", "corrupt or truncated shard: unexpected end of data", None), json=b"{}"),
+        row("h", (f"{s}/h.jpg", "corrupt or truncated shard: unexpected end of data", None), json=b"{}")
+        | {
+            # the damage came while h was read: its sidecars may be incomplete, which verify reads as an opt-out
+            "rightsmark_sidecar_unreadable": {
+                "value": "unreadable: the shard is damaged at or before this sample's sidecars, which may be missing",
+                "where": f"sidecar {s}/h.json",
+            }
+        },
     ]
     got = [{k: v for k, v in r.items() if v is not None or k in ("__key__", READ_ERROR_COLUMN)} for r in rows_of(shard)]
     assert got == expected

@@ -144,14 +144,16 @@ def test_img2dataset_folder_reports_images_and_counts_the_rest(cli: Cli, tmp_pat
     """40 samples of NNNN.jpg + NNNN.json + NNNN.txt: 40 records, not 80 error records for the sidecars."""
     img2dataset_folder(tmp_path / "out", 40)
     result = cli("verify", "out", "--keep-unsigned", "-o", "r.jsonl", "--keep-list", "k.txt", "--keep-list-form", "url")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # sample 1's crawler recorded X-Robots-Tag: noai
     records = [json.loads(line) for line in lines(tmp_path / "r.jsonl")]
     assert len(records) == 40
-    assert all(r["decision"] == "keep" and r["error"] is None for r in records)
+    assert all(r["error"] is None for r in records)
+    assert [n for n, r in enumerate(records) if r["decision"] != "keep"] == [1]
+    assert [c["code"] for c in records[1]["reasons"]] == ["declared-opt-out"]
     assert records[7]["sample"] == {
         "source": "out", "key": "00000/000000007", "key_from": "path", "row": None, "url": "https://example.com/7.jpg",
     }  # fmt: skip
-    assert lines(tmp_path / "k.txt") == [f"https://example.com/{n}.jpg" for n in range(40)]
+    assert lines(tmp_path / "k.txt") == [f"https://example.com/{n}.jpg" for n in range(40) if n != 1]
     assert (
         "not images, not verified: 80 sidecars read as the metadata of their images and 2 other files" in result.stderr
     )

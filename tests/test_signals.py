@@ -337,3 +337,14 @@ def test_opt_ins_count_only_without_an_opt_out() -> None:
 def test_a_declared_signal_survives_its_json_form() -> None:
     for s in (signal("Content-Usage", "bots=y, train-ai=n"), signal("dc:rights", "\u00a9 me")):
         assert signals.from_dict(s.to_dict()) == s
+
+
+def test_the_xmp_mirror_of_nothing_said_is_unspecified_not_prohibited() -> None:
+    """A signer who said nothing about the four uses is mirrored as DMI-UNSPECIFIED: once the manifest is
+    stripped, that declares nothing (a "prohibited" mirror would be a statement the signer never made)."""
+    from rightsmark.rights.consent import ConsentDeclaration
+    from rightsmark.rights.manifest import Rights, metadata_assertion
+
+    said = metadata_assertion(Rights(consent=ConsentDeclaration.no_people(), training=Training()))
+    assert said["plus:DataMining"].endswith("/DMI-UNSPECIFIED")
+    assert signals.declare("plus:DataMining", said["plus:DataMining"], SignalSource.XMP, "x").uses == Training()

@@ -32,10 +32,10 @@ import pyarrow as pa
 import ray.data
 from ray.data import ActorPoolStrategy
 
-from rightsmark.models import VerifyRecord
+from rightsmark.models import SignalSource, VerifyRecord
 from rightsmark.ray.engine import Judge, record_json, record_type, with_reason
 from rightsmark.reports.formats import FLAT_COLUMNS, flat
-from rightsmark.sources.base import DUPLICATE_KEY
+from rightsmark.sources.base import DUPLICATE_KEY, UNREADABLE, Item, SidecarValue
 from rightsmark.trust.sources import TrustSources
 from rightsmark.verify.facts import error_facts
 from rightsmark.verify.policy import Policy
@@ -54,6 +54,9 @@ RECORD_COLUMN = "rightsmark_record"
 #: The column of what a reader could not read (:func:`rightsmark.ray.read_shards`): ``{key, error, reason}``,
 #: null in a row that was read. A row holding anything there gets an error record under ``key``, never ``keep``.
 READ_ERROR_COLUMN = "rightsmark_read_error"
+#: A sidecar of the row's sample that its reader could not read (``{value, where}``, from
+#: :func:`rightsmark.ray.read_shards`: the shard was damaged by it): judged as unreadable, an opt-out of every use.
+SIDECAR_NOTE = "rightsmark_sidecar_unreadable"
 #: Reason codes a reader may give instead of ``integrity-error`` (any other is not taken from the data).
 READ_REASONS = frozenset({DUPLICATE_KEY})
 
@@ -179,7 +182,10 @@ class RowVerifier(Judge):
         self.key_column = key_column
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        from rightsmark.sources.sidecars import ColumnReader
+
         records: list[VerifyRecord] = []
+        columns = ColumnReader(batch.column_names, skip=(self.column, self.key_column, "json", SIDECAR_NOTE))
         for row in batch.to_pylist():
             unread = read_error(row, self.column, self.key_column)
             if unread is not None:
@@ -189,8 +195,28 @@ class RowVerifier(Judge):
             image, data, ref, problem = find_image(row, self.column)
             key = row_key(row, self.key_column, image, ref, data)
             facts = error_facts(problem or "no image bytes") if data is None else self.facts(data, key)
-            records.append(self.record(key, facts))
+            beside = row_sidecar(row, key, columns)
+            records.append(self.record(key, facts, Item(key=key, sidecar=beside) if beside else None))
         return add_record_columns(batch, records)
+
+
+def row_sidecar(row: dict[str, Any], key: str, columns: Any) -> tuple[SidecarValue, ...]:
+    """What a row records beside its image, as the sources read it for ``verify``: a WebDataset sample's
+    ``json`` member (crawler headers, an unreadable one failing closed) and header-named columns."""
+    from rightsmark.sources.sidecars import from_json
+
+    values: list[SidecarValue] = []
+    note = row.get(SIDECAR_NOTE)
+    if isinstance(note, dict):
+        values.append(SidecarValue(UNREADABLE, str(note.get("value")), SignalSource.SIDECAR, str(note.get("where"))))
+    raw = row.get("json")
+    if raw is not None:
+        data = (
+            raw.encode("utf-8") if isinstance(raw, str) else bytes(raw) if isinstance(raw, bytes | bytearray) else None
+        )
+        values.extend(from_json(data, f"sidecar {key.rsplit('.', 1)[0]}.json", error="not bytes or text")[1])
+    values.extend(columns.row(row)[1])
+    return tuple(values)
 
 
 def output_names(existing: list[str]) -> dict[str, str]:

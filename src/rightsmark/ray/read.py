@@ -46,8 +46,8 @@ from ray.data.datasource import Datasource, ReadTask
 
 from rightsmark.errors import UsageError
 from rightsmark.media.formats import HEADER_BYTES, sniff
-from rightsmark.ray.data import READ_ERROR_COLUMN
-from rightsmark.sources.base import ERRORS, SPECS, Item, WorkUnit
+from rightsmark.ray.data import READ_ERROR_COLUMN, SIDECAR_NOTE
+from rightsmark.sources.base import ERRORS, SPECS, UNREADABLE, Item, WorkUnit
 from rightsmark.sources.containers import is_tar_name
 from rightsmark.sources.dispatch import open_unit, work_units
 from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE
@@ -61,6 +61,8 @@ BLOCK_BYTES = 64 << 20
 KEY, URL = "__key__", "__url__"
 #: The Arrow type of :data:`~rightsmark.ray.data.READ_ERROR_COLUMN`.
 READ_ERROR_TYPE = pa.struct([("key", pa.string()), ("error", pa.string()), ("reason", pa.string())])
+#: The Arrow type of :data:`~rightsmark.ray.data.SIDECAR_NOTE`.
+SIDECAR_NOTE_TYPE = pa.struct([("value", pa.string()), ("where", pa.string())])
 
 NO_EXTENSION = "an image member without an extension is no part of a WebDataset sample; refused, never kept"
 RESERVED = "the member's extension names a reserved column (__...); refused, never kept: rename it"
@@ -126,15 +128,24 @@ def shard_rows(shard: str, items: Iterable[Item]) -> Iterator[Row]:
     key: str | None = None
     members: dict[str, bytes] = {}
     errors: list[dict[str, str | None]] = []
+    notes: list[dict[str, str]] = []  # a sidecar the source could not read (damage): it fails closed in verify
     scattered = False
 
     def flush() -> Iterator[Row]:
         if key is not None and (members or errors):
-            yield {KEY: key, URL: shard, **members, READ_ERROR_COLUMN: errors[0] if errors else None}
+            note = notes[0] if notes else None
+            yield {
+                KEY: key,
+                URL: shard,
+                **members,
+                READ_ERROR_COLUMN: errors[0] if errors else None,
+                SIDECAR_NOTE: note,
+            }
             for error in errors[1:]:
                 yield {KEY: key, URL: shard, READ_ERROR_COLUMN: error}
         members.clear()
         errors.clear()
+        notes.clear()
 
     for item in items:
         name = sample_name(item.key[len(prefix) :]) if item.key.startswith(prefix) else None
@@ -150,11 +161,12 @@ def shard_rows(shard: str, items: Iterable[Item]) -> Iterator[Row]:
             yield from flush()
             key, scattered = sample, sample in seen
             seen.add(sample)
+        notes.extend({"value": v.value, "where": v.where} for v in item.sidecar if v.name == UNREADABLE and not notes)
         if item.error is not None:
             errors.append(_error(item.key, item.error, item.reason))
         elif scattered:
             errors.append(_error(item.key, SCATTERED))
-        elif extension.startswith("__") or extension == READ_ERROR_COLUMN or extension in members:
+        elif extension.startswith("__") or extension in (READ_ERROR_COLUMN, SIDECAR_NOTE) or extension in members:
             errors.append(_error(item.key, RESERVED))
         elif item.data is None:  # pragma: no cover - the tar source yields bytes or an error
             errors.append(_error(item.key, "no data"))
@@ -175,14 +187,15 @@ def unit_rows(unit: WorkUnit, storage_options: Mapping[str, Any] | None, max_ite
 
 
 def to_table(rows: list[Row]) -> pa.Table:
-    """One block: ``__key__``, ``__url__``, the read-error column, then a binary column per member extension
+    """One block: ``__key__``, ``__url__``, the read-error and unreadable-sidecar columns, then a binary column per member extension
     (in order of appearance; null where a sample lacks that member)."""
-    fixed = (KEY, URL, READ_ERROR_COLUMN)
+    fixed = (KEY, URL, READ_ERROR_COLUMN, SIDECAR_NOTE)
     extensions = list(dict.fromkeys(name for row in rows for name in row if name not in fixed))
     columns = {
         KEY: pa.array([row.get(KEY) for row in rows], pa.string()),
         URL: pa.array([row.get(URL) for row in rows], pa.string()),
         READ_ERROR_COLUMN: pa.array([row.get(READ_ERROR_COLUMN) for row in rows], READ_ERROR_TYPE),
+        SIDECAR_NOTE: pa.array([row.get(SIDECAR_NOTE) for row in rows], SIDECAR_NOTE_TYPE),
     }
     for name in extensions:
         columns[name] = pa.array([row.get(name) for row in rows], pa.binary())

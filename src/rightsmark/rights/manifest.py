@@ -97,6 +97,8 @@ def _plus_data_mining(t: Training) -> str:
     uses = [t.get(p) for p in Purpose]
     if all(u is Use.ALLOWED for u in uses):
         code = "DMI-ALLOWED"
+    elif all(u is Use.UNSPECIFIED for u in uses):
+        code = "DMI-UNSPECIFIED"  # nothing said: "prohibited" would be a statement the signer never made
     elif all(u is Use.NOT_ALLOWED for u in uses):
         code = "DMI-PROHIBITED"
     elif any(u is Use.CONSTRAINED for u in uses):
