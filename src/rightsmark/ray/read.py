@@ -187,8 +187,8 @@ def unit_rows(unit: WorkUnit, storage_options: Mapping[str, Any] | None, max_ite
 
 
 def to_table(rows: list[Row]) -> pa.Table:
-    """One block: ``__key__``, ``__url__``, the read-error and unreadable-sidecar columns, then a binary column per member extension
-    (in order of appearance; null where a sample lacks that member)."""
+    """One block: ``__key__``, ``__url__``, the read-error and unreadable-sidecar columns, then a binary column
+    per member extension (in order of appearance; null where a sample lacks that member)."""
     fixed = (KEY, URL, READ_ERROR_COLUMN, SIDECAR_NOTE)
     extensions = list(dict.fromkeys(name for row in rows for name in row if name not in fixed))
     columns = {
