@@ -487,9 +487,9 @@ def test_the_ray_engine_reads_the_same_signals(cli: Cli, tmp_path: Path, signer:
     assert "conflicts with the signed manifest" in records["signed.jpg"]["reasons"][0]["message"]
 
 
-def test_workers_read_the_signals_the_coordinator_leaves_them(tmp_path: Path) -> None:
-    """With worker processes, unsigned JPEGs whose XMP names a signal are parsed by the workers (the
-    coordinator only glances at the packet): the records are those of a single process, item for item."""
+def test_signals_read_on_the_fast_path_are_those_of_one_process(tmp_path: Path) -> None:
+    """With worker processes, unsigned JPEGs are settled (signals included) by the coordinator's prescan,
+    without the engine: the records are those of a single process, item for item."""
     folder = tmp_path / "crawl"
     folder.mkdir()
     (folder / "a-signals.jpg").write_bytes(image_with_xmp("jpeg", EVERYTHING))
@@ -502,9 +502,7 @@ def test_workers_read_the_signals_the_coordinator_leaves_them(tmp_path: Path) ->
     single = [r.to_dict() for r in verify_items(items, KEEP_UNSIGNED, jobs=1)]
     with BulkVerifier(KEEP_UNSIGNED, jobs=2) as bulk:
         pooled = [r.to_dict() for r in bulk.run(items)]
-        # only the file without XMP is settled here; the packets all name a signal property or its
-        # namespace (this one's declarations do), so the workers parse them
-        assert bulk.prescanned == 1
+        assert bulk.prescanned == 4 and bulk.engine_reads == 0
     assert pooled == single
     assert [r["decision"] for r in pooled] == ["drop", "keep", "keep", "keep"]  # an opt-in never drops
     assert [d["name"] for d in pooled[0]["declared"]] == [name for name, _ in EVERYTHING_SAYS]

@@ -71,13 +71,6 @@ def _declared(name: str, value: str) -> DeclaredSignal:
     return signals.declare(name, value, SignalSource.XMP, WHERE)
 
 
-def may_declare(data: bytes, fmt: ImageFormat | None, *, before: int | None = None) -> bool:
-    """Whether :func:`file_signals` could find anything in ``data``: it has an XMP packet that names one of
-    :data:`PROPERTIES` (or cannot be ruled out cheaply). No parse: a search of the packet's bytes."""
-    raw = xmp.find_packet(data, fmt, before=before) if fmt is not None else None
-    return raw is not None and not xmp.mentions_none(raw, PROPERTIES)
-
-
 def file_signals(data: bytes, fmt: ImageFormat | None, *, before: int | None = None) -> tuple[DeclaredSignal, ...]:
     """The declared signals in the XMP packet of ``data`` (none when it has no packet or its format holds none;
     ``before``: a JPEG's scan start, see :func:`rightsmark.rights.xmp.find_packet`)."""

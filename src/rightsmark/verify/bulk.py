@@ -76,23 +76,16 @@ def _init_worker(trust: TrustSources | None, fingerprints: bool, max_item_size: 
     _max_item_size = max_item_size
 
 
-#: One piece of work for a worker: the item's key, its local path (read there) or its bytes, and whether
-#: to prescan it first (a local file the coordinator only glanced at: it may need no engine at all).
-Task = tuple[str, str | None, bytes | None, bool]
-
-
-def _read_task(reader: FactReader, task: Task, max_item_size: int | None = None) -> Facts:
+def _read_task(
+    reader: FactReader, task: tuple[str, str | None, bytes | None], max_item_size: int | None = None
+) -> Facts:
     """One task: the bytes shipped, or the local file read here (a regular file within the cap), judged."""
-    key, path, data, first_prescan = task
+    key, path, data = task
     if data is None:
         try:
             data = read_regular(path or "", _max_item_size if max_item_size is None else max_item_size)
         except OSError as exc:
             return error_facts(read_error(exc))
-    if first_prescan:
-        early = prescan(data, key)
-        if early is not None:
-            return early
     return examine(reader, data, key)
 
 
@@ -115,7 +108,7 @@ def examine(reader: FactReader, data: bytes, key: str) -> Facts:
         return error_facts(f"verification failed: {type(exc).__name__}: {exc}")
 
 
-def _run_chunk(tasks: list[Task]) -> list[Facts]:
+def _run_chunk(tasks: list[tuple[str, str | None, bytes | None]]) -> list[Facts]:
     assert _reader is not None, "worker not initialised"
     return [_read_task(_reader, t) for t in tasks]
 
@@ -201,7 +194,7 @@ def cache_context(trust: TrustSources | None, fingerprints: bool) -> str:
 @dataclass
 class _Chunk:
     slots: list[tuple[str, Facts | None, str | None]] = field(default_factory=list)  # key, ready facts, digest
-    tasks: list[Task] = field(default_factory=list)
+    tasks: list[tuple[str, str | None, bytes | None]] = field(default_factory=list)
     nbytes: int = 0
     future: cf.Future[list[Facts]] | None = None
 
@@ -343,26 +336,20 @@ class BulkVerifier:
         path = item.path or ""
         fd, size = open_regular(path, self.max_item_size)
         with open(fd, "rb", buffering=0) as fh:
-            # With workers, a file without a manifest whose XMP names a declared signal is left to them: the
-            # packet's parse is most of its cost, and this process coordinates every item.
-            workers = self.cache is None and self.jobs > 1
-            # the very file checked, however the path changes
-            early, marked = prescan_open(fh, item.key, read_signals=not workers)
+            early, marked = prescan_open(fh, item.key)  # the very file checked, however the path changes
             if early is not None:
                 self.prescanned += 1
                 chunk.slots.append((item.key, early, None))
                 return None
-            if marked and workers:
-                self._ship(chunk, item, None, None, size, prescan=True)  # the worker reads it; no need to here
+            if marked and self.cache is None and self.jobs > 1:
+                self._ship(chunk, item, None, None, size)  # the worker reads it; no need to here
                 return None
             fh.seek(0)
             return read_capped(fh, self.max_item_size, size)
 
     @staticmethod
-    def _ship(
-        chunk: _Chunk, item: Item, data: bytes | None, digest: str | None, size: int, *, prescan: bool = False
-    ) -> None:
-        chunk.tasks.append((item.key, item.path, data, prescan))
+    def _ship(chunk: _Chunk, item: Item, data: bytes | None, digest: str | None, size: int) -> None:
+        chunk.tasks.append((item.key, item.path, data))
         chunk.nbytes += size
         chunk.slots.append((item.key, None, digest))
 

@@ -26,7 +26,7 @@ from rightsmark.models import DeclaredSignal, Drift, Integrity, License, SignerI
 from rightsmark.rights import signals, xmp
 from rightsmark.rights.consent import CONSENT_LABEL
 from rightsmark.rights.manifest import METADATA_LABEL, assertions_by_label, read_authors, read_license, read_training
-from rightsmark.rights.signals_xmp import file_signals, may_declare, packet_signals, unmirrored
+from rightsmark.rights.signals_xmp import file_signals, packet_signals, unmirrored
 from rightsmark.verify.chaintrust import ChainTrust, engine_chain
 
 if TYPE_CHECKING:
@@ -205,12 +205,8 @@ def prescan_local(path: str, name: str | Path = "") -> tuple[Facts | None, bool]
         return prescan_open(fh, name)
 
 
-def prescan_open(fh: BinaryIO, name: str | Path = "", *, read_signals: bool = True) -> tuple[Facts | None, bool]:
-    """:func:`prescan_local` for a file already open (positioned anywhere; left anywhere).
-
-    With ``read_signals`` false, a file without a manifest whose XMP names a declared signal is left
-    undecided as ``(None, True)``, like a marked one: the caller hands it to a worker, which prescans it
-    and parses the packet there (the bulk pipeline keeps that parse off its coordinating process)."""
+def prescan_open(fh: BinaryIO, name: str | Path = "") -> tuple[Facts | None, bool]:
+    """:func:`prescan_local` for a file already open (positioned anywhere; left anywhere)."""
     fh.seek(0)
     head = fh.read(HEAD_BYTES)
     fmt = sniff(head[:HEADER_BYTES], name)
@@ -227,8 +223,6 @@ def prescan_open(fh: BinaryIO, name: str | Path = "", *, read_signals: bool = Tr
             fh.seek(max(start, size - TAIL_BYTES))
             tail = fh.read()
         if tail.rfind(b"\xff\xd9") != -1:
-            if not read_signals and may_declare(head, fmt, before=start):
-                return None, True
             return absent_facts(head, fmt, start), False
         return None, False
     return None, has_marker(head)

@@ -37,7 +37,7 @@ from rightsmark.rights.xmp.fields import (
     signed_fields,
 )
 from rightsmark.rights.xmp.packet import MalformedError, XmpError
-from rightsmark.rights.xmp.reading import mentions_none, packet_fields, packet_properties
+from rightsmark.rights.xmp.reading import packet_fields, packet_properties
 
 __all__ = [
     "DC",
@@ -60,7 +60,6 @@ __all__ = [
     "fields_for",
     "find_packet",
     "from_metadata",
-    "mentions_none",
     "packet_fields",
     "packet_properties",
     "read",

@@ -120,7 +120,7 @@ def _find_rdf(top: ET.Element) -> ET.Element | None:
     return top.find(f".//{_RDF_TAG}")
 
 
-def mentions_none(raw: bytes, tags: Collection[str]) -> bool:
+def _mentions_none(raw: bytes, tags: Collection[str]) -> bool:
     """Whether a UTF-8 packet surely states none of ``tags``: no local name of one occurs in its bytes (an
     element or attribute name is never escaped). UTF-16/32 packets and packets with an XML declaration
     (another encoding) are never ruled out this way. The padding before a closing ``<?xpacket end ...?>``
@@ -147,7 +147,7 @@ def packet_properties(raw: bytes, tags: Collection[str]) -> dict[str, list[str]]
     Cheap for a packet that mentions none of them (no parse at all). Raises :class:`MalformedError` (saying
     why) when the packet is not well-formed XMP: then nothing can be said about what it states.
     """
-    if mentions_none(raw, tags):
+    if _mentions_none(raw, tags):
         return {}
     try:
         return _values(_reading_rdf(raw), tags)
