@@ -7,12 +7,9 @@ Parquet files by pyarrow, img2dataset folders as img2dataset's files writer lays
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import os
 import re
-import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +23,10 @@ from rightsmark.sources.base import OTHER, SIDECAR, UNREADABLE, Item, SidecarVal
 from rightsmark.sources.sidecars import MAX_SIDECAR_BYTES, MAX_VALUE_CHARS, MAX_VALUES, ColumnReader, from_json
 
 from .conftest import EXAMPLE_IMAGES
+from .test_sources import tar_bytes as shard
 
 JPEG = (EXAMPLE_IMAGES / "harbour.jpg").read_bytes()
 PNG = (EXAMPLE_IMAGES / "market.png").read_bytes()
-
-
-def shard(members: list[tuple[str, bytes]], *, gz: bool = False) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return gzip.compress(buf.getvalue()) if gz else buf.getvalue()
 
 
 def wds_sample(

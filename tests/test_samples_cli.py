@@ -4,9 +4,7 @@ columns of reports, and img2dataset folders whose sidecars are metadata, not dro
 from __future__ import annotations
 
 import csv
-import io
 import json
-import tarfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ from rightsmark.sign.signer import Signer
 
 from .conftest import EXAMPLE_IMAGES, CliResult, open_rights
 from .test_samples import img2dataset_folder
+from .test_sources import tar_bytes as shard
 
 Cli = Callable[..., CliResult]
 UNSIGNED = (EXAMPLE_IMAGES / "harbour.jpg").read_bytes()
@@ -29,16 +28,6 @@ def signed(tmp_path_factory: pytest.TempPathFactory, signer: Signer) -> bytes:
     work = tmp_path_factory.mktemp("signed")
     signer.sign_file(EXAMPLE_IMAGES / "harbour.jpg", work / "signed.jpg", open_rights())
     return (work / "signed.jpg").read_bytes()
-
-
-def shard(members: list[tuple[str, bytes]]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def lines(path: Path) -> list[str]:

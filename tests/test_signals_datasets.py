@@ -4,9 +4,7 @@ layout: a WebDataset sample's ``.json``, an img2dataset folder's ``NNNN.json``, 
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,19 +13,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .conftest import EXAMPLE_IMAGES, CliResult
+from .test_sources import tar_bytes as shard
 
 Cli = Callable[..., CliResult]
 UNSIGNED = (EXAMPLE_IMAGES / "harbour.jpg").read_bytes()
-
-
-def shard(members: list[tuple[str, bytes]]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, data in members:
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 def sidecar(url: str, **headers: str) -> bytes:
