@@ -73,9 +73,9 @@ def test_an_unknown_data_mining_value_prohibits_every_use(value: str) -> None:
 
 
 def test_the_values_rightsmark_writes_read_back_as_what_they_mirror() -> None:
-    """rightsmark's own plus:DataMining mirror (manifest._plus_data_mining) never reads as more permissive
+    """rightsmark's own plus:DataMining mirror (manifest.plus_data_mining) never reads as more permissive
     than the training it was made from."""
-    from rightsmark.rights.manifest import _plus_data_mining
+    from rightsmark.rights.manifest import plus_data_mining
 
     values = [Use.ALLOWED, Use.NOT_ALLOWED, Use.CONSTRAINED, Use.UNSPECIFIED]
     for a in values:
@@ -83,7 +83,7 @@ def test_the_values_rightsmark_writes_read_back_as_what_they_mirror() -> None:
             for i in values:
                 for d in values:
                     training = Training(a, g, i, d)
-                    _, allowed = said(signals.data_mining(_plus_data_mining(training)))
+                    _, allowed = said(signals.data_mining(plus_data_mining(training)))
                     for p in Purpose:
                         if training.get(p) is not Use.ALLOWED:
                             assert p.value not in allowed, (training, p)

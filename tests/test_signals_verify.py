@@ -19,7 +19,7 @@ from PIL import Image, PngImagePlugin
 
 from rightsmark.keys.devca import KeyFiles
 from rightsmark.media import jpeg as jpeg_walk
-from rightsmark.models import Decision, Integrity, Purpose, SignalSource, Training, Use, VerifyRecord
+from rightsmark.models import Decision, DeclaredSignal, Integrity, Purpose, SignalSource, Training, Use, VerifyRecord
 from rightsmark.rights.consent import ConsentDeclaration
 from rightsmark.rights.manifest import Rights
 from rightsmark.sign.signer import Signer
@@ -521,3 +521,33 @@ def test_an_unreadable_sidecar_opts_out_of_every_use(tmp_path: Path) -> None:
         assert record.decision is Decision.DROP
         assert codes(record) == ["declared-opt-out"]
         assert "unreadable: not JSON" in record.reasons[0].message
+
+
+def test_a_property_stated_twice_is_judged_on_every_statement(tmp_path: Path) -> None:
+    """XMP may spread a property over several descriptions: a later opt-out is not hidden by an earlier opt-in."""
+    two = packet(
+        f"<plus:DataMining>{PLUS}DMI-PROHIBITED</plus:DataMining>", f'plus:DataMining="{PLUS}DMI-ALLOWED"'
+    ).replace(b"</rdf:RDF>", f'<rdf:Description rdf:about="" {NS[2]}><plus:DataMining>{PLUS}DMI-PROHIBITED'
+              "</plus:DataMining></rdf:Description></rdf:RDF>".encode())  # fmt: skip
+    path = tmp_path / "a.jpg"
+    path.write_bytes(image_with_xmp("jpeg", two))
+    record = one([Item(key="a.jpg", path=str(path))], Policy(keep_absent=True, keep_declared_allowed=True))
+    assert codes(record) == ["declared-opt-out"]
+    assert ("plus:DataMining", PLUS + "DMI-PROHIBITED") in declared(record)
+
+
+def test_only_rightsmarks_own_mirror_is_discounted_beside_a_valid_manifest() -> None:
+    """A signed manifest's metadata repeating an opt-out does not make the opt-out disappear: only the
+    DataMining code rightsmark writes for the signed permissions, and statements that restrict nothing, go."""
+    from rightsmark.rights import signals
+    from rightsmark.rights.signals_xmp import unmirrored
+
+    def xmp_signal(name: str, value: str) -> DeclaredSignal:
+        return signals.declare(name, value, SignalSource.XMP, "the XMP packet")
+
+    mirror = PLUS + "DMI-ALLOWED"
+    own = xmp_signal("plus:DataMining", mirror)
+    reserved = xmp_signal("tdm:reservation", "1")
+    prohibited = xmp_signal("plus:DataMining", PLUS + "DMI-PROHIBITED")
+    license_ = xmp_signal("cc:license", "https://creativecommons.org/licenses/by/4.0/")
+    assert unmirrored((own, reserved, prohibited, license_), mirror) == (reserved, prohibited)

@@ -92,7 +92,7 @@ def source_type_url(name: str) -> str:
     return name if name.startswith("http") else IPTC_SOURCE_TYPE + name
 
 
-def _plus_data_mining(t: Training) -> str:
+def plus_data_mining(t: Training) -> str:
     """Mirror the four permissions as one IPTC/PLUS DataMining value (lossy; the assertion is authoritative)."""
     uses = [t.get(p) for p in Purpose]
     if all(u is Use.ALLOWED for u in uses):
@@ -144,7 +144,7 @@ def metadata_assertion(rights: Rights) -> dict[str, Any]:
         if rights.author_url:
             licensor["plus:LicensorURL"] = rights.author_url
         data["plus:Licensor"] = [licensor]
-    data["plus:DataMining"] = _plus_data_mining(rights.training)
+    data["plus:DataMining"] = plus_data_mining(rights.training)
     data["plus:ModelReleaseStatus"] = _model_release_status(rights.consent)
     if rights.consent.release_ids:
         data["plus:ModelReleaseID"] = rights.consent.release_ids

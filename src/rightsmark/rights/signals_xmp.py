@@ -13,11 +13,9 @@ the packet as well), that property is the manifest's own statement, not one decl
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from typing import Any
 
 from rightsmark.media.formats import ImageFormat
-from rightsmark.models import DeclaredSignal, SignalSource
+from rightsmark.models import DeclaredSignal, Purpose, SignalSource, Use
 from rightsmark.rights import signals, xmp
 from rightsmark.rights.xmp.fields import DC, PLUS, XMP_RIGHTS
 
@@ -49,7 +47,7 @@ WHERE = "the XMP packet"
 def packet_signals(raw: bytes) -> tuple[DeclaredSignal, ...]:
     """The declared signals an XMP packet states, in :data:`PROPERTIES` order."""
     try:
-        found = xmp.packet_properties(raw, PROPERTIES)
+        found = xmp.packet_properties(raw, PROPERTIES, every=True)  # a restriction stated twice counts
     except xmp.MalformedError as exc:
         where = f"{WHERE} (not well-formed XMP: {exc})"
         return tuple(
@@ -78,21 +76,17 @@ def file_signals(data: bytes, fmt: ImageFormat | None, *, before: int | None = N
     return packet_signals(raw) if raw is not None else ()
 
 
-def _same(name: str, mine: str, signed: str) -> bool:
-    a, b = mine.strip(), signed.strip()
-    if name == "plus:DataMining":
-        return a.rstrip("/").rsplit("/", 1)[-1].upper() == b.rstrip("/").rsplit("/", 1)[-1].upper()
-    return a.rstrip("/") == b.rstrip("/")
-
-
-def unmirrored(declared: tuple[DeclaredSignal, ...], metadata: Mapping[str, Any] | None) -> tuple[DeclaredSignal, ...]:
-    """``declared`` less the XMP properties whose value a valid manifest's ``cawg.metadata`` signs too (the
-    signed mirror): those say what the manifest says, and the manifest's own assertions are authoritative."""
-    if not isinstance(metadata, Mapping):
-        return declared
+def unmirrored(declared: tuple[DeclaredSignal, ...], mirror: str | None) -> tuple[DeclaredSignal, ...]:
+    """``declared`` less what is rightsmark's own mirror of a valid manifest: the ``plus:DataMining`` value
+    that rightsmark writes for the manifest's signed permissions (``mirror``, the lossy code of
+    :func:`rightsmark.rights.manifest.plus_data_mining`), and the statements that restrict nothing (license and
+    rights texts, opt-ins: the manifest's own assertions decide those). Any other declaration stays, however
+    the manifest's ``cawg.metadata`` repeats it: a signed copy of an opt-out is still an opt-out."""
     kept = []
     for s in declared:
-        signed = xmp.scalar(metadata.get(s.name))
-        if not (s.source is SignalSource.XMP and signed is not None and _same(s.name, s.value, signed)):
-            kept.append(s)
+        restricts = Use.NOT_ALLOWED in (s.uses.get(p) for p in Purpose)
+        own = s.name == "plus:DataMining" and mirror is not None and s.value.strip() == mirror
+        if s.source is SignalSource.XMP and (own or not restricts):
+            continue
+        kept.append(s)
     return tuple(kept)

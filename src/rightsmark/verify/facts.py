@@ -25,7 +25,7 @@ from rightsmark.media.formats import HEADER_BYTES, PRESCANNED, ImageFormat, jpeg
 from rightsmark.models import DeclaredSignal, Drift, Integrity, License, SignerInfo, Training, Use
 from rightsmark.rights import signals, xmp
 from rightsmark.rights.consent import CONSENT_LABEL
-from rightsmark.rights.manifest import METADATA_LABEL, assertions_by_label, read_authors, read_license, read_training
+from rightsmark.rights.manifest import assertions_by_label, plus_data_mining, read_authors, read_license, read_training
 from rightsmark.rights.signals_xmp import file_signals, packet_signals, unmirrored
 from rightsmark.verify.chaintrust import ChainTrust, engine_chain
 
@@ -295,8 +295,8 @@ class FactReader:
         packet = xmp.find_packet(data, fmt) if fmt is not None else None
         embedded = xmp.packet_fields(packet) if active and packet is not None else None
         declared = packet_signals(packet) if packet is not None else ()
-        if active:  # what the manifest's own cawg.metadata signs is not declared beside it
-            declared = unmirrored(declared, assertions.get(METADATA_LABEL))
+        if active:  # rightsmark's own mirror of the signed permissions is the manifest speaking
+            declared = unmirrored(declared, plus_data_mining(read_training(assertions)))
         return Facts(
             integrity=reading.integrity,
             trusted=reading.trusted,

@@ -54,21 +54,22 @@ def _simple(elem: ET.Element) -> str | None:
     return _simple(value) if value is not None else None
 
 
-def _values(rdf: ET.Element, tags: Collection[str]) -> dict[str, list[str]]:
+def _values(rdf: ET.Element, tags: Collection[str], *, every: bool = False) -> dict[str, list[str]]:
     """The values of the properties ``tags`` (Clark notation) in the packet's top-level descriptions:
-    the first statement of each (attribute or element form) wins, as in :func:`_items`."""
+    the first statement of each (attribute or element form) wins, as in :func:`_items`; with ``every``,
+    the values of every statement, in packet order (a property stated twice, in two descriptions)."""
     found: dict[str, list[str]] = {}
     for desc in rdf:
         if desc.tag != _DESCRIPTION:
             continue
         for key, value in desc.attrib.items():
-            if key in tags and value.strip():
-                found.setdefault(key, [value])
+            if key in tags and value.strip() and (every or key not in found):
+                found.setdefault(key, []).append(value)
         for child in desc:
-            if child.tag in tags and child.tag not in found:
+            if child.tag in tags and (every or child.tag not in found):
                 values = _items(child)
                 if values:
-                    found[child.tag] = values
+                    found.setdefault(child.tag, []).extend(values)
     return found
 
 
@@ -140,9 +141,10 @@ def _local_names(tags: tuple[str, ...]) -> tuple[bytes, ...]:
     return tuple(dict.fromkeys(tag.rpartition("}")[2].encode() for tag in tags))
 
 
-def packet_properties(raw: bytes, tags: Collection[str]) -> dict[str, list[str]]:
+def packet_properties(raw: bytes, tags: Collection[str], *, every: bool = False) -> dict[str, list[str]]:
     """The values of the properties ``tags`` (``{namespace}local``) an XMP packet states, each as a list
-    (an array's items, the ``x-default`` alternative first; a simple value alone).
+    (an array's items, the ``x-default`` alternative first; a simple value alone); ``every``: of every
+    statement of a property, not only the first (see :func:`_values`).
 
     Cheap for a packet that mentions none of them (no parse at all). Raises :class:`MalformedError` (saying
     why) when the packet is not well-formed XMP: then nothing can be said about what it states.
@@ -150,7 +152,7 @@ def packet_properties(raw: bytes, tags: Collection[str]) -> dict[str, list[str]]
     if _mentions_none(raw, tags):
         return {}
     try:
-        return _values(_reading_rdf(raw), tags)
+        return _values(_reading_rdf(raw), tags, every=every)
     except RecursionError:  # (a chain of nested rdf:value thousands deep)
         raise MalformedError("elements nested too deeply") from None
 
