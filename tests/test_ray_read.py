@@ -150,3 +150,13 @@ def test_which_paths_name_shards(tmp_path: Path) -> None:
 )  # fmt: skip
 def test_sample_names_follow_webdataset(member: str, expected: tuple[str, str] | None) -> None:
     assert sample_name(member) == expected
+
+
+def test_the_row_verifier_reads_a_json_member_whatever_the_case_of_its_extension(kept: bytes, keys: KeyFiles) -> None:
+    """A sample's ``000001.JSON`` is its sidecar as ``.json`` is (the tar source lower-cases extensions)."""
+    policy = Policy(anchors=(keys.ca,))
+    verifier = RowVerifier(policy, policy.trust_sources(), None, None, None)
+    headers = json.dumps({"headers": {"X-Robots-Tag": "noai"}}).encode()
+    table = pa.table({"__key__": ["a"], "__url__": ["s.tar"], "jpg": [kept], "JSON": [headers]})
+    (row,) = verifier(table).to_pylist()
+    assert row["decision"] == "drop" and row["reason_codes"] == ["declared-opt-out"]

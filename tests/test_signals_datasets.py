@@ -93,3 +93,13 @@ def test_header_columns_of_a_parquet_row_drop_its_image(cli: Cli, tmp_path: Path
     assert {k: r["decision"] for k, r in got.items()} == {"r0": "drop", "r1": "keep", "r2": "drop"}
     assert got["r0"]["declared"][0]["source"] == "column"
     assert opted_out(got["r2"]) == ["Content-Usage"]
+
+
+def test_every_name_the_signal_table_knows_is_read_from_columns(cli: Cli, tmp_path: Path) -> None:
+    """A ``data_mining`` column (the table's alias of ``plus:DataMining``) is read like the headers are."""
+    table = pa.table({"image": [UNSIGNED, UNSIGNED], "key": ["r0", "r1"], "data_mining": ["DMI-PROHIBITED", None]})
+    pq.write_table(table, tmp_path / "rows.parquet")
+    result = cli("verify", str(tmp_path / "rows.parquet"), "--keep-unsigned", "--key-column", "key", "-f", "jsonl")
+    got = {r["sample"]["key"]: r for r in map(json.loads, result.stdout.splitlines())}
+    assert {k: r["decision"] for k, r in got.items()} == {"r0": "drop", "r1": "keep"}
+    assert opted_out(got["r0"]) == ["plus:DataMining"]

@@ -35,7 +35,7 @@ from ray.data import ActorPoolStrategy
 from rightsmark.models import SignalSource, VerifyRecord
 from rightsmark.ray.engine import Judge, record_json, record_type, with_reason
 from rightsmark.reports.formats import FLAT_COLUMNS, flat
-from rightsmark.sources.base import DUPLICATE_KEY, UNREADABLE, Item, SidecarValue
+from rightsmark.sources.base import DUPLICATE_KEY, Item, SidecarValue
 from rightsmark.trust.sources import TrustSources
 from rightsmark.verify.facts import error_facts
 from rightsmark.verify.policy import Policy
@@ -185,7 +185,8 @@ class RowVerifier(Judge):
         from rightsmark.sources.sidecars import ColumnReader
 
         records: list[VerifyRecord] = []
-        columns = ColumnReader(batch.column_names, skip=(self.column, self.key_column, "json", SIDECAR_NOTE))
+        skip = (self.column, self.key_column, SIDECAR_NOTE, *json_columns(batch.column_names))
+        columns = ColumnReader(batch.column_names, skip=skip)
         for row in batch.to_pylist():
             unread = read_error(row, self.column, self.key_column)
             if unread is not None:
@@ -202,21 +203,31 @@ class RowVerifier(Judge):
 
 def row_sidecar(row: dict[str, Any], key: str, columns: Any) -> tuple[SidecarValue, ...]:
     """What a row records beside its image, as the sources read it for ``verify``: a WebDataset sample's
-    ``json`` member (crawler headers, an unreadable one failing closed) and header-named columns."""
-    from rightsmark.sources.sidecars import from_json
+    ``json`` member (any case of the extension; crawler headers, an unreadable one failing closed) and
+    header-named columns."""
+    from rightsmark.sources.sidecars import from_json, unreadable
 
     values: list[SidecarValue] = []
     note = row.get(SIDECAR_NOTE)
     if isinstance(note, dict):
-        values.append(SidecarValue(UNREADABLE, str(note.get("value")), SignalSource.SIDECAR, str(note.get("where"))))
-    raw = row.get("json")
-    if raw is not None:
+        why = str(note.get("value")).removeprefix("unreadable: ")  # the reader's value, as the sources write it
+        values.append(unreadable(why, SignalSource.SIDECAR, str(note.get("where"))))
+    for name in json_columns(row):
+        raw = row[name]
+        if not _present(raw):
+            continue
         data = (
             raw.encode("utf-8") if isinstance(raw, str) else bytes(raw) if isinstance(raw, bytes | bytearray) else None
         )
-        values.extend(from_json(data, f"sidecar {key.rsplit('.', 1)[0]}.json", error="not bytes or text")[1])
+        where = f"sidecar {key.rsplit('.', 1)[0]}.{name}"
+        values.extend(from_json(data, where, error="not bytes or text")[1])
     values.extend(columns.row(row)[1])
     return tuple(values)
+
+
+def json_columns(row: dict[str, Any] | list[str]) -> list[str]:
+    """The columns holding a WebDataset sample's ``.json`` member (``json``, ``JSON``, ...)."""
+    return [name for name in row if name.lower() == "json"]
 
 
 def output_names(existing: list[str]) -> dict[str, str]:

@@ -29,11 +29,20 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from rightsmark.models import SignalSource
+from rightsmark.rights.signals import TABLE
 from rightsmark.sources.base import UNREADABLE, SidecarValue
 from rightsmark.sources.guard import escape_key
 
-#: The fields read, by their normalised name (lower case, ``_`` as ``-``), spelled as reported.
+
+def normalised(name: str) -> str:
+    return name.strip().lower().replace("_", "-")
+
+
+#: The fields read, by their normalised name (lower case, ``_`` as ``-``), spelled as reported: every name
+#: the table of declared signals knows (:data:`rightsmark.rights.signals.TABLE`: a ``data_mining`` column is
+#: read as ``plus:DataMining``), the header spellings and ``license`` as they are.
 FIELDS = {
+    **{normalised(alias): signal.name for alias, signal in TABLE.items() if alias != UNREADABLE},
     "x-robots-tag": "X-Robots-Tag",
     "tdm-reservation": "tdm-reservation",
     "tdm-policy": "tdm-policy",
@@ -48,10 +57,6 @@ MAX_SIDECAR_BYTES = 1 << 20
 MAX_VALUE_CHARS = 8192
 #: The most values kept from one sidecar or row; more are unreadable.
 MAX_VALUES = 64
-
-
-def normalised(name: str) -> str:
-    return name.strip().lower().replace("_", "-")
 
 
 def unreadable(why: str, source: SignalSource, where: str) -> SidecarValue:
