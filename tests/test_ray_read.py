@@ -160,3 +160,14 @@ def test_the_row_verifier_reads_a_json_member_whatever_the_case_of_its_extension
     table = pa.table({"__key__": ["a"], "__url__": ["s.tar"], "jpg": [kept], "JSON": [headers]})
     (row,) = verifier(table).to_pylist()
     assert row["decision"] == "drop" and row["reason_codes"] == ["declared-opt-out"]
+
+
+def test_a_row_with_two_images_is_refused_not_judged_on_one(kept: bytes, keys: KeyFiles, tmp_path: Path) -> None:
+    """A sample with a jpg and a png gives one row; judging the jpg alone would let the png through unchecked."""
+    policy = Policy(anchors=(keys.ca,))
+    verifier = RowVerifier(policy, policy.trust_sources(), None, None, None)
+    png = tiny_image(tmp_path / "b.png", 2, "PNG").read_bytes()
+    table = pa.table({"__key__": ["a", "b"], "__url__": ["s.tar", "s.tar"], "jpg": [kept, kept], "png": [png, None]})
+    first, second = verifier(table).to_pylist()
+    assert first["decision"] == "drop" and "several columns could hold the image (jpg, png)" in first["error"]
+    assert second["decision"] == "keep"

@@ -84,9 +84,9 @@ def _bytes_of(cell: Any) -> tuple[bytes | None, str | None]:
 def find_image(row: dict[str, Any], column: str | None) -> tuple[str | None, bytes | None, str | None, str | None]:
     """(column, bytes, path recorded with a Hugging Face image, why there are no bytes) for one row.
 
-    ``column`` when given; else the first column named like an image (:data:`IMAGE_COLUMNS`) that holds
+    ``column`` when given; else the one column named like an image (:data:`IMAGE_COLUMNS`) that holds
     something in this row (a WebDataset sample has a ``jpg`` or a ``png`` column, the other one empty);
-    else the one column holding bytes.
+    else the one column holding bytes. Two such columns holding something are refused (one record per row).
     """
     if column is not None:
         if column not in row:
@@ -96,8 +96,10 @@ def find_image(row: dict[str, Any], column: str | None) -> tuple[str | None, byt
         names = [n for preferred in IMAGE_COLUMNS for n in row if n.lower() == preferred]
         if not names:
             names = [n for n, v in row.items() if _bytes_of(v) != (None, None) and not n.startswith("__")]
-            if len(names) > 1:
-                return None, None, None, f"several columns could hold the image ({', '.join(names)}); name one"
+        # one record per row: a row with two images (a sample's jpg and png) would pass the second unchecked
+        holding = [n for n in names if _present(row[n])]
+        if len(holding) > 1:
+            return None, None, None, f"several columns could hold the image ({', '.join(holding)}); name one"
     for name in names:
         cell = row[name]
         if not _present(cell):

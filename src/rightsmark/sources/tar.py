@@ -52,7 +52,18 @@ from typing import IO, Any
 
 from rightsmark.media.formats import HEADER_BYTES, sniff
 from rightsmark.models import Sample, SignalSource
-from rightsmark.sources.base import DUPLICATE_KEY, OTHER, SIDECAR, SPECS, Item, SidecarValue, Skip, WorkUnit, checked
+from rightsmark.sources.base import (
+    DUPLICATE_KEY,
+    IMAGE,
+    OTHER,
+    SIDECAR,
+    SPECS,
+    Item,
+    SidecarValue,
+    Skip,
+    WorkUnit,
+    checked,
+)
 from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE, ItemRefusedError, open_regular, too_large
 from rightsmark.sources.samples import IMAGE_EXTENSIONS, wds_key, wds_suffix
 from rightsmark.sources.sidecars import MAX_SIDECAR_BYTES, from_json, merged, unreadable
@@ -358,6 +369,7 @@ class TarSource:
                 what = f"of sample {sample_key!r}, read as its metadata" if role == SIDECAR else "beside the images"
                 return Item(key=key, error=f"not an image: a member {what}; not verified", role=role, sample=sample)
         else:
+            role = IMAGE
             self._survey.image_runs.add(run)
         if name in self._survey.duplicates:
             return Item(
@@ -374,7 +386,7 @@ class TarSource:
         data = stream.read(member.size)
         if len(data) != member.size:
             raise tarfile.ReadError(f"unexpected end of data in {name}")
-        return Item(key=key, data=data, sample=sample, sidecar=values)
+        return Item(key=key, data=data, sample=sample, sidecar=values, role=role)
 
 
 def _trailing_data(archive: tarfile.TarFile) -> bool:
