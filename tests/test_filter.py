@@ -397,6 +397,22 @@ def test_rows_known_by_position_are_not_matched_after_the_file_changed(
     assert list((tmp_path / "out").iterdir()) == []
 
 
+def test_rows_sharing_an_image_path_are_known_by_position_too(
+    cli: Cli, keys: Any, images: Images, tmp_path: Path
+) -> None:
+    """Hugging Face files often name every image ``image.jpg``: the keys (``image.jpg@ROW``) and the sample
+    keys then say nothing a changed file could be checked against, so a shifted file is not matched."""
+    rows = [images.plain, images.signed, images.signed]
+    table = pa.table({"image": pa.array([{"bytes": b, "path": "image.jpg"} for b in rows], HF_IMAGE)})
+    pq.write_table(table, tmp_path / "same.parquet")
+    verify(cli, keys, "same.parquet")
+    # the dropped row replaced by a kept one's copy, and a row put in front: every position moves
+    pq.write_table(pa.concat_tables([table.slice(0, 1), table]), tmp_path / "same.parquet")
+    result = cli("filter", "same.parquet", "--report", "report.jsonl", "-o", "out")
+    one_error_line(result, "same.parquet", "known by their position")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 # ---------------------------------------------------------------------------------------------
 # refused: one line, exit 2, nothing written
 

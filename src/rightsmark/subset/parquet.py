@@ -121,13 +121,16 @@ class _Matcher:
             self.repeated: set[str] = set()
             self.counts.unclaimed = covered.whole + sum(1 for row in covered.by_row if row >= rows)
             described = sum(1 for row in covered.by_row if row < rows)
-            positional = any(not _named(e.key_from) for e in covered.by_row.values())
+            entries = [e for row, e in covered.by_row.items() if row < rows and e is not AMBIGUOUS]
+            # ids several rows share (made unique by their row number) know a row by its position too
+            shared = any(n > 1 for n in Counter(e.key for e in entries).values())
+            positional = shared or any(not _named(e.key_from) for e in entries)
         else:
             self.repeated = {name for name, n in Counter(names).items() if n > 1}
             present = set(names)
             self.counts.unclaimed = covered.whole + sum(1 for name in covered.by_name if name not in present)
             described = sum(1 for name in present if name in covered.by_name)
-            positional = any(name == str(row) for row, name in enumerate(names))
+            positional = any(name == str(row) or name.endswith(f"@{row}") for row, name in enumerate(names))
         if positional and (self.counts.unclaimed or described != rows):
             raise FilterInputError(
                 f"the report does not describe this file exactly ({described} of its {rows} rows have a record,"
@@ -161,19 +164,19 @@ class _Matcher:
             return entry.key == str(row)
         if how.startswith("column:"):
             name = how.removeprefix("column:")
-            if name not in batch.schema.names:
+            column, _, field = name.rpartition(".") if name not in batch.schema.names else (name, "", "")
+            if column not in batch.schema.names:
                 return False
-            value = batch.column(name)[index].as_py()
+            value = batch.column(column)[index].as_py()
+            if field:  # NAME.path: the path of an image struct
+                value = value.get(field) if isinstance(value, dict) else None
             return value is not None and str(value) == entry.key
-        if how == "path" and self.image is not None:
-            cell = batch.column(self.image)[index].as_py()
-            return isinstance(cell, dict) and cell.get("path") == entry.key
-        return True  # a key made another way names nothing in the row to compare
+        return False  # a key made another way names nothing in the row to compare: not matched
 
 
 def _named(key_from: str | None) -> bool:
     """Whether a row's key names it by its content (a key column, the image's path), not by its position."""
-    return key_from is not None and (key_from.startswith("column:") or key_from == "path")
+    return key_from is not None and key_from.startswith("column:")
 
 
 def _image_column(schema: Any, column: str | None) -> str | None:
