@@ -12,6 +12,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rightsmark.models import SignalSource
+
 from .conftest import EXAMPLE_IMAGES, CliResult
 from .test_sources import tar_bytes as shard
 
@@ -103,3 +105,22 @@ def test_every_name_the_signal_table_knows_is_read_from_columns(cli: Cli, tmp_pa
     got = {r["sample"]["key"]: r for r in map(json.loads, result.stdout.splitlines())}
     assert {k: r["decision"] for k, r in got.items()} == {"r0": "drop", "r1": "keep"}
     assert opted_out(got["r0"]) == ["plus:DataMining"]
+
+
+def test_a_header_stated_twice_in_a_sidecar_fails_closed(cli: Cli, tmp_path: Path) -> None:
+    """JSON readers keep the last of two equal keys: ``noai`` then ``all`` must not read as ``all``."""
+    twice = b'{"url": "https://example.com/a", "X-Robots-Tag": "noai", "x_robots_tag": "all"}'
+    (tmp_path / "s.tar").write_bytes(shard([("a.jpg", UNSIGNED), ("a.json", twice)]))
+    got = records(cli("verify", str(tmp_path / "s.tar"), "--keep-unsigned", "-f", "jsonl"))
+    assert got["a.jpg"]["decision"] == "drop"
+    assert "stated twice" in got["a.jpg"]["reasons"][0]["message"]
+
+
+def test_a_stored_signal_is_read_through_the_table_again() -> None:
+    """The facts cache and the Ray driver store signals with their meaning; reading one back trusts the
+    table, not the stored ``uses`` (a stale or edited cache cannot turn an opt-out into nothing)."""
+    from rightsmark.rights import signals
+
+    stored = signals.declare("X-Robots-Tag", "noai", SignalSource.SIDECAR, "sidecar a.json").to_dict()
+    stored["uses"] = dict.fromkeys(stored["uses"], "allowed")
+    assert signals.from_dict(stored) == signals.declare("X-Robots-Tag", "noai", SignalSource.SIDECAR, "sidecar a.json")

@@ -299,15 +299,10 @@ def declared_beside(values: Iterable[Recorded]) -> tuple[DeclaredSignal, ...]:
 
 
 def from_dict(d: Mapping[str, Any]) -> DeclaredSignal:
-    """A :class:`DeclaredSignal` from its :meth:`~DeclaredSignal.to_dict` form (the facts cache)."""
-    u = d["uses"]
-    return DeclaredSignal(
-        d["name"],
-        d["value"],
-        SignalSource(d["source"]),
-        d["where"],
-        Training(**{p.value: Use(u[p.value]) for p in Purpose}),
-    )
+    """A :class:`DeclaredSignal` from its :meth:`~DeclaredSignal.to_dict` form (the facts cache, the Ray
+    driver): what it means is read through :data:`TABLE` again, never taken from the stored form, so a
+    cache written before the table changed cannot keep an old, more permissive reading."""
+    return declare(d["name"], d["value"], SignalSource(d["source"]), d["where"])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -59,6 +59,18 @@ MAX_VALUE_CHARS = 8192
 MAX_VALUES = 64
 
 
+def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose fields are each stated once: a field read here stated twice (``"X-Robots-Tag"``
+    in two spellings or twice over, where a JSON reader keeps only the last) makes the sidecar unreadable."""
+    seen: set[str] = set()
+    for name, _ in pairs:
+        key = normalised(name)
+        if key in seen and (key in FIELDS or key in HEADER_SETS or key == "url"):
+            raise ValueError(f"the field {name!r} is stated twice")
+        seen.add(key)
+    return dict(pairs)
+
+
 def unreadable(why: str, source: SignalSource, where: str) -> SidecarValue:
     """The value that stands for a sidecar (or a part of one) that could not be read."""
     return SidecarValue(UNREADABLE, f"unreadable: {why}", source, where)
@@ -189,7 +201,7 @@ def from_json(
         found.problem(f"larger than {MAX_SIDECAR_BYTES} bytes")
         return None, tuple(found.values)
     try:
-        document = json.loads(data.decode("utf-8"))
+        document = json.loads(data.decode("utf-8"), object_pairs_hook=_once)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         found.problem(f"not valid JSON ({exc})")
         return None, tuple(found.values)
