@@ -345,3 +345,17 @@ def test_objects_below_a_url_name_their_sample_relative_to_it() -> None:
     source = f"memory://{root}/pics/"
     assert [i.sample for i in listed] == [Sample(source, "b.v2", "path"), Sample(source, "sub/a", "path")]
     assert [i.sample for i in one] == [Sample(f"memory://{root}/pics/b.v2.jpg", "b.v2", "path")]
+
+
+def test_a_file_named_like_an_item_inside_a_container_is_refused(tmp_path: Path) -> None:
+    """``f.parquet#a.jpg`` beside ``f.parquet``, or a folder ``s.tar`` beside the shard ``s.tar``'s members,
+    would share its key with a row or member: kept, it would put that item's key in the keep list."""
+    (tmp_path / "f.parquet#a.jpg").write_bytes(JPEG)
+    (tmp_path / "s.tar").mkdir()
+    (tmp_path / "s.tar" / "x.jpg").write_bytes(JPEG)
+    (tmp_path / "plain.jpg").write_bytes(JPEG)
+    items = {Path(i.key).name: i for i in open_sources([str(tmp_path)])}
+    assert items["plain.jpg"].error is None
+    for name in ("f.parquet#a.jpg", "x.jpg"):
+        assert items[name].error is not None and "reads as an item inside a container" in items[name].error
+        assert items[name].path is None and items[name].data is None

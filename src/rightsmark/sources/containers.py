@@ -8,6 +8,7 @@ opened by the same plug-in, local or behind a URL, with keys that start with its
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,18 @@ def is_tar_name(name: str) -> bool:
 
 def is_parquet_name(name: str) -> bool:
     return name.lower().endswith(".parquet")
+
+
+#: A path component named like a container and followed by more (``d/s.tar/x.jpg``, ``d/f.parquet#a.jpg``).
+_INSIDE = re.compile(
+    "(?:" + "|".join(re.escape(s) for s in (*TAR_SUFFIXES, ".parquet")) + r")(?:#|/|\\)", re.IGNORECASE
+)
+
+
+def reads_as_member(path: str) -> bool:
+    """Whether a file's path reads as the key of an item inside a container (a tar member, a Parquet row):
+    such a file would share its key, in reports and keep lists, with that item."""
+    return _INSIDE.search(path) is not None
 
 
 # The plug-ins are imported when a container is opened: a run over plain image files never loads them.

@@ -34,7 +34,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from rightsmark.models import Sample
 from rightsmark.sources.base import IMAGE, PATHS, Item, SidecarValue, Skip, WorkUnit, checked
-from rightsmark.sources.containers import is_container_name, open_container
+from rightsmark.sources.containers import is_container_name, open_container, reads_as_member
 from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE, ItemTooLargeError, read_regular
 from rightsmark.sources.samples import classify, file_key
 
@@ -119,7 +119,11 @@ def file_item(given: str, path: str, role: str = IMAGE, jsons: Sequence[str] = (
         relative = path[len(given) :].lstrip(os.sep) if path != given else os.path.basename(path)
         key = file_key(relative)
     url, values = _sidecars(jsons) if jsons else (None, ())
-    return Item(key=path, path=path, role=role, sample=Sample(given, key, "path", None, url), sidecar=values)
+    sample = Sample(given, key, "path", None, url)
+    if reads_as_member(path):
+        error = "the name reads as an item inside a container (a shard member, a Parquet row); refused: rename it"
+        return Item(key=path, error=error, role=role, sample=sample)
+    return Item(key=path, path=path, role=role, sample=sample, sidecar=values)
 
 
 def _named_file(path: str) -> Item:
