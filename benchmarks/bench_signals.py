@@ -30,23 +30,14 @@ import shutil
 import statistics
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
+
+from bench_bulk import SHA  # the same sha256 baseline; this folder is on sys.path
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
 
-SHA = textwrap.dedent(
-    """
-    import hashlib, os, sys
-    for root, dirs, files in os.walk(sys.argv[1]):
-        dirs.sort()
-        for name in sorted(files):
-            with open(os.path.join(root, name), "rb") as fh:
-                hashlib.sha256(fh.read()).hexdigest()
-    """
-)
 
 CODES = (
     "DMI-UNSPECIFIED",

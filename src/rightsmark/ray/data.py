@@ -33,7 +33,7 @@ import ray.data
 from ray.data import ActorPoolStrategy
 
 from rightsmark.models import SignalSource, VerifyRecord
-from rightsmark.ray.engine import Judge, record_json, record_type, with_reason
+from rightsmark.ray.engine import Judge, record_json, record_type
 from rightsmark.reports.formats import FLAT_COLUMNS, flat
 from rightsmark.sources.base import DUPLICATE_KEY, Item, SidecarValue
 from rightsmark.trust.sources import TrustSources
@@ -193,7 +193,7 @@ class RowVerifier(Judge):
             unread = read_error(row, self.column, self.key_column)
             if unread is not None:
                 key, error, reason = unread
-                records.append(with_reason(self.record(key, error_facts(error)), reason))
+                records.append(self.record(key, error_facts(error), Item(key=key, error=error, reason=reason)))
                 continue
             image, data, ref, problem = find_image(row, self.column)
             key = row_key(row, self.key_column, image, ref, data)

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rightsmark.errors import UsageError
-from rightsmark.models import Reason, Sample, SignalSource, VerifyRecord
+from rightsmark.models import Sample, SignalSource, VerifyRecord
 from rightsmark.ray.plan import plan
 from rightsmark.ray.shards import FACTS, ITEM, RECORD, is_shard_target, shard_target, write_shards
 from rightsmark.sources.base import IMAGE, SIDECAR, Item, SidecarValue, WorkUnit
@@ -82,10 +82,7 @@ def judged(key: str, facts: Facts, policy: Policy, now: dt.datetime | None, item
     an error item's own reason code (``duplicate-key``) instead of ``integrity-error``."""
     from rightsmark.verify.verifier import make_record
 
-    record = make_record(key, facts, policy, now, item=item)
-    if item is not None and item.error is not None and item.reason is not None:
-        record = dataclasses.replace(record, reasons=(Reason(item.reason, record.error or item.reason),))
-    return record
+    return make_record(key, facts, policy, now, item=item)
 
 
 def item_json(item: Item) -> str:
@@ -106,14 +103,6 @@ def item_from_json(key: str, text: str) -> Item:
         key=key, error=note.get("error"), reason=note.get("reason"), role=note.get("role") or IMAGE, sample=sample,
         sidecar=sidecar,
     )  # fmt: skip
-
-
-def with_reason(record: VerifyRecord, reason: str | None) -> VerifyRecord:
-    """The record of an item a source could not produce, with the source's own reason code (``duplicate-key``)
-    in place of ``integrity-error`` when it gave one, as the local engine says."""
-    if reason is None:
-        return record
-    return dataclasses.replace(record, reasons=(Reason(reason, record.error or reason),))
 
 
 def record_type(column: str) -> Any:
@@ -446,4 +435,4 @@ def _one_report(
                 write_meta(target, meta)
 
 
-__all__ = ["Judge", "UnitVerifier", "is_shard_target", "run", "verify_units", "with_reason"]
+__all__ = ["Judge", "UnitVerifier", "is_shard_target", "run", "verify_units"]

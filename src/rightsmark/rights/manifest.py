@@ -7,7 +7,6 @@ attests them. Reading accepts the legacy ``c2pa.training-mining`` too.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -197,12 +196,6 @@ def manifest_definition(
             {"label": CONSENT_LABEL, "data": rights.consent.assertion()},
         ],
     }
-
-
-def default_copyright(authors: tuple[str, ...]) -> str | None:
-    if not authors:
-        return None
-    return f"© {dt.date.today().year} {', '.join(authors)}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -57,10 +57,6 @@ def file_key(relative: str) -> str:
     return os.path.splitext(relative.replace(os.sep, "/"))[0]
 
 
-def is_non_image_name(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in NON_IMAGE_EXTENSIONS
-
-
 def split_name(name: str) -> tuple[str, str]:
     """``os.path.splitext`` of a base name that does not start with a dot (a walk skips those), faster."""
     stem, dot, ext = name.rpartition(".")

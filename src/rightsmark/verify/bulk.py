@@ -22,10 +22,10 @@ import os
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from rightsmark.models import Reason, VerifyRecord
+from rightsmark.models import VerifyRecord
 from rightsmark.sources.base import Item
 from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE, ItemRefusedError, open_regular, read_capped, read_regular
 from rightsmark.trust.sources import TrustSources
@@ -293,11 +293,7 @@ class BulkVerifier:
 
         for key, facts in self.facts(noted(items)):
             item = noted_items.popleft()
-            record = make_record(key, facts, self.policy, self.now, item=item)
-            code = item.reason if item.error is not None else None
-            if code is not None:
-                record = replace(record, reasons=(Reason(code, record.error or code),))
-            yield record
+            yield make_record(key, facts, self.policy, self.now, item=item)
 
     def _add(self, chunk: _Chunk, item: Item) -> None:
         if item.error is not None:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rightsmark.engine.reading import TRUST_CODES, signer_info
 from rightsmark.rights.consent import CONSENT_LABEL
 from rightsmark.rights.manifest import (
     assertions_by_label,
@@ -20,7 +21,7 @@ from rightsmark.rights.manifest import (
     read_source_type,
     read_training,
 )
-from rightsmark.verify.verifier import TRUST_CODES, Verifier, read_file, signer_info
+from rightsmark.verify.verifier import Verifier, read_file
 
 
 def _generator(manifest: dict[str, Any]) -> str | None:

@@ -25,14 +25,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rightsmark.engine.reading import (
-    TRUST_CODES,
-    EngineReading,
-    interpret,
-    read_manifest_store,
-    signer_info,
-)
-from rightsmark.models import Decision, Purpose, Trust, VerifyRecord
+from rightsmark.engine.reading import EngineReading
+from rightsmark.models import Purpose, Reason, Trust, VerifyRecord
 from rightsmark.rights.signals import declared_beside
 from rightsmark.verify.facts import FactReader, Facts, error_facts
 from rightsmark.verify.policy import Policy, judge
@@ -45,12 +39,13 @@ def make_record(
     key: str, facts: Facts, policy: Policy, now: dt.datetime | None = None, *, item: Item | None = None
 ) -> VerifyRecord:
     """The verify record for ``facts`` judged under ``policy`` at ``now``; ``item`` (the source's item,
-    when there is one) gives the sample it belongs to and the values recorded beside it (declared signals,
-    judged with the file's own)."""
+    when there is one) gives the sample it belongs to, the values recorded beside it (declared signals,
+    judged with the file's own), and for an item the source could not produce its own reason code
+    (``duplicate-key``) in place of ``integrity-error``."""
     if item is not None and item.sidecar:
         facts = facts.with_declared(declared_beside(item.sidecar))
     consent, decision, reasons = judge(facts, policy, now)
-    return VerifyRecord(
+    record = VerifyRecord(
         path=key,
         integrity=facts.integrity,
         trust=Trust.TRUSTED if facts.trusted else Trust.UNTRUSTED,
@@ -71,6 +66,9 @@ def make_record(
         declared=facts.declared,
         sample=item.sample if item is not None else None,
     )
+    if item is not None and item.error is not None and item.reason is not None:
+        record = replace(record, reasons=(Reason(item.reason, record.error or item.reason),))
+    return record
 
 
 def read_file(path: str | Path, max_size: int | None = None) -> tuple[bytes | None, Facts | None]:
@@ -172,14 +170,4 @@ def verify_file(path: str | Path, trust: Sequence[str | Path] = ()) -> VerifyRec
         return verifier.verify_file(path)
 
 
-__all__ = [
-    "TRUST_CODES",
-    "Decision",
-    "EngineReading",
-    "Verifier",
-    "interpret",
-    "make_record",
-    "read_manifest_store",
-    "signer_info",
-    "verify_file",
-]
+__all__ = ["Verifier", "make_record", "verify_file"]
