@@ -86,7 +86,7 @@ def test_default_sources_are_the_c2pa_lists_and_pinned(signed_jpeg: Path) -> Non
 def test_sources_travel_to_worker_processes_and_key_the_cache(keys: KeyFiles) -> None:
     import pickle
 
-    from rightsmark.verify.bulk import cache_context
+    from rightsmark.verify.cache import cache_context
 
     one = resolve(["c2pa"], anchors=[keys.ca])
     assert one.claim_certificates  # parsed once here ...

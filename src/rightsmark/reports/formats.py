@@ -2,6 +2,10 @@
 
 Each format is a class with ``write(record)`` and ``close()``; :data:`FORMATS` maps the
 ``--format`` name to it. Text is for people, JSON Lines and JSON for machines.
+
+Encoding is apart from writing: :meth:`Report.encode` turns records into the report's text where they
+are judged (a bulk run's worker processes, :mod:`rightsmark.verify.stages`), and
+:meth:`Report.write_encoded` appends such text to the report in the process that owns the file.
 """
 
 from __future__ import annotations
@@ -61,8 +65,19 @@ class Report:
             self.out.flush()
             self._flushed = now
 
-    def write(self, record: VerifyRecord) -> None:
+    @classmethod
+    def encode(cls, records: list[VerifyRecord]) -> str:
+        """``records`` as this format writes them (a pure function of the records: runs in any process)."""
         raise NotImplementedError
+
+    def write_encoded(self, text: str, count: int) -> None:
+        """Append ``count`` records :meth:`encode` d as ``text``."""
+        if count:
+            self.out.write(text)
+            self.flush_now_and_then()
+
+    def write(self, record: VerifyRecord) -> None:
+        self.write_encoded(self.encode([record]), 1)
 
     def close(self) -> None:
         self.out.flush()
@@ -71,23 +86,29 @@ class Report:
 class JsonLinesReport(Report):
     name = "jsonl"
 
-    def write(self, record: VerifyRecord) -> None:
-        self.out.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
-        self.flush_now_and_then()
+    @classmethod
+    def encode(cls, records: list[VerifyRecord]) -> str:
+        return "".join(json.dumps(r.to_dict(), ensure_ascii=False) + "\n" for r in records)
 
 
 class JsonReport(Report):
     """A JSON array, streamed element by element so memory stays flat."""
 
     name = "json"
+    _SEPARATOR = ",\n  "
 
     def __init__(self, out: TextIO) -> None:
         super().__init__(out)
         self._count = 0
 
-    def write(self, record: VerifyRecord) -> None:
-        self.out.write(("[\n  " if self._count == 0 else ",\n  ") + json.dumps(record.to_dict(), ensure_ascii=False))
-        self._count += 1
+    @classmethod
+    def encode(cls, records: list[VerifyRecord]) -> str:
+        return cls._SEPARATOR.join(json.dumps(r.to_dict(), ensure_ascii=False) for r in records)
+
+    def write_encoded(self, text: str, count: int) -> None:
+        if count:
+            self.out.write(("[\n  " if self._count == 0 else self._SEPARATOR) + text)
+            self._count += count
 
     def close(self) -> None:
         self.out.write("[]\n" if self._count == 0 else "\n]\n")
@@ -162,9 +183,14 @@ def verify_text(record: VerifyRecord) -> str:
 class TextReport(Report):
     name = "text"
 
-    def write(self, record: VerifyRecord) -> None:
-        self.out.write(verify_text(record) + "\n")
-        self.out.flush()
+    @classmethod
+    def encode(cls, records: list[VerifyRecord]) -> str:
+        return "".join(verify_text(r) + "\n" for r in records)
+
+    def write_encoded(self, text: str, count: int) -> None:
+        if count:
+            self.out.write(text)
+            self.out.flush()  # for a person watching
 
 
 #: Flat columns for tabular formats (CSV, Parquet); list-valued ones are ';'-joined in CSV.
@@ -271,19 +297,27 @@ class CsvReport(Report):
     name = "csv"
 
     def __init__(self, out: TextIO, *, header: bool = True) -> None:
-        import csv
-
         super().__init__(out)
-        self._writer = csv.writer(out, lineterminator="\n")
         if header:
-            self._writer.writerow(FLAT_COLUMNS)
+            out.write(self._rows([FLAT_COLUMNS]))
 
-    def write(self, record: VerifyRecord) -> None:
-        row = flat(record)
-        self._writer.writerow(
-            ";".join(row[c]) if c in LIST_COLUMNS else ("" if row[c] is None else row[c]) for c in FLAT_COLUMNS
+    @classmethod
+    def encode(cls, records: list[VerifyRecord]) -> str:
+        return cls._rows(
+            [
+                [";".join(row[c]) if c in LIST_COLUMNS else ("" if row[c] is None else row[c]) for c in FLAT_COLUMNS]
+                for row in map(flat, records)
+            ]
         )
-        self.flush_now_and_then()
+
+    @staticmethod
+    def _rows(rows: list[Any]) -> str:
+        import csv
+        import io
+
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        return buffer.getvalue()
 
 
 FORMATS: dict[str, type[Report]] = {cls.name: cls for cls in (TextReport, JsonLinesReport, JsonReport, CsvReport)}

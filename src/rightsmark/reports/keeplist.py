@@ -100,6 +100,16 @@ class KeepList:
         """One verify record."""
         self.add(record.path, record.kept, record.sample.to_dict() if record.sample else None)
 
+    def add_settled(self, entries: list[Any]) -> None:
+        """A chunk's entries as :class:`~rightsmark.verify.stages.ReportStage` picks them: for the ``key``
+        form the kept keys, for the others ``(key, kept, sample)`` of every record."""
+        if self.form == KEY:
+            if entries:
+                self._write("\n".join(entries))
+            return
+        for key, kept, sample in entries:
+            self.add(key, kept, sample)
+
     def add(self, key: str, kept: bool, sample: dict[str, Any] | None = None) -> None:
         """One record: its key, whether it was kept, its sample (as in a report)."""
         if self.form == KEY:

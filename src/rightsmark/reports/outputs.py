@@ -46,6 +46,11 @@ RESUMABLE = {"jsonl", "csv", "parquet"}
 PARQUET_ROW_GROUP = 10_000
 
 
+def report_class(fmt: str) -> type[Report]:
+    """The report class of format ``fmt`` (Parquet's included)."""
+    return ParquetReport if fmt == "parquet" else FORMATS[fmt]
+
+
 def format_for(output: Path | None, explicit: str | None) -> str:
     """The report format: the one asked for, else the output's extension, else text."""
     if explicit:
@@ -166,8 +171,12 @@ class ParquetReport(Report):
         self._target = target
         self._meta = meta
 
-    def write(self, record: VerifyRecord) -> None:
-        self._journal.write(record)
+    @classmethod
+    def encode(cls, records: list[VerifyRecord]) -> str:
+        return JsonLinesReport.encode(records)
+
+    def write_encoded(self, text: str, count: int) -> None:
+        self._journal.write_encoded(text, count)
 
     def close(self) -> None:
         self.out.flush()

@@ -75,6 +75,18 @@ class Summary:
         for code in dict.fromkeys(reason_codes):
             self.reasons[code] += 1
 
+    def merge(self, other: Summary) -> None:
+        """Add the counts of ``other`` (a tally made elsewhere: a worker's chunk of records)."""
+        self.decisions.update(other.decisions)
+        self.reasons.update(other.reasons)
+        self.integrity.update(other.integrity)
+        self.drifting += other.drifting
+        self.declared += other.declared
+        self.declared_out += other.declared_out
+        self.declared_in += other.declared_in
+        self.non_images.sidecars += other.non_images.sidecars
+        self.non_images.others += other.non_images.others
+
     def render(self, *, skipped: int = 0, cache_hits: int = 0, trust: TrustSources | None = None) -> str:
         elapsed = max(time.perf_counter() - self.start, 1e-9)
         lines = [
@@ -126,12 +138,13 @@ def non_images_line(counted: NonImages) -> str:
 def progress(
     enabled: bool, stream: TextIO = sys.stderr, *, label: str = "verifying", total: int | None = None
 ) -> Iterator[Any]:
-    """A callable advancing a rich progress display by one file; a no-op when disabled or not a terminal.
+    """A callable advancing a rich progress display by some files (one by default); a no-op when disabled or
+    not a terminal.
 
     With ``total`` known the display has a bar and an estimate of the time left.
     """
     if not enabled or not stream.isatty():
-        yield lambda: None
+        yield lambda count=1: None
         return
     from rich.console import Console
     from rich.progress import (
@@ -151,4 +164,4 @@ def progress(
         columns.append(TimeRemainingColumn())
     with Progress(*columns, console=Console(file=stream), transient=True) as bar:
         task = bar.add_task(label, total=total)
-        yield lambda: bar.advance(task)
+        yield lambda count=1: bar.advance(task, count)

@@ -1,45 +1,50 @@
-"""Bulk verification: any number of items, in parallel, streaming, in input order.
+"""Bulk verification: any number of items, on every core, streaming, in input order.
 
-The main process reads each item once: it recognises files with no manifest at all with a
-byte scan (:func:`rightsmark.verify.facts.prescan`), answers repeats from the verdict cache, and
-sends only the rest to a pool of worker processes, each holding one engine context for
-its whole life. Work travels in chunks (fewer round trips), at most a bounded number are
-in flight (memory stays flat whatever the dataset size), and results come back in input
-order. A worker that dies costs its chunk an error record per item, never a lost item.
+The coordinating process only hands items out and takes results back: a pool of worker processes
+(:mod:`rightsmark.verify.worker`) reads each item, recognises files with no manifest from their head,
+asks the verdict cache and the engine, judges, and for ``rightsmark verify`` even encodes the report's
+lines and counts the summary (:mod:`rightsmark.verify.stages`). Per item the coordinator does a few
+microseconds of work, so however many cores a machine has, they are the limit, not it.
 
-Local files are opened only once known to be regular files no larger than ``max_item_size``
-(:func:`rightsmark.sources.guard.open_regular`: a FIFO or a device is an error record, never a hang),
-and read once, from the descriptor that was checked.
+Work travels in chunks sized from what the last chunks cost (about :data:`TARGET_SECONDS` of a
+worker's time each: many small files per round trip, one 12 MP image alone), at most two per worker
+are in flight (memory stays flat whatever the dataset size), and results come back in input order.
+A worker that dies costs its chunk one retry in a fresh pool, then an error record per item, never a
+lost item.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import datetime as dt
-import hashlib
 import multiprocessing
 import os
-import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from rightsmark.models import VerifyRecord
 from rightsmark.sources.base import Item
-from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE, ItemRefusedError, open_regular, read_capped, read_regular
-from rightsmark.trust.sources import TrustSources
-from rightsmark.verify.facts import FactReader, Facts, error_facts, prescan, prescan_open
+from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE
+from rightsmark.verify import worker
+from rightsmark.verify.facts import Facts, error_facts
 from rightsmark.verify.policy import Policy
-from rightsmark.verify.verifier import make_record
+from rightsmark.verify.stages import FactsStage, RecordStage, ReportStage, Settled
+from rightsmark.verify.worker import ChunkStats, Setup, Stage, Worker
 
-#: Engine work per chunk: enough to amortise a round trip, small enough to keep workers busy.
-CHUNK_ITEMS = 16
-#: Bytes of images per chunk before it is sent regardless of count: big files travel in small
-#: chunks so that a few large images still spread over all workers.
+R = TypeVar("R")
+
+#: Worker seconds a chunk should take: long enough to amortise a round trip, short enough to keep
+#: every worker busy to the end.
+TARGET_SECONDS = 0.05
+#: Items in a chunk at most (a folder of unsigned files: one chunk carries this many).
+MAX_ITEMS = 256
+#: Bytes of images shipped in one chunk before it is sent regardless of count (items that carry their
+#: bytes: shard members, Parquet cells, objects).
 CHUNK_BYTES = 8 * 1024 * 1024
-#: Items held in one chunk at most (ready records included), so an unsigned folder streams too.
-CHUNK_SLOTS = 256
+#: Weight of the newest chunk in the estimate of an item's cost.
+_ALPHA = 0.3
 
 
 def default_jobs() -> int:
@@ -63,140 +68,10 @@ def start_method() -> str:
     return "forkserver" if "forkserver" in methods else "spawn"
 
 
-# ---------------------------------------------------------------------------------------------
-# Worker side
-
-_reader: FactReader | None = None
-_max_item_size = DEFAULT_MAX_ITEM_SIZE
-
-
-def _init_worker(trust: TrustSources | None, fingerprints: bool, max_item_size: int = DEFAULT_MAX_ITEM_SIZE) -> None:
-    global _reader, _max_item_size
-    _reader = FactReader(trust, fingerprints=fingerprints)
-    _max_item_size = max_item_size
-
-
-def _read_task(
-    reader: FactReader, task: tuple[str, str | None, bytes | None], max_item_size: int | None = None
-) -> Facts:
-    """One task: the bytes shipped, or the local file read here (a regular file within the cap), judged."""
-    key, path, data = task
-    if data is None:
-        try:
-            data = read_regular(path or "", _max_item_size if max_item_size is None else max_item_size)
-        except OSError as exc:
-            return error_facts(read_error(exc))
-    return examine(reader, data, key)
-
-
-def read_error(exc: OSError) -> str:
-    """What a record says about an item whose bytes could not be read."""
-    if isinstance(exc, ItemRefusedError):
-        return str(exc)
-    if isinstance(exc, FileNotFoundError):
-        return "no such file"
-    if isinstance(exc, IsADirectoryError):
-        return "is a directory where a file was expected"
-    return f"cannot read: {exc.strerror or exc}"
-
-
-def examine(reader: FactReader, data: bytes, key: str) -> Facts:
-    """The engine's facts for ``data``, or error facts when the engine raised something unforeseen."""
-    try:
-        return reader.examine(data, key)[0]
-    except Exception as exc:  # the engine raised something unforeseen: a drop, never a crash
-        return error_facts(f"verification failed: {type(exc).__name__}: {exc}")
-
-
-def _run_chunk(tasks: list[tuple[str, str | None, bytes | None]]) -> list[Facts]:
-    assert _reader is not None, "worker not initialised"
-    return [_read_task(_reader, t) for t in tasks]
-
-
-# ---------------------------------------------------------------------------------------------
-# Verdict cache
-
-
-class FactsCache:
-    """Content-addressed facts, in one SQLite file: unchanged bytes are not read twice.
-
-    Keyed by sha256 of the bytes and a context string (trust anchors, tool and engine
-    versions); the policy is applied afresh to cached facts, so a changed policy or a later
-    date (consent expiry) is always honoured, and a changed byte misses the cache.
-    """
-
-    #: Seconds a cached reading stays valid (a certificate may expire, a list of anchors change meaning).
-    MAX_AGE = 24 * 3600.0
-
-    def __init__(self, directory: str | os.PathLike[str], context: str) -> None:
-        import sqlite3
-
-        os.makedirs(directory, exist_ok=True)
-        self._db = sqlite3.connect(os.path.join(directory, "facts.sqlite3"))
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS readings"
-            " (digest TEXT PRIMARY KEY, facts TEXT NOT NULL, cached_at REAL NOT NULL)"
-        )
-        self._context = context
-        self.hits = 0
-        self._pending = 0
-
-    def _key(self, data_digest: str) -> str:
-        return hashlib.sha256(f"{self._context}\n{data_digest}".encode()).hexdigest()
-
-    def get(self, data_digest: str) -> Facts | None:
-        # Signing certificates expire and engines learn: a reading is reused for MAX_AGE at most.
-        row = self._db.execute(
-            "SELECT facts FROM readings WHERE digest = ? AND cached_at > ?",
-            (self._key(data_digest), time.time() - self.MAX_AGE),
-        ).fetchone()
-        if row is None:
-            return None
-        facts = Facts.from_json(row[0])
-        if facts is not None:
-            self.hits += 1
-        return facts
-
-    def put(self, data_digest: str, facts: Facts) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO readings (digest, facts, cached_at) VALUES (?, ?, ?)",
-            (self._key(data_digest), facts.to_json(), time.time()),
-        )
-        self._pending += 1
-        if self._pending >= 512:
-            self._db.commit()
-            self._pending = 0
-
-    def close(self) -> None:
-        self._db.commit()
-        self._db.close()
-
-
-def cache_context(trust: TrustSources | None, fingerprints: bool) -> str:
-    from rightsmark._version import __version__
-    from rightsmark.verify.facts import FACTS_VERSION
-
-    try:
-        from importlib.metadata import version
-
-        engine_version = version("c2pa-python")
-    except Exception:  # pragma: no cover
-        engine_version = "unknown"
-    anchors = trust.digest if trust is not None else "none"
-    return f"rightsmark {__version__} facts {FACTS_VERSION} c2pa {engine_version} trust {anchors} fp {fingerprints}"
-
-
-# ---------------------------------------------------------------------------------------------
-# Main side
-
-
 @dataclass
 class _Chunk:
-    slots: list[tuple[str, Facts | None, str | None]] = field(default_factory=list)  # key, ready facts, digest
-    tasks: list[tuple[str, str | None, bytes | None]] = field(default_factory=list)
-    nbytes: int = 0
-    future: cf.Future[list[Facts]] | None = None
+    items: list[Item]
+    future: cf.Future[tuple[Any, ChunkStats]]
 
 
 class BulkVerifier:
@@ -217,18 +92,27 @@ class BulkVerifier:
         self.now = now
         self.trust = policy.trust_sources()
         self._fingerprints = policy.needs_fingerprints
-        self.cache = FactsCache(cache_dir, cache_context(self.trust, self._fingerprints)) if cache_dir else None
+        self.cache = None
+        self._cache_dir = None
+        self._context = ""
+        if cache_dir:
+            from rightsmark.verify.cache import FactsCache, cache_context
+
+            self._cache_dir = os.fspath(cache_dir)
+            self._context = cache_context(self.trust, self._fingerprints)
+            self.cache = FactsCache(self._cache_dir, self._context)  # made here, so a bad --cache fails early
+        self._records = RecordStage(policy, now)
         self._pool: cf.ProcessPoolExecutor | None = None
-        self._local: FactReader | None = None
+        self._local: Worker[Any] | None = None
+        self._stage: Stage[Any] | None = None  # the stage the pool (or local worker) was started with
+        self._per_item: float | None = None
         self.engine_reads = 0
         self.prescanned = 0
 
     # -- life cycle
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        self._discard_pool(wait=True)
         if self._local is not None:
             self._local.close()
             self._local = None
@@ -241,7 +125,12 @@ class BulkVerifier:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _executor(self) -> cf.ProcessPoolExecutor:
+    def _setup(self, stage: Stage[R]) -> Setup[R]:
+        return Setup(stage, self.trust, self._fingerprints, self.max_item_size, self._cache_dir, self._context)
+
+    def _executor(self, stage: Stage[Any]) -> cf.ProcessPoolExecutor:
+        if self._pool is not None and self._stage is not stage:
+            self._discard_pool(wait=True)
         if self._pool is None:
             # Import the engine once here: forked workers inherit the loaded module instead of each
             # paying the import (no engine object exists yet, so none crosses the fork).
@@ -251,144 +140,108 @@ class BulkVerifier:
             self._pool = cf.ProcessPoolExecutor(
                 max_workers=self.jobs,
                 mp_context=multiprocessing.get_context(start_method()),
-                initializer=_init_worker,
-                initargs=(self.trust, self._fingerprints, self.max_item_size),
+                initializer=worker.start,
+                initargs=(self._setup(stage),),
             )
+            self._stage = stage
         return self._pool
 
-    def _discard_pool(self) -> None:
+    def _discard_pool(self, *, wait: bool = False) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=wait, cancel_futures=True)
             self._pool = None
 
-    # -- the pipeline
+    def _in_process(self, stage: Stage[R]) -> Worker[R]:
+        if self._local is not None and self._local.setup.stage is not stage:
+            self._local.close()
+            self._local = None
+        if self._local is None:
+            self._local = Worker(self._setup(stage))
+        return self._local
+
+    # -- what callers ask for
 
     def facts(self, items: Iterable[Item]) -> Iterator[tuple[str, Facts]]:
         """(key, facts) per item, in input order."""
-        window = 2 * self.jobs if self.jobs > 1 else 1
-        pending: deque[_Chunk] = deque()
-        chunk = _Chunk()
-        for item in items:
-            self._add(chunk, item)
-            if len(chunk.tasks) >= CHUNK_ITEMS or chunk.nbytes >= CHUNK_BYTES or len(chunk.slots) >= CHUNK_SLOTS:
-                pending.append(self._submit(chunk))
-                chunk = _Chunk()
-                while pending and (len(pending) > window or pending[0].future is None or pending[0].future.done()):
-                    yield from self._drain(pending.popleft())
-        if chunk.slots:
-            pending.append(self._submit(chunk))
-        while pending:
-            yield from self._drain(pending.popleft())
+        for chunk, facts in self._pipeline(items, _FACTS):
+            yield from zip((item.key for item in chunk), facts, strict=True)
 
     def run(self, items: Iterable[Item]) -> Iterator[VerifyRecord]:
-        """One :class:`VerifyRecord` per item, in input order.
+        """One :class:`VerifyRecord` per item, in input order."""
+        for _, records in self._pipeline(items, self._records):
+            yield from records
 
-        An error item with its own reason code (``duplicate-key``) gets that code instead of ``integrity-error``."""
-        noted_items: deque[Item] = deque()
+    def settle(self, items: Iterable[Item], stage: ReportStage) -> Iterator[Settled]:
+        """What a report run writes, per chunk of items in input order (:class:`ReportStage`)."""
+        for _, settled in self._pipeline(items, stage):
+            yield settled
 
-        def noted(source: Iterable[Item]) -> Iterator[Item]:
-            for item in source:
-                noted_items.append(item)
-                yield item
+    # -- the pipeline
 
-        for key, facts in self.facts(noted(items)):
-            item = noted_items.popleft()
-            yield make_record(key, facts, self.policy, self.now, item=item)
+    def _pipeline(self, items: Iterable[Item], stage: Stage[R]) -> Iterator[tuple[list[Item], R]]:
+        window = 2 * self.jobs if self.jobs > 1 else 1
+        pending: deque[_Chunk] = deque()
+        chunk: list[Item] = []
+        nbytes = 0
+        size = self._chunk_size()
+        for item in items:
+            chunk.append(item)
+            if item.data is not None:
+                nbytes += len(item.data)
+            if len(chunk) >= size or nbytes >= CHUNK_BYTES:
+                pending.append(self._submit(chunk, stage))
+                chunk, nbytes = [], 0
+                while pending and (len(pending) > window or pending[0].future.done()):
+                    yield self._drain(pending.popleft(), stage)
+                size = self._chunk_size()
+        if chunk:
+            pending.append(self._submit(chunk, stage))
+        while pending:
+            yield self._drain(pending.popleft(), stage)
 
-    def _add(self, chunk: _Chunk, item: Item) -> None:
-        if item.error is not None:
-            chunk.slots.append((item.key, error_facts(item.error), None))
-            return
-        try:
-            if item.path is not None and item.data is None:
-                data = self._read_local(chunk, item)
-                if data is None:
-                    return
-            else:
-                data = item.read(self.max_item_size)
-        except OSError as exc:
-            chunk.slots.append((item.key, error_facts(read_error(exc)), None))
-            return
-        early = prescan(data, item.key)
-        if early is not None:
-            self.prescanned += 1
-            chunk.slots.append((item.key, early, None))
-            return
-        digest = None
-        if self.cache is not None:
-            digest = hashlib.sha256(data).hexdigest()
-            cached = self.cache.get(digest)
-            if cached is not None:
-                chunk.slots.append((item.key, cached, None))
-                return
-        # A local file is re-read by the worker (page cache) instead of pickled through a pipe.
-        # (with a cache the hashed bytes themselves travel: the file may change after hashing)
-        ship = None if (item.path is not None and self.jobs > 1 and digest is None) else data
-        self._ship(chunk, item, ship, digest, len(data))
+    def _chunk_size(self) -> int:
+        """Items for the next chunk: one until an item's cost is known, then about TARGET_SECONDS' worth."""
+        if self._per_item is None:
+            return 1
+        return max(1, min(MAX_ITEMS, int(TARGET_SECONDS / max(self._per_item, 1e-7))))
 
-    def _read_local(self, chunk: _Chunk, item: Item) -> bytes | None:
-        """The bytes of a local item, or None when it is settled without them (prescan, or shipped to
-        a worker that reads it). Checked to be a regular file within the cap before it is opened."""
-        path = item.path or ""
-        fd, size = open_regular(path, self.max_item_size)
-        with open(fd, "rb", buffering=0) as fh:
-            early, marked = prescan_open(fh, item.key)  # the very file checked, however the path changes
-            if early is not None:
-                self.prescanned += 1
-                chunk.slots.append((item.key, early, None))
-                return None
-            if marked and self.cache is None and self.jobs > 1:
-                self._ship(chunk, item, None, None, size)  # the worker reads it; no need to here
-                return None
-            fh.seek(0)
-            return read_capped(fh, self.max_item_size, size)
-
-    @staticmethod
-    def _ship(chunk: _Chunk, item: Item, data: bytes | None, digest: str | None, size: int) -> None:
-        chunk.tasks.append((item.key, item.path, data))
-        chunk.nbytes += size
-        chunk.slots.append((item.key, None, digest))
-
-    def _submit(self, chunk: _Chunk) -> _Chunk:
-        if not chunk.tasks:
-            return chunk
-        self.engine_reads += len(chunk.tasks)
+    def _submit(self, items: list[Item], stage: Stage[Any]) -> _Chunk:
         if self.jobs == 1:
-            if self._local is None:
-                self._local = FactReader(self.trust, fingerprints=self._fingerprints)
-            done: cf.Future[list[Facts]] = cf.Future()
-            done.set_result([_read_task(self._local, t, self.max_item_size) for t in chunk.tasks])
-            chunk.future = done
-        else:
-            try:
-                chunk.future = self._executor().submit(_run_chunk, chunk.tasks)
-            except cf.BrokenExecutor:  # a worker died while no chunk was waiting on it: start a fresh pool
-                self._discard_pool()
-                chunk.future = self._executor().submit(_run_chunk, chunk.tasks)
-        return chunk
+            done: cf.Future[tuple[Any, ChunkStats]] = cf.Future()
+            done.set_result(self._in_process(stage).chunk(items))
+            return _Chunk(items, done)
+        try:
+            return _Chunk(items, self._executor(stage).submit(worker.run_chunk, items))
+        except cf.BrokenExecutor:  # a worker died while no chunk was waiting on it: start a fresh pool
+            self._discard_pool()
+            return _Chunk(items, self._executor(stage).submit(worker.run_chunk, items))
 
-    def _drain(self, chunk: _Chunk) -> Iterator[tuple[str, Facts]]:
-        results: list[Facts] = []
-        if chunk.future is not None:
+    def _drain(self, chunk: _Chunk, stage: Stage[R]) -> tuple[list[Item], R]:
+        try:
+            result, stats = chunk.future.result()
+        except Exception as first:  # a worker died (killed, out of memory): retry once in a fresh pool
+            self._discard_pool()
             try:
-                results = chunk.future.result()
-            except Exception as first:  # a worker died (killed, out of memory): retry once in a fresh pool
+                result, stats = self._executor(stage).submit(worker.run_chunk, chunk.items).result()
+            except Exception as exc:  # twice: report every item of the chunk, never lose one
                 self._discard_pool()
-                try:
-                    results = self._executor().submit(_run_chunk, chunk.tasks).result()
-                except Exception as exc:  # twice: report every item of the chunk, never lose one
-                    self._discard_pool()
-                    message = f"worker failed: {type(exc).__name__}: {exc or first}"
-                    results = [error_facts(message)] * len(chunk.tasks)
-        it = iter(results)
-        for key, ready, digest in chunk.slots:
-            if ready is not None:
-                yield key, ready
-                continue
-            facts = next(it)
-            if digest is not None and self.cache is not None and facts.integrity.value != "error":
-                self.cache.put(digest, facts)
-            yield key, facts
+                message = f"worker failed: {type(exc).__name__}: {exc or first}"
+                failed = [error_facts(message)] * len(chunk.items)
+                return chunk.items, stage.finish(chunk.items, failed)
+        self._account(stats)
+        return chunk.items, result
+
+    def _account(self, stats: ChunkStats) -> None:
+        self.prescanned += stats.prescanned
+        self.engine_reads += stats.engine_reads
+        if self.cache is not None:
+            self.cache.hits += stats.cache_hits
+        if stats.items:
+            cost = stats.seconds / stats.items
+            self._per_item = cost if self._per_item is None else (1 - _ALPHA) * self._per_item + _ALPHA * cost
+
+
+_FACTS = FactsStage()
 
 
 def verify_items(

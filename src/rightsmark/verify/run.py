@@ -49,7 +49,6 @@ def run(
     summary and the report's description, not verified, unless ``report_non_images`` (then each gets a
     record, as before sidecars were told apart).
     """
-    from rightsmark.models import Decision, Integrity
     from rightsmark.reports.formats import terminal_safe
     from rightsmark.reports.keeplist import KEY, KeepList
     from rightsmark.reports.outputs import format_for, journal_path, meta_path, open_report, write_meta
@@ -59,6 +58,7 @@ def run(
     from rightsmark.sources.fs import skipping
     from rightsmark.verify.bulk import BulkVerifier
     from rightsmark.verify.policy import run_meta
+    from rightsmark.verify.stages import ReportStage
 
     dropped = 0
     summary = Summary()
@@ -93,18 +93,18 @@ def run(
             items = images_only(items, summary.non_images)
         if done.keys:
             items = (i for i in items if i.key not in done.keys)
+        stage = ReportStage(policy, fmt, bulk.now, keep_form=keep_list_form if keeper else None, errors=to_stderr)
         try:
             with progress(not quiet) as tick:
-                for record in bulk.run(items):
-                    report.write(record)
-                    summary.add(record)
-                    tick()
+                for settled in bulk.settle(items, stage):
+                    report.write_encoded(settled.text, settled.count)
+                    summary.merge(settled.tally)
+                    tick(settled.count)
+                    dropped += settled.dropped
                     if keeper:
-                        keeper.note(record)
-                    if record.decision is not Decision.KEEP:
-                        dropped += 1
-                    if record.integrity is Integrity.ERROR and to_stderr:
-                        echo(f"rightsmark: {terminal_safe(f'{record.path}: {record.error}')}")
+                        keeper.add_settled(settled.keep)
+                    for key, error in settled.errors:
+                        echo(f"rightsmark: {terminal_safe(f'{key}: {error}')}")
         except BaseException:
             if keeper:
                 keeper.abort()

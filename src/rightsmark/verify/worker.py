@@ -1,0 +1,173 @@
+"""The worker side of bulk verification: everything done per item happens here, not in the coordinator.
+
+A worker process (or the calling process, with one job) holds one :class:`Worker` for its whole
+life: one engine front (:class:`~rightsmark.verify.facts.FactReader`), its own connection to the
+verdict cache, and the :class:`Stage` that turns a chunk's facts into what the coordinator wants back
+(facts, records, or a report's encoded lines with their tallies: :mod:`rightsmark.verify.stages`).
+
+Per item it opens a local file only once known to be a regular file within ``max_item_size``
+(:func:`rightsmark.sources.guard.open_regular`: a FIFO or a device is an error record, never a hang),
+recognises a file with no manifest from its head (:func:`~rightsmark.verify.facts.prescan_open`),
+and otherwise reads it from the very descriptor it checked.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from rightsmark.sources.base import Item
+from rightsmark.sources.guard import (
+    DEFAULT_MAX_ITEM_SIZE,
+    ItemRefusedError,
+    open_regular,
+    read_capped,
+)
+from rightsmark.trust.sources import TrustSources
+from rightsmark.verify.facts import FactReader, Facts, error_facts, prescan, prescan_open
+
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Stage(Protocol[R_co]):
+    """What a worker makes of a chunk's facts; picklable (it travels to every worker once)."""
+
+    def finish(self, items: list[Item], facts: list[Facts]) -> R_co: ...
+
+
+@dataclass(frozen=True)
+class Setup(Generic[R]):
+    """Everything a worker needs, sent once when it starts."""
+
+    stage: Stage[R]
+    trust: TrustSources | None = None
+    fingerprints: bool = False
+    max_item_size: int = DEFAULT_MAX_ITEM_SIZE
+    cache_dir: str | None = None
+    cache_context: str = ""
+
+
+@dataclass
+class ChunkStats:
+    """What one chunk cost, for the coordinator's counters and chunk sizing."""
+
+    items: int = 0
+    prescanned: int = 0
+    engine_reads: int = 0
+    cache_hits: int = 0
+    #: CPU seconds the worker spent on the chunk
+    seconds: float = 0.0
+
+
+def read_error(exc: OSError) -> str:
+    """What a record says about an item whose bytes could not be read."""
+    if isinstance(exc, ItemRefusedError):
+        return str(exc)
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    if isinstance(exc, IsADirectoryError):
+        return "is a directory where a file was expected"
+    return f"cannot read: {exc.strerror or exc}"
+
+
+def examine(reader: FactReader, data: bytes, key: str) -> Facts:
+    """The engine's facts for ``data``, or error facts when the engine raised something unforeseen."""
+    try:
+        return reader.examine(data, key)[0]
+    except Exception as exc:  # the engine raised something unforeseen: a drop, never a crash
+        return error_facts(f"verification failed: {type(exc).__name__}: {exc}")
+
+
+class Worker(Generic[R]):
+    """One process's verifier: items in, the stage's result out."""
+
+    def __init__(self, setup: Setup[R]) -> None:
+        from rightsmark.verify.cache import FactsCache
+
+        self.setup = setup
+        self.max_item_size = setup.max_item_size
+        self.reader = FactReader(setup.trust, fingerprints=setup.fingerprints)
+        self.cache = FactsCache(setup.cache_dir, setup.cache_context) if setup.cache_dir else None
+
+    def close(self) -> None:
+        self.reader.close()
+        if self.cache is not None:
+            self.cache.close()
+
+    def chunk(self, items: list[Item]) -> tuple[R, ChunkStats]:
+        started = time.process_time()
+        stats = ChunkStats(items=len(items))
+        hits = self.cache.hits if self.cache is not None else 0
+        facts = [self.facts(item, stats) for item in items]
+        result = self.setup.stage.finish(items, facts)
+        if self.cache is not None:
+            self.cache.commit()
+            stats.cache_hits = self.cache.hits - hits
+        stats.seconds = time.process_time() - started
+        return result, stats
+
+    def facts(self, item: Item, stats: ChunkStats) -> Facts:
+        """The facts of one item: its source's error, its head's verdict, the cache's or the engine's."""
+        if item.error is not None:
+            return error_facts(item.error)
+        try:
+            if item.data is None and item.path is not None:
+                data = self._read_local(item.path, item.key, stats)
+                if isinstance(data, Facts):
+                    return data
+            else:
+                data = item.read(self.max_item_size)
+                early = prescan(data, item.key)
+                if early is not None:
+                    stats.prescanned += 1
+                    return early
+        except OSError as exc:
+            return error_facts(read_error(exc))
+        return self._read(data, item.key, stats)
+
+    def _read_local(self, path: str, key: str, stats: ChunkStats) -> bytes | Facts:
+        """A local file's facts when its head settles it, else its bytes, read from the descriptor checked."""
+        fd, size = open_regular(path, self.max_item_size)
+        with open(fd, "rb", buffering=0) as fh:
+            early, marked = prescan_open(fh, key)  # the very file checked, however the path changes
+            if early is not None:
+                stats.prescanned += 1
+                return early
+            fh.seek(0)
+            data = read_capped(fh, self.max_item_size, size)
+        early = None if marked else prescan(data, key)  # undecided from its head: the whole file may settle it
+        if early is not None:
+            stats.prescanned += 1
+            return early
+        return data
+
+    def _read(self, data: bytes, key: str, stats: ChunkStats) -> Facts:
+        digest = None
+        if self.cache is not None:
+            digest = self.cache.digest(data)
+            cached = self.cache.get(digest)
+            if cached is not None:
+                return cached
+        stats.engine_reads += 1
+        facts = examine(self.reader, data, key)
+        if digest is not None and self.cache is not None:
+            self.cache.put(digest, facts)
+        return facts
+
+
+# ---------------------------------------------------------------------------------------------
+# The pool's entry points (module level: picklable by reference)
+
+_worker: Worker[Any] | None = None
+
+
+def start(setup: Setup[Any]) -> None:
+    global _worker
+    _worker = Worker(setup)
+
+
+def run_chunk(items: list[Item]) -> tuple[Any, ChunkStats]:
+    assert _worker is not None, "worker not initialised"
+    return _worker.chunk(items)
