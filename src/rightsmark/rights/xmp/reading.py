@@ -89,8 +89,10 @@ def _fields(rdf: ET.Element) -> XmpFields:
     return XmpFields(**out)
 
 
+@functools.lru_cache(maxsize=2)
 def _reading_rdf(raw: bytes) -> ET.Element:
-    """The packet's ``rdf:RDF`` for reading only; raises :class:`MalformedError`.
+    """The packet's ``rdf:RDF`` for reading only (never modify it: the last parses are shared, a file's
+    packet is read for its fields and for its signals); raises :class:`MalformedError`.
 
     A UTF-8 packet without any markup declaration (``<!``: no DTD, so no entity can be declared, and no
     comment or CDATA section) and without an XML declaration (which could name another encoding) is parsed
