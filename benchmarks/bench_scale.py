@@ -1,7 +1,7 @@
 """Scale: rightsmark against the plain c2pa-python loop and a plain process pool at 1, 2, 4, ... workers,
 with the main process's CPU per file, peak memory and start-up, in one run, beside the goals of issue 14.
 
-    python benchmarks/bench_scale.py                               # about 15 minutes on 2 cores
+    python benchmarks/bench_scale.py                               # about 10 minutes on 2 cores
     python benchmarks/bench_scale.py --small 200 --large 4 --repeat 1 --memory 200,2000   # a quick try
     PYTHONPATH=/other/tree/src python benchmarks/bench_scale.py --json other.json         # another tree
 
@@ -378,11 +378,14 @@ def machine() -> dict[str, Any]:
         info["sha_ni"] = bool(flags) and "sha_ni" in flags[0]
     except OSError:
         info["cpu"], info["sha_ni"] = platform.processor(), None
-    info["c2pa_python"] = importlib.metadata.version("c2pa-python")
     probe_src = (
         "import c2pa, rightsmark; print(c2pa.sdk_version()); print(rightsmark.__version__); print(rightsmark.__file__)"
     )
-    lines = subprocess.run([PY, "-c", probe_src], capture_output=True, text=True, check=True).stdout.splitlines()
+    found = subprocess.run([PY, "-c", probe_src], capture_output=True, text=True)
+    if found.returncode != 0:
+        raise SystemExit(f"rightsmark or c2pa cannot be imported by {PY}: set PYTHONPATH to a tree's src/ (absolute)")
+    lines = found.stdout.splitlines()
+    info["c2pa_python"] = importlib.metadata.version("c2pa-python")
     info["c2pa_sdk"], info["rightsmark"], info["rightsmark_at"] = lines
     package = Path(lines[2]).resolve().parent
     info["rightsmark_commit"] = None
