@@ -27,9 +27,10 @@ from typing import Any
 
 from rightsmark.models import VerifyRecord
 from rightsmark.sources.base import Item
-from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE, ItemRefusedError, open_regular, read_capped, read_regular
+from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE, open_regular, read_capped
 from rightsmark.trust.sources import TrustSources
 from rightsmark.verify.facts import FactReader, Facts, error_facts, prescan, prescan_open
+from rightsmark.verify.localfile import read_error, read_local, unforeseen
 from rightsmark.verify.policy import Policy
 from rightsmark.verify.verifier import make_record
 
@@ -79,25 +80,11 @@ def _init_worker(trust: TrustSources | None, fingerprints: bool, max_item_size: 
 def _read_task(
     reader: FactReader, task: tuple[str, str | None, bytes | None], max_item_size: int | None = None
 ) -> Facts:
-    """One task: the bytes shipped, or the local file read here (a regular file within the cap), judged."""
+    """One task: the bytes shipped, judged; or the local file, judged where it lies (the engine reads it)."""
     key, path, data = task
     if data is None:
-        try:
-            data = read_regular(path or "", _max_item_size if max_item_size is None else max_item_size)
-        except OSError as exc:
-            return error_facts(read_error(exc))
+        return read_local(reader, key, path or "", _max_item_size if max_item_size is None else max_item_size)
     return examine(reader, data, key)
-
-
-def read_error(exc: OSError) -> str:
-    """What a record says about an item whose bytes could not be read."""
-    if isinstance(exc, ItemRefusedError):
-        return str(exc)
-    if isinstance(exc, FileNotFoundError):
-        return "no such file"
-    if isinstance(exc, IsADirectoryError):
-        return "is a directory where a file was expected"
-    return f"cannot read: {exc.strerror or exc}"
 
 
 def examine(reader: FactReader, data: bytes, key: str) -> Facts:
@@ -105,7 +92,7 @@ def examine(reader: FactReader, data: bytes, key: str) -> Facts:
     try:
         return reader.examine(data, key)[0]
     except Exception as exc:  # the engine raised something unforeseen: a drop, never a crash
-        return error_facts(f"verification failed: {type(exc).__name__}: {exc}")
+        return unforeseen(exc)
 
 
 def _run_chunk(tasks: list[tuple[str, str | None, bytes | None]]) -> list[Facts]:
@@ -337,8 +324,8 @@ class BulkVerifier:
                 self.prescanned += 1
                 chunk.slots.append((item.key, early, None))
                 return None
-            if marked and self.cache is None and self.jobs > 1:
-                self._ship(chunk, item, None, None, size)  # the worker reads it; no need to here
+            if marked and self.cache is None:
+                self._ship(chunk, item, None, None, size)  # read where it is judged (the engine reads it)
                 return None
             fh.seek(0)
             return read_capped(fh, self.max_item_size, size)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from rightsmark.engine import adapter as engine
 from rightsmark.engine.jumbf import chain_digest, signing_chain
-from rightsmark.engine.reading import EngineReading, read_manifest_store
+from rightsmark.engine.reading import EngineReading, LocalFile, read_manifest_store
 from rightsmark.errors import RightsmarkError
 from rightsmark.models import Integrity
 
@@ -166,10 +166,11 @@ class ChainTrust:
             self._claim_only.close()
 
     def judge(
-        self, reading: EngineReading, chain: tuple[bytes, ...] | None, data: bytes, name: str | Path
+        self, reading: EngineReading, chain: tuple[bytes, ...] | None, data: bytes | LocalFile, name: str | Path
     ) -> tuple[EngineReading, tuple[str, ...]]:
         """``reading`` (a valid one, from a context that does not evaluate trust) with the verdict on its
-        signer, and the bundled lists, not enabled, that would trust it.
+        signer, and the bundled lists, not enabled, that would trust it. ``data``: the file's bytes, or the
+        local file the engine read (read again, by the trusting context, when the verdict is not known yet).
 
         Without any claim-signer source nobody is trusted and the reading stays as it is; only the hint is sought.
         """
@@ -178,7 +179,7 @@ class ChainTrust:
         return self._trust(reading, chain, data, name)
 
     def _trust(
-        self, reading: EngineReading, chain: tuple[bytes, ...] | None, data: bytes, name: str | Path
+        self, reading: EngineReading, chain: tuple[bytes, ...] | None, data: bytes | LocalFile, name: str | Path
     ) -> tuple[EngineReading, tuple[str, ...]]:
         """``reading`` (from the fast context) with the verdict on its signer, and lists that would trust it."""
         clean = not any(c.startswith(("signingCredential.", "timeStamp.")) for c in reading.failure_codes)

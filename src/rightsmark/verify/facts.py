@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from rightsmark.engine import adapter as engine
 from rightsmark.engine.jumbf import leaf_fingerprint
-from rightsmark.engine.reading import EngineReading, interpret, read_manifest_store, signer_info
+from rightsmark.engine.reading import EngineReading, LocalFile, interpret, read_manifest_store, signer_info
 from rightsmark.media.formats import HEADER_BYTES, PRESCANNED, ImageFormat, jpeg_scan_start, sniff, structural_problem
 from rightsmark.models import DeclaredSignal, Drift, Integrity, License, SignerInfo, Training, Use
 from rightsmark.rights import signals, xmp
@@ -262,19 +262,31 @@ class FactReader:
 
     def examine_store(self, data: bytes, name: str | Path = "") -> tuple[Facts, EngineReading, bytes | None]:
         """:meth:`examine`, and the raw manifest store (JUMBF) the engine validated, when there is one."""
-        fmt = sniff(data[:HEADER_BYTES], name)
+        return self._examine(data, data, name)
+
+    def examine_local(self, file: LocalFile, head: bytes, name: str | Path = "") -> tuple[Facts, EngineReading]:
+        """:meth:`examine` of a local file that the engine reads itself (no copy of its bytes passes through
+        Python); ``head``: the file's first bytes, holding all that is read here (its format, its XMP packet:
+        for a JPEG, everything before its scan data). :mod:`rightsmark.verify.localfile` is the caller."""
+        facts, reading, _ = self._examine(file, head, name)
+        return facts, reading
+
+    def _examine(
+        self, data: bytes | LocalFile, head: bytes, name: str | Path
+    ) -> tuple[Facts, EngineReading, bytes | None]:
+        fmt = sniff(head[:HEADER_BYTES], name)
         reading, store_bytes = self._read(data, name, self._fast, want_store=self.trust is not None)
         if reading.integrity is not Integrity.VALID:
-            return self._facts(reading, data, fmt, None), reading, store_bytes
+            return self._facts(reading, head, fmt, None), reading, store_bytes
         chain = engine_chain(reading, store_bytes)
         hint: tuple[str, ...] = ()
         if self._chains is not None:
             reading, hint = self._chains.judge(reading, chain, data, name)
         fingerprint = leaf_fingerprint(chain) if self.fingerprints and chain else None
-        return self._facts(reading, data, fmt, fingerprint, hint), reading, store_bytes
+        return self._facts(reading, head, fmt, fingerprint, hint), reading, store_bytes
 
     def _read(
-        self, data: bytes, name: str | Path, context: Any, *, want_store: bool = False
+        self, data: bytes | LocalFile, name: str | Path, context: Any, *, want_store: bool = False
     ) -> tuple[EngineReading, bytes | None]:
         want = want_store or self.fingerprints
         store_bytes: list[bytes] = []
@@ -284,7 +296,7 @@ class FactReader:
     @staticmethod
     def _facts(
         reading: EngineReading,
-        data: bytes,
+        head: bytes,
         fmt: ImageFormat | None,
         fingerprint: str | None,
         hint: tuple[str, ...] = (),
@@ -292,7 +304,7 @@ class FactReader:
         active = reading.active if reading.integrity is Integrity.VALID else None
         assertions = assertions_by_label(active) if active else {}
         # the XMP mirror is compared only with a manifest that validates (header-only parse, no decode)
-        packet = xmp.find_packet(data, fmt) if fmt is not None else None
+        packet = xmp.find_packet(head, fmt) if fmt is not None else None
         embedded = xmp.packet_fields(packet) if active and packet is not None else None
         declared = packet_signals(packet) if packet is not None else ()
         if active:  # rightsmark's own mirror of the signed permissions is the manifest speaking
