@@ -31,6 +31,11 @@ from rightsmark.verify.facts import HEAD_BYTES, TAIL_BYTES, FactReader, Facts, a
 #: The message of a file whose size, modification time or header changed while it was read.
 CHANGED = "the file changed while it was read; verify it again once nothing writes to it"
 
+#: Files up to this size are read whole and judged as bytes: the engine reads a file through a few dozen Python
+#: callbacks, which below about this size costs more than one read and a copy (signed JPEGs of 150 KiB: more;
+#: of 420 KiB and up: less).
+WHOLE_BYTES = 256 * 1024
+
 
 def read_error(exc: OSError) -> str:
     """What a record says about an item whose bytes could not be read."""
@@ -48,9 +53,16 @@ def unforeseen(exc: Exception) -> Facts:
     return error_facts(f"verification failed: {type(exc).__name__}: {exc}")
 
 
-def read_local(reader: FactReader, key: str, path: str, max_item_size: int = DEFAULT_MAX_ITEM_SIZE) -> Facts:
+def read_local(
+    reader: FactReader,
+    key: str,
+    path: str,
+    max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
+    *,
+    whole_bytes: int = WHOLE_BYTES,
+) -> Facts:
     """The facts of the local file ``path`` (named ``key``): what ``reader.read(<its bytes>, key)`` gives, with
-    the engine reading the file itself (see the module's description).
+    the engine reading a signed JPEG over ``whole_bytes`` itself (see the module's description).
 
     Never raises for the file: one that is not a regular file, is over ``max_item_size`` bytes, is missing or
     unreadable, or changes while it is read, and anything the engine raises unforeseen, give error facts.
@@ -60,7 +72,7 @@ def read_local(reader: FactReader, key: str, path: str, max_item_size: int = DEF
     except OSError as exc:
         return error_facts(read_error(exc))
     try:
-        return file_facts(reader, LocalFile(fd, size), key)
+        return file_facts(reader, LocalFile(fd, size), key, whole_bytes=whole_bytes)
     except OSError as exc:
         return error_facts(read_error(exc))
     except Exception as exc:  # the engine raised something unforeseen
@@ -69,14 +81,10 @@ def read_local(reader: FactReader, key: str, path: str, max_item_size: int = DEF
         os.close(fd)
 
 
-#: Files up to this size are read whole and judged as bytes: the engine reads a small file through Python
-#: callbacks (a few dozen) for more than one read and one copy cost (measured on signed JPEGs: even at 400 KiB).
-WHOLE_BYTES = 256 * 1024
-
-
-def file_facts(reader: FactReader, file: LocalFile, name: str | Path = "") -> Facts:
-    """``reader.read(<the bytes of file>, name)``, reading in Python only what Python needs; :data:`CHANGED`
-    error facts when the file changes while it is read. Raises :class:`OSError` when it cannot be read."""
+def file_facts(reader: FactReader, file: LocalFile, name: str | Path = "", *, whole_bytes: int = WHOLE_BYTES) -> Facts:
+    """``reader.read(<the bytes of file>, name)``, reading in Python only what Python needs (the engine reads a
+    signed JPEG over ``whole_bytes`` itself); :data:`CHANGED` error facts when the file changes while it is
+    read. Raises :class:`OSError` when it cannot be read."""
     stamp = _stamp(file.fd)
     if stamp[0] != file.size:
         return error_facts(CHANGED)
@@ -91,7 +99,7 @@ def file_facts(reader: FactReader, file: LocalFile, name: str | Path = "") -> Fa
                 tail = file.pread(TAIL_BYTES, max(start, file.size - TAIL_BYTES))
                 if tail.rfind(b"\xff\xd9") != -1:
                     return absent_facts(head, fmt, start)
-            elif file.size > WHOLE_BYTES:
+            elif file.size > whole_bytes:
                 facts = reader.examine_local(file, head, name)[0]
                 # the engine read the file apart from the header read here: the same file, or no reading
                 return facts if _stamp(file.fd) == stamp and file.pread(len(head)) == head else error_facts(CHANGED)
