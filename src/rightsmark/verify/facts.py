@@ -303,12 +303,13 @@ class FactReader:
     ) -> Facts:
         active = reading.active if reading.integrity is Integrity.VALID else None
         assertions = assertions_by_label(active) if active else {}
+        training = read_training(assertions) if active else Training()
         # the XMP mirror is compared only with a manifest that validates (header-only parse, no decode)
         packet = xmp.find_packet(head, fmt) if fmt is not None else None
         embedded = xmp.packet_fields(packet) if active and packet is not None else None
         declared = packet_signals(packet) if packet is not None else ()
         if active:  # rightsmark's own mirror of the signed permissions is the manifest speaking
-            declared = unmirrored(declared, plus_data_mining(read_training(assertions)))
+            declared = unmirrored(declared, plus_data_mining(training))
         return Facts(
             integrity=reading.integrity,
             trusted=reading.trusted,
@@ -324,7 +325,7 @@ class FactReader:
             trust_hint=hint,
             authors=read_authors(assertions),
             license=read_license(assertions),
-            training=read_training(assertions) if active else Training(),
+            training=training,
             consent=assertions.get(CONSENT_LABEL),
             consent_present=CONSENT_LABEL in assertions,
             metadata_drift=tuple(xmp.drift(embedded, xmp.signed_fields(assertions))),

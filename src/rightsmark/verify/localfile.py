@@ -103,8 +103,9 @@ def file_facts(reader: FactReader, file: LocalFile, name: str | Path = "", *, wh
                 facts = reader.examine_local(file, head, name)[0]
                 # the engine read the file apart from the header read here: the same file, or no reading
                 return facts if _stamp(file.fd) == stamp and file.pread(len(head)) == head else error_facts(CHANGED)
-    # any other format (a manifest or packet may lie anywhere), a small file, a header that does not walk
-    data = head + file.pread(file.size - len(head), len(head)) if len(head) < file.size else head
+    # any other format (a manifest or packet may lie anywhere), a small file, a header that does not walk:
+    # the bytes decide (read in one piece: one allocation, one copy)
+    data = head if len(head) == file.size else file.pread(file.size)
     return reader.read(data, name) if _stamp(file.fd) == stamp else error_facts(CHANGED)
 
 
