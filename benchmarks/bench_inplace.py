@@ -38,8 +38,8 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import c2pa
-    from bench_bulk import make_b
 
+    from bench_bulk import make_b
     from rightsmark.verify.facts import FactReader
     from rightsmark.verify.localfile import read_local
     from rightsmark.verify.policy import Policy
