@@ -30,7 +30,7 @@ from rightsmark.sources.base import Item
 from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE, open_regular, read_capped
 from rightsmark.trust.sources import TrustSources
 from rightsmark.verify.facts import FactReader, Facts, error_facts, prescan, prescan_open
-from rightsmark.verify.localfile import read_error, read_local, unforeseen
+from rightsmark.verify.localfile import WHOLE_BYTES, read_error, read_local, unforeseen
 from rightsmark.verify.policy import Policy
 from rightsmark.verify.verifier import make_record
 
@@ -324,8 +324,8 @@ class BulkVerifier:
                 self.prescanned += 1
                 chunk.slots.append((item.key, early, None))
                 return None
-            if marked and self.cache is None:
-                self._ship(chunk, item, None, None, size)  # read where it is judged (the engine reads it)
+            if marked and self.cache is None and (self.jobs > 1 or size > WHOLE_BYTES):
+                self._ship(chunk, item, None, None, size)  # read where it is judged (a large one by the engine)
                 return None
             fh.seek(0)
             return read_capped(fh, self.max_item_size, size)

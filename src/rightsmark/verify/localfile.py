@@ -88,9 +88,9 @@ def file_facts(reader: FactReader, file: LocalFile, name: str | Path = "", *, wh
     stamp = _stamp(file.fd)
     if stamp[0] != file.size:
         return error_facts(CHANGED)
-    head = file.pread(HEAD_BYTES)
+    head = file.pread(HEAD_BYTES if file.size > whole_bytes else file.size)
     fmt = sniff(head[:HEADER_BYTES], name)
-    if fmt is not None and fmt.name == "jpeg":
+    if fmt is not None and fmt.name == "jpeg" and file.size > whole_bytes:
         head, start = _jpeg_header(file, head)
         if start is not None:
             if not has_marker_in(head, start):
@@ -99,11 +99,11 @@ def file_facts(reader: FactReader, file: LocalFile, name: str | Path = "", *, wh
                 tail = file.pread(TAIL_BYTES, max(start, file.size - TAIL_BYTES))
                 if tail.rfind(b"\xff\xd9") != -1:
                     return absent_facts(head, fmt, start)
-            elif file.size > whole_bytes:
+            else:
                 facts = reader.examine_local(file, head, name)[0]
                 # the engine read the file apart from the header read here: the same file, or no reading
                 return facts if _stamp(file.fd) == stamp and file.pread(len(head)) == head else error_facts(CHANGED)
-    # any other format (a manifest or packet may lie anywhere), a small file, a header that does not walk:
+    # a small file, any other format (a manifest or packet may lie anywhere), a header that does not walk:
     # the bytes decide (read in one piece: one allocation, one copy)
     data = head if len(head) == file.size else file.pread(file.size)
     return reader.read(data, name) if _stamp(file.fd) == stamp else error_facts(CHANGED)
