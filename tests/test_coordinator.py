@@ -86,7 +86,9 @@ def test_errors_reach_the_terminal_once_each_whoever_read_them(
     result = _run(cli, folder, keys, 2, tmp_path / "r.jsonl")
     errors = [line for line in result.stderr.splitlines() if line.startswith("rightsmark: ")]
     records = [json.loads(line) for line in (tmp_path / "r.jsonl").read_text().splitlines()]
-    assert sorted(errors) == sorted(f"rightsmark: {r['path']}: {r['error']}" for r in records if r["integrity"] == "error")
+    assert sorted(errors) == sorted(
+        f"rightsmark: {r['path']}: {r['error']}" for r in records if r["integrity"] == "error"
+    )
     assert any("j-empty.jpg: file is empty" in line for line in errors)
 
 

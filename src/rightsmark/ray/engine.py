@@ -152,7 +152,7 @@ class UnitVerifier(Judge):
         self.non_images = non_images
 
     def item_facts(self, item: Item) -> Facts:
-        from rightsmark.verify.worker import read_error
+        from rightsmark.verify.localfile import read_error
 
         if item.error is not None:
             return error_facts(item.error)

@@ -132,11 +132,8 @@ class BulkVerifier:
         if self._pool is not None and self._stage is not stage:
             self._discard_pool(wait=True)
         if self._pool is None:
-            # Import the engine once here: forked workers inherit the loaded module instead of each
-            # paying the import (no engine object exists yet, so none crosses the fork).
-            from rightsmark.engine import adapter as engine
-
-            engine.c2pa()
+            # The engine is not imported here: a worker loads it when it first meets a manifest (a folder
+            # of unsigned files never does), and the coordinator never needs it.
             self._pool = cf.ProcessPoolExecutor(
                 max_workers=self.jobs,
                 mp_context=multiprocessing.get_context(start_method()),

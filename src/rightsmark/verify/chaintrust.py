@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from rightsmark.engine import adapter as engine
 from rightsmark.engine.jumbf import chain_digest, signing_chain
-from rightsmark.engine.reading import EngineReading, read_manifest_store
+from rightsmark.engine.reading import EngineReading, LocalFile, read_manifest_store
 from rightsmark.errors import RightsmarkError
 from rightsmark.models import Integrity
 
@@ -155,7 +155,7 @@ class ChainTrust:
 
     def __init__(self, trust: TrustSources) -> None:
         self.trust = trust
-        self._trusting = engine.reading_context(trust) if trust.any_claim else None
+        self._trusting: Any = None  # made when a first chain is judged: a process may never load the engine
         self._claim_only: Any = None  # the claim-signer anchors alone, for signers whose chain is ambiguous
         self._chain_trust: dict[str, _Verdict] = {}
 
@@ -166,19 +166,22 @@ class ChainTrust:
             self._claim_only.close()
 
     def judge(
-        self, reading: EngineReading, chain: tuple[bytes, ...] | None, data: bytes, name: str | Path
+        self, reading: EngineReading, chain: tuple[bytes, ...] | None, data: bytes | LocalFile, name: str | Path
     ) -> tuple[EngineReading, tuple[str, ...]]:
         """``reading`` (a valid one, from a context that does not evaluate trust) with the verdict on its
-        signer, and the bundled lists, not enabled, that would trust it.
+        signer, and the bundled lists, not enabled, that would trust it. ``data``: the file's bytes, or the
+        local file the engine read (read again, by the trusting context, when the verdict is not known yet).
 
         Without any claim-signer source nobody is trusted and the reading stays as it is; only the hint is sought.
         """
-        if self._trusting is None:
+        if not self.trust.any_claim:
             return reading, (self.hint(chain, _signing_time(reading)) if chain is not None else ())
+        if self._trusting is None:
+            self._trusting = engine.reading_context(self.trust)
         return self._trust(reading, chain, data, name)
 
     def _trust(
-        self, reading: EngineReading, chain: tuple[bytes, ...] | None, data: bytes, name: str | Path
+        self, reading: EngineReading, chain: tuple[bytes, ...] | None, data: bytes | LocalFile, name: str | Path
     ) -> tuple[EngineReading, tuple[str, ...]]:
         """``reading`` (from the fast context) with the verdict on its signer, and lists that would trust it."""
         clean = not any(c.startswith(("signingCredential.", "timeStamp.")) for c in reading.failure_codes)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from rightsmark.engine import adapter as engine
 from rightsmark.engine.jumbf import leaf_fingerprint
-from rightsmark.engine.reading import EngineReading, interpret, read_manifest_store, signer_info
+from rightsmark.engine.reading import EngineReading, LocalFile, interpret, read_manifest_store, signer_info
 from rightsmark.media.formats import HEADER_BYTES, PRESCANNED, ImageFormat, jpeg_scan_start, sniff, structural_problem
 from rightsmark.models import DeclaredSignal, Drift, Integrity, License, SignerInfo, Training, Use
 from rightsmark.rights import signals, xmp
@@ -235,12 +235,23 @@ class FactReader:
         self.trust = trust
         self.fingerprints = fingerprints
         # Reading without trust evaluation costs about half as much; trust is then
-        # evaluated with the trusting context once per distinct signing chain.
-        self._fast = engine.reading_context(None, verify_trust=False)
+        # evaluated with the trusting context once per distinct signing chain. Both are made when the
+        # engine is first needed: a process that meets no manifest never loads the engine.
+        self._fast_context: Any = None
         self._chains = ChainTrust(trust) if trust is not None else None
+        #: how many times the engine was asked to read a file
+        self.engine_reads = 0
+
+    @property
+    def _fast(self) -> Any:
+        if self._fast_context is None:
+            self._fast_context = engine.reading_context(None, verify_trust=False)
+        return self._fast_context
 
     def close(self) -> None:
-        self._fast.close()
+        if self._fast_context is not None:
+            self._fast_context.close()
+            self._fast_context = None
         if self._chains is not None:
             self._chains.close()
 
@@ -262,21 +273,34 @@ class FactReader:
 
     def examine_store(self, data: bytes, name: str | Path = "") -> tuple[Facts, EngineReading, bytes | None]:
         """:meth:`examine`, and the raw manifest store (JUMBF) the engine validated, when there is one."""
-        fmt = sniff(data[:HEADER_BYTES], name)
+        return self._examine(data, data, name)
+
+    def examine_local(self, file: LocalFile, head: bytes, name: str | Path = "") -> tuple[Facts, EngineReading]:
+        """:meth:`examine` of a local file that the engine reads itself (no copy of its bytes passes through
+        Python); ``head``: the file's first bytes, holding all that is read here (its format, its XMP packet:
+        for a JPEG, everything before its scan data). :mod:`rightsmark.verify.localfile` is the caller."""
+        facts, reading, _ = self._examine(file, head, name)
+        return facts, reading
+
+    def _examine(
+        self, data: bytes | LocalFile, head: bytes, name: str | Path
+    ) -> tuple[Facts, EngineReading, bytes | None]:
+        fmt = sniff(head[:HEADER_BYTES], name)
         reading, store_bytes = self._read(data, name, self._fast, want_store=self.trust is not None)
         if reading.integrity is not Integrity.VALID:
-            return self._facts(reading, data, fmt, None), reading, store_bytes
+            return self._facts(reading, head, fmt, None), reading, store_bytes
         chain = engine_chain(reading, store_bytes)
         hint: tuple[str, ...] = ()
         if self._chains is not None:
             reading, hint = self._chains.judge(reading, chain, data, name)
         fingerprint = leaf_fingerprint(chain) if self.fingerprints and chain else None
-        return self._facts(reading, data, fmt, fingerprint, hint), reading, store_bytes
+        return self._facts(reading, head, fmt, fingerprint, hint), reading, store_bytes
 
     def _read(
-        self, data: bytes, name: str | Path, context: Any, *, want_store: bool = False
+        self, data: bytes | LocalFile, name: str | Path, context: Any, *, want_store: bool = False
     ) -> tuple[EngineReading, bytes | None]:
         want = want_store or self.fingerprints
+        self.engine_reads += 1
         store_bytes: list[bytes] = []
         reading = read_manifest_store(data, name, context, False, store_sink=store_bytes.append if want else None)
         return reading, (store_bytes[0] if store_bytes else None)
@@ -284,19 +308,20 @@ class FactReader:
     @staticmethod
     def _facts(
         reading: EngineReading,
-        data: bytes,
+        head: bytes,
         fmt: ImageFormat | None,
         fingerprint: str | None,
         hint: tuple[str, ...] = (),
     ) -> Facts:
         active = reading.active if reading.integrity is Integrity.VALID else None
         assertions = assertions_by_label(active) if active else {}
+        training = read_training(assertions) if active else Training()
         # the XMP mirror is compared only with a manifest that validates (header-only parse, no decode)
-        packet = xmp.find_packet(data, fmt) if fmt is not None else None
+        packet = xmp.find_packet(head, fmt) if fmt is not None else None
         embedded = xmp.packet_fields(packet) if active and packet is not None else None
         declared = packet_signals(packet) if packet is not None else ()
         if active:  # rightsmark's own mirror of the signed permissions is the manifest speaking
-            declared = unmirrored(declared, plus_data_mining(read_training(assertions)))
+            declared = unmirrored(declared, plus_data_mining(training))
         return Facts(
             integrity=reading.integrity,
             trusted=reading.trusted,
@@ -312,7 +337,7 @@ class FactReader:
             trust_hint=hint,
             authors=read_authors(assertions),
             license=read_license(assertions),
-            training=read_training(assertions) if active else Training(),
+            training=training,
             consent=assertions.get(CONSENT_LABEL),
             consent_present=CONSENT_LABEL in assertions,
             metadata_drift=tuple(xmp.drift(embedded, xmp.signed_fields(assertions))),

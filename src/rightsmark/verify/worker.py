@@ -18,14 +18,10 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from rightsmark.sources.base import Item
-from rightsmark.sources.guard import (
-    DEFAULT_MAX_ITEM_SIZE,
-    ItemRefusedError,
-    open_regular,
-    read_capped,
-)
+from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE, open_regular, read_capped
 from rightsmark.trust.sources import TrustSources
 from rightsmark.verify.facts import FactReader, Facts, error_facts, prescan, prescan_open
+from rightsmark.verify.localfile import read_error, read_local, unforeseen
 
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
@@ -61,23 +57,12 @@ class ChunkStats:
     seconds: float = 0.0
 
 
-def read_error(exc: OSError) -> str:
-    """What a record says about an item whose bytes could not be read."""
-    if isinstance(exc, ItemRefusedError):
-        return str(exc)
-    if isinstance(exc, FileNotFoundError):
-        return "no such file"
-    if isinstance(exc, IsADirectoryError):
-        return "is a directory where a file was expected"
-    return f"cannot read: {exc.strerror or exc}"
-
-
 def examine(reader: FactReader, data: bytes, key: str) -> Facts:
     """The engine's facts for ``data``, or error facts when the engine raised something unforeseen."""
     try:
         return reader.examine(data, key)[0]
     except Exception as exc:  # the engine raised something unforeseen: a drop, never a crash
-        return error_facts(f"verification failed: {type(exc).__name__}: {exc}")
+        return unforeseen(exc)
 
 
 class Worker(Generic[R]):
@@ -99,12 +84,10 @@ class Worker(Generic[R]):
     def chunk(self, items: list[Item]) -> tuple[R, ChunkStats]:
         started = time.process_time()
         stats = ChunkStats(items=len(items))
-        hits = self.cache.hits if self.cache is not None else 0
         facts = [self.facts(item, stats) for item in items]
         result = self.setup.stage.finish(items, facts)
         if self.cache is not None:
             self.cache.commit()
-            stats.cache_hits = self.cache.hits - hits
         stats.seconds = time.process_time() - started
         return result, stats
 
@@ -112,49 +95,49 @@ class Worker(Generic[R]):
         """The facts of one item: its source's error, its head's verdict, the cache's or the engine's."""
         if item.error is not None:
             return error_facts(item.error)
+        engine_reads, hits = self.reader.engine_reads, stats.cache_hits
+        if item.data is None and item.path is not None and self.cache is None:
+            facts = read_local(self.reader, item.key, item.path, self.max_item_size)  # the engine reads it in place
+        else:
+            facts = self._facts(item, stats)
+        if self.reader.engine_reads == engine_reads and stats.cache_hits == hits:
+            stats.prescanned += 1  # settled without the engine: no manifest, or unreadable
+        stats.engine_reads += self.reader.engine_reads - engine_reads
+        return facts
+
+    def _facts(self, item: Item, stats: ChunkStats) -> Facts:
+        """The facts of an item that carries its bytes, or of any item when a cache is kept (the cache
+        is keyed by the digest of the very bytes judged)."""
         try:
-            if item.data is None and item.path is not None:
-                data = self._read_local(item.path, item.key, stats)
-                if isinstance(data, Facts):
-                    return data
-            else:
-                data = item.read(self.max_item_size)
-                early = prescan(data, item.key)
-                if early is not None:
-                    stats.prescanned += 1
-                    return early
+            data = self._bytes(item) if item.data is None and item.path is not None else item.read(self.max_item_size)
         except OSError as exc:
             return error_facts(read_error(exc))
-        return self._read(data, item.key, stats)
-
-    def _read_local(self, path: str, key: str, stats: ChunkStats) -> bytes | Facts:
-        """A local file's facts when its head settles it, else its bytes, read from the descriptor checked."""
-        fd, size = open_regular(path, self.max_item_size)
-        with open(fd, "rb", buffering=0) as fh:
-            early, marked = prescan_open(fh, key)  # the very file checked, however the path changes
-            if early is not None:
-                stats.prescanned += 1
-                return early
-            fh.seek(0)
-            data = read_capped(fh, self.max_item_size, size)
-        early = None if marked else prescan(data, key)  # undecided from its head: the whole file may settle it
+        if isinstance(data, Facts):
+            return data
+        early = prescan(data, item.key)
         if early is not None:
-            stats.prescanned += 1
             return early
-        return data
-
-    def _read(self, data: bytes, key: str, stats: ChunkStats) -> Facts:
         digest = None
         if self.cache is not None:
             digest = self.cache.digest(data)
             cached = self.cache.get(digest)
             if cached is not None:
+                stats.cache_hits += 1
                 return cached
-        stats.engine_reads += 1
-        facts = examine(self.reader, data, key)
+        facts = examine(self.reader, data, item.key)
         if digest is not None and self.cache is not None:
             self.cache.put(digest, facts)
         return facts
+
+    def _bytes(self, item: Item) -> bytes | Facts:
+        """A local file's bytes, read from the descriptor checked, or its facts when its head settles it."""
+        fd, size = open_regular(item.path or "", self.max_item_size)
+        with open(fd, "rb", buffering=0) as fh:
+            early, _ = prescan_open(fh, item.key)  # the very file checked, however the path changes
+            if early is not None:
+                return early
+            fh.seek(0)
+            return read_capped(fh, self.max_item_size, size)
 
 
 # ---------------------------------------------------------------------------------------------
