@@ -2,7 +2,8 @@
 
     python benchmarks/bench_startup.py                          # this checkout
     python benchmarks/bench_startup.py --against OTHER/src      # and another tree (e.g. a git worktree
-                                                                 # of an earlier commit), interleaved
+                                                                 # of an earlier commit), interleaved;
+                                                                 # repeat --against for more trees
 
 Commands: a bare ``python -c pass``; ``python -c "import c2pa"`` (the floor of any run that reads a
 manifest: the engine's import, which rightsmark cannot change); ``rightsmark --version``; ``rightsmark
@@ -88,13 +89,15 @@ def _run(command: list[str], env: dict[str, str]) -> tuple[int, float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--against", help="another tree's src/ folder, timed alongside this one")
+    parser.add_argument(
+        "--against", action="append", default=[], help="another tree's src/ folder, timed alongside (repeatable)"
+    )
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
 
     trees = {"this": str(REPO / "src")}
-    if args.against:
-        trees["against"] = str(Path(args.against).resolve())
+    for number, other in enumerate(args.against, 1):
+        trees["against" if len(args.against) == 1 else f"against{number}"] = str(Path(other).resolve())
     ca = str(REPO / "keys/examples/ca.pem")
     with tempfile.TemporaryDirectory() as tmp:
         base_env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -124,8 +127,10 @@ def main() -> None:
                     cpus.setdefault((tree, label), []).append(cpu)
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores; min of {args.repeat} runs; ms")
-    header = f"{'tree':8} {'command':16} {'wall min':>9} {'wall med':>9} {'cpu min':>8} {'over bare':>10} {'over c2pa':>10}"
-    print(header)
+    for tree, src in trees.items():
+        print(f"  {tree}: {src}")
+    columns = {"wall min": 9, "wall med": 9, "cpu min": 8, "over bare": 10, "over c2pa": 10}
+    print(f"{'tree':9} {'command':16} " + " ".join(f"{c:>{w}}" for c, w in columns.items()))
     for tree in trees:
         bare = min(cpus[(tree, BARE)])
         floor = min(cpus[(tree, FLOOR)])
@@ -133,7 +138,7 @@ def main() -> None:
             wall, cpu = walls[(tree, label)], min(cpus[(tree, label)])
             over_floor = f"{(cpu - floor) * 1000:10.1f}" if label == "verify signed" else f"{'':10}"
             print(
-                f"{tree:8} {label:16} {min(wall) * 1000:9.1f} {statistics.median(wall) * 1000:9.1f} "
+                f"{tree:9} {label:16} {min(wall) * 1000:9.1f} {statistics.median(wall) * 1000:9.1f} "
                 f"{cpu * 1000:8.1f} {(cpu - bare) * 1000:10.1f} {over_floor}"
             )
 
