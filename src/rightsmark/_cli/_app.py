@@ -87,46 +87,46 @@ def _summary(name: str) -> TyperCommand:
 
 
 class _Commands(MutableMapping[str, Any]):
-    """The group's commands by name (click ``Command`` objects of the Click that Typer uses): each table entry
-    is built on first access; commands built eagerly (their modules imported before the group) are kept."""
+    """The group's commands by name, in :data:`COMMANDS`' order (click ``Command`` objects of the Click that
+    Typer uses): each is built on first access; commands built eagerly (their modules imported before the
+    application ran) are kept as they are."""
 
     def __init__(self, built: Mapping[str, Any]) -> None:
         self._built = dict(built)
-        self._removed: set[str] = set()
+        self._names = [*COMMANDS, *(name for name in built if name not in COMMANDS)]
 
     def __getitem__(self, name: str) -> Any:
-        if name in self._removed:
+        if name not in self._names:
             raise KeyError(name)
         if name not in self._built:
-            if name not in COMMANDS:
-                raise KeyError(name)
             self._built[name] = _build(name)
         return self._built[name]
 
     def summary(self, name: str) -> Any:
-        if name in self._built or name in self._removed or name not in COMMANDS:
+        """The command ``name`` as a listing needs it: built if it is, else :func:`_summary`."""
+        if name in self._built or name not in self._names:
             return self.get(name)
         return _summary(name)
 
     def __setitem__(self, name: str, command: Any) -> None:
-        self._removed.discard(name)
+        if name not in self._names:
+            self._names.append(name)
         self._built[name] = command
 
     def __delitem__(self, name: str) -> None:
-        if name not in self:
+        if name not in self._names:
             raise KeyError(name)
+        self._names.remove(name)
         self._built.pop(name, None)
-        self._removed.add(name)
 
     def __iter__(self) -> Iterator[str]:
-        names = [*COMMANDS, *(n for n in self._built if n not in COMMANDS)]
-        return iter([n for n in names if n not in self._removed])
+        return iter(list(self._names))
 
     def __len__(self) -> int:
-        return sum(1 for _ in self)
+        return len(self._names)
 
     def __contains__(self, name: object) -> bool:
-        return name not in self._removed and (name in COMMANDS or name in self._built)
+        return name in self._names
 
 
 class LazyGroup(TyperGroup):
