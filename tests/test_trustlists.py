@@ -76,6 +76,30 @@ def test_bundled_list_loads(name: str) -> None:
     assert trustlists.description(name)
 
 
+@pytest.mark.parametrize("name", trustlists.BUNDLED)
+def test_pinned_files_hold_what_loading_a_users_file_would_keep(name: str) -> None:
+    """Loading a bundled list parses no certificate (its bytes are pinned); here they are parsed instead, as a
+    user's file is: every certificate parses and every anchor is a CA certificate, so nothing would be dropped."""
+    manifest = json.loads((trustlists.DATA_DIR / "MANIFEST.json").read_text())
+    files = {f["kind"]: trustlists.DATA_DIR / f["path"] for f in manifest["lists"][name]["files"]}
+    bundled = trustlists.load(name)
+    parsed = trustlists.load(name, files["anchors"])  # the path a --trust-list-file takes: parsed, non-CA dropped
+    assert parsed.warnings == ()
+    assert parsed.anchors_pem == bundled.anchors_pem
+    allowed = x509.load_pem_x509_certificates(bundled.allowed_pem.encode()) if bundled.allowed_pem else []
+    assert len(allowed) == bundled.allowed_count == COUNTS[name][1]
+
+
+def test_loading_the_bundled_lists_parses_no_certificate() -> None:
+    code = (
+        "import sys; from rightsmark.trust import lists\n"
+        "tls = [lists.load(n) for n in lists.BUNDLED]\n"
+        "print(sum(t.anchor_count for t in tls), 'cryptography' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.split() == [str(sum(c[0] for c in COUNTS.values())), "False"]
+
+
 def test_defaults_and_interim_extras() -> None:
     assert trustlists.DEFAULT == ("c2pa", "c2pa-tsa")
     assert set(trustlists.DEFAULT) <= set(trustlists.BUNDLED)

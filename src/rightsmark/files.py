@@ -16,7 +16,6 @@ import json
 import os
 import re
 import stat
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -69,6 +68,13 @@ def _check_shape(data: Any) -> str | None:
     return None
 
 
+def _toml() -> Any:
+    """:mod:`tomllib`, imported when a TOML document is read (a run that reads none does not load the parser)."""
+    import tomllib
+
+    return tomllib
+
+
 def parse_document(
     text: str | bytes,
     path: str | Path,
@@ -87,13 +93,13 @@ def parse_document(
     try:
         if isinstance(text, bytes):
             text = text.decode("utf-8")
-        data = json.loads(text) if syntax == "json" else tomllib.loads(text)
+        data = json.loads(text) if syntax == "json" else _toml().loads(text)
     except UnicodeDecodeError:
         raise error(f"{it}not UTF-8 text", path=path, hint=hint) from None
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno}, column {exc.colno}"
         raise error(f"{it}not valid JSON ({where}: {exc.msg})", path=path, hint=syntax_hint or hint) from None
-    except tomllib.TOMLDecodeError as exc:
+    except _toml().TOMLDecodeError as exc:  # evaluated only for an error neither of the clauses above took
         raise error(f"{it}not valid TOML: {exc}", path=path, hint=syntax_hint or hint) from None
     except RecursionError:
         raise error(f"{it}not usable {name}: {_TOO_DEEP}", path=path, hint=hint) from None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,8 @@ CONSENT_MAP = "consent-map.schema.json"
 
 
 def _schema_text(name: str) -> str:
+    from importlib import resources  # here: importing it costs a start-up that never reads a schema
+
     packaged = resources.files("rightsmark").joinpath("schemas", name)
     if packaged.is_file():
         return packaged.read_text(encoding="utf-8")

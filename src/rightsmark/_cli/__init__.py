@@ -1,7 +1,8 @@
 """The command line: parses arguments, calls the library, prints. No logic of its own.
 
-One module per command group (``keys``, ``sign``, ``consent``, ``verify``, ``filter``); each registers its
-commands on the application in :mod:`._app` when imported.
+One module per command group (``keys``, ``sign``, ``consent``, ``verify``, ``filter``, ...); each registers its
+commands on the application in :mod:`._app` when imported, and a run imports only the module of the command it
+runs (the table :data:`._app.COMMANDS`).
 
 Exit codes: 0 success (every file signed / kept), 1 some file failed or was dropped,
 2 usage or configuration error, 130 interrupted (Ctrl-C), 141 stdout's reader went away
@@ -15,7 +16,6 @@ import sys
 
 import typer
 
-from rightsmark._cli import consent, filter, init, keys, sign, trust, verify, watch  # noqa: F401 - importing registers the commands
 from rightsmark._cli._app import EXIT_BROKEN_PIPE, app, broken_pipe, no_space
 from rightsmark.errors import disk_full
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from rightsmark._cli._app import _errors, consent_app
+from rightsmark._cli._app import _errors, app
 from rightsmark._cli._material import (
     PASSPHRASE_ENV,
     CertOption,
@@ -18,6 +18,11 @@ from rightsmark._cli._material import (
     Pkcs11ModuleOption,
     load_signing_key,
 )
+
+consent_app = typer.Typer(
+    name="consent", help="Manage consent records: withdraw them.", no_args_is_help=True, rich_markup_mode=None
+)
+app.add_typer(consent_app)
 
 
 @consent_app.command("withdraw")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from rightsmark._cli._app import _errors, keys_app
+from rightsmark._cli._app import _errors, app
 from rightsmark._cli._material import (
     PASSPHRASE_ENV,
     CertOption,
@@ -24,6 +24,9 @@ from rightsmark.models import Algorithm
 if TYPE_CHECKING:
     from rightsmark.keys.algorithms import SigningKey
     from rightsmark.keys.source import KeySource
+
+keys_app = typer.Typer(name="keys", help="Create and manage signing keys.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(keys_app)
 
 
 @keys_app.command("init")

@@ -12,11 +12,12 @@ from rightsmark._cli._app import _errors, app
 from rightsmark.errors import UsageError
 
 trust_app = typer.Typer(
+    name="trust",
     help="The bundled trust lists: where they come from and which certificates they hold.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-app.add_typer(trust_app, name="trust")
+app.add_typer(trust_app)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for programs instead of text.")]
 

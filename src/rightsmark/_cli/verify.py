@@ -1,6 +1,9 @@
-"""rightsmark verify, inspect and audit."""
+"""rightsmark verify, inspect and audit.
 
-from __future__ import annotations
+The annotations here are objects, not strings (no ``from __future__ import annotations``): Typer reads the
+parameters of a command each time it builds it, and evaluates string annotations twice over, a cost of every
+``rightsmark verify`` start; names known only to type checkers are quoted.
+"""
 
 import enum
 from pathlib import Path
@@ -42,13 +45,13 @@ TsaTrustOpt = Annotated[
 
 
 def _with_trust(
-    base: Policy,
+    base: "Policy",
     trust: list[Path] | None,
     trust_list: list[str] | None,
     no_default_trust: bool,
     trust_list_file: list[str] | None,
     tsa_trust: list[Path] | None,
-) -> Policy:
+) -> "Policy":
     """``base`` with the trust options applied, and its trust sources loaded (errors before any file is read)."""
     from rightsmark.verify.policyfile import with_trust_options
 
@@ -62,7 +65,7 @@ def _with_trust(
     )
 
 
-def _warn_trust(policy: Policy) -> None:
+def _warn_trust(policy: "Policy") -> None:
     for warning in policy.trust_sources().warnings:
         typer.echo(f"rightsmark: warning: {warning}", err=True)
 

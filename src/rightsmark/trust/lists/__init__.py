@@ -12,8 +12,11 @@ For ``interim`` the file replaces ``anchors.pem`` only: its ``allowed.pem`` (end
 certificates trusted as they are) and ``store.cfg`` (allowed EKUs) stay the bundled ones.
 
 Anchor entries that are not CA certificates (basicConstraints absent or CA false) are
-dropped and reported in :attr:`TrustList.warnings`. Importing this module is cheap: the
-certificates are parsed (with ``cryptography``) only when a list is loaded.
+dropped and reported in :attr:`TrustList.warnings`. Importing this module is cheap, and so is
+loading a bundled list: its bytes are those pinned in the manifest, whose certificates the tests
+parse (``tests/test_trustlists.py``: each parses, every anchor is a CA certificate), so loading
+checks the sha256 and cuts the PEM blocks without parsing any certificate. A user's file
+(``--trust-list-file``) is parsed (with ``cryptography``) and its non-CA entries dropped.
 """
 
 from __future__ import annotations
@@ -273,18 +276,14 @@ def _load(name: str, given: str | None, key: str | None, data_dir: Path) -> Trus
             provenance["kept_from"] = f"{spec.provenance['repository']}@{spec.provenance['commit']}"
         origin = given
 
-    anchors = _anchors(anchors_data, anchors_label, warnings)
+    anchors = _pinned(anchors_data, anchors_label) if given is None else _anchors(anchors_data, anchors_label, warnings)
 
     allowed_pem = ""
     allowed_file = spec.file("allowed")
     if allowed_file is not None:
         data = _read_bundled(data_dir, allowed_file)
         pairs[allowed_file.path] = allowed_file.sha256
-        label = str(data_dir / allowed_file.path)
-        blocks = _pem_blocks(data, label)
-        for _, der in blocks:
-            _parse(der, label)
-        allowed_pem = "".join(block for block, _ in blocks)
+        allowed_pem = _pinned(data, str(data_dir / allowed_file.path))
 
     ekus: tuple[str, ...] = ()
     ekus_file = spec.file("ekus")
@@ -390,6 +389,12 @@ def _pem_blocks(data: bytes, label: str) -> list[tuple[str, bytes]]:
     from rightsmark.keys.pem import certificate_blocks
 
     return certificate_blocks(data, label)
+
+
+def _pinned(data: bytes, label: str) -> str:
+    """The certificates of a bundled file, whose bytes match their pinned sha256, as PEM: parsed by the tests
+    rather than at each start (see the module's docstring)."""
+    return "".join(block for block, _ in _pem_blocks(data, label))
 
 
 def _parse(der: bytes, label: str) -> Certificate:
