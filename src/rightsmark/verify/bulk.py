@@ -15,14 +15,13 @@ lost item.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import datetime as dt
-import multiprocessing
+import itertools
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rightsmark.models import VerifyRecord
 from rightsmark.sources.base import Item
@@ -32,6 +31,9 @@ from rightsmark.verify.facts import Facts, error_facts
 from rightsmark.verify.policy import Policy
 from rightsmark.verify.stages import FactsStage, RecordStage, ReportStage, Settled
 from rightsmark.verify.worker import ChunkStats, Setup, Stage, Worker
+
+if TYPE_CHECKING:
+    import concurrent.futures as cf
 
 R = TypeVar("R")
 
@@ -58,6 +60,8 @@ def start_method() -> str:
     """``fork`` while this process has a single thread (cheap: workers inherit the imported engine),
     else a fork server. The engine starts threads for some files (PDF, CAWG identity); a child forked
     from a process holding them waits forever on a thread or a lock it did not inherit."""
+    import multiprocessing
+
     methods = multiprocessing.get_all_start_methods()
     try:
         single = len(os.listdir("/proc/self/task")) == 1
@@ -71,7 +75,14 @@ def start_method() -> str:
 @dataclass
 class _Chunk:
     items: list[Item]
-    future: cf.Future[tuple[Any, ChunkStats]]
+    #: the worker's answer, where a pool's worker is on it
+    future: cf.Future[tuple[Any, ChunkStats]] | None = None
+    #: the answer, where it was made in this process
+    done: tuple[Any, ChunkStats] | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.future is None or self.future.done()
 
 
 class BulkVerifier:
@@ -102,7 +113,7 @@ class BulkVerifier:
             self._context = cache_context(self.trust, self._fingerprints)
             self.cache = FactsCache(self._cache_dir, self._context)  # made here, so a bad --cache fails early
         self._records = RecordStage(policy, now)
-        self._pool: cf.ProcessPoolExecutor | None = None
+        self._pool: cf.ProcessPoolExecutor | None = None  # started with the second item
         self._local: Worker[Any] | None = None
         self._stage: Stage[Any] | None = None  # the stage the pool (or local worker) was started with
         self._per_item: float | None = None
@@ -132,6 +143,9 @@ class BulkVerifier:
         if self._pool is not None and self._stage is not stage:
             self._discard_pool(wait=True)
         if self._pool is None:
+            import concurrent.futures as cf
+            import multiprocessing
+
             # The engine is not imported here: a worker loads it when it first meets a manifest (a folder
             # of unsigned files never does), and the coordinator never needs it.
             self._pool = cf.ProcessPoolExecutor(
@@ -176,6 +190,15 @@ class BulkVerifier:
     # -- the pipeline
 
     def _pipeline(self, items: Iterable[Item], stage: Stage[R]) -> Iterator[tuple[list[Item], R]]:
+        source = iter(items)
+        head = list(itertools.islice(source, 2))
+        if len(head) == 1 and self._pool is None:
+            # one item (`rightsmark verify photo.jpg`): judged here, starting workers would cost more than it
+            result, stats = self._in_process(stage).chunk(head)
+            self._account(stats)
+            yield head, result
+            return
+        items = itertools.chain(head, source)
         window = 2 * self.jobs if self.jobs > 1 else 1
         pending: deque[_Chunk] = deque()
         chunk: list[Item] = []
@@ -188,7 +211,7 @@ class BulkVerifier:
             if len(chunk) >= size or nbytes >= CHUNK_BYTES:
                 pending.append(self._submit(chunk, stage))
                 chunk, nbytes = [], 0
-                while pending and (len(pending) > window or pending[0].future.done()):
+                while pending and (len(pending) > window or pending[0].ready):
                     yield self._drain(pending.popleft(), stage)
                 size = self._chunk_size()
         if chunk:
@@ -203,17 +226,22 @@ class BulkVerifier:
         return max(1, min(MAX_ITEMS, int(TARGET_SECONDS / max(self._per_item, 1e-7))))
 
     def _submit(self, items: list[Item], stage: Stage[Any]) -> _Chunk:
+        from concurrent.futures import BrokenExecutor
+
         if self.jobs == 1:
-            done: cf.Future[tuple[Any, ChunkStats]] = cf.Future()
-            done.set_result(self._in_process(stage).chunk(items))
-            return _Chunk(items, done)
+            return _Chunk(items, done=self._in_process(stage).chunk(items))
         try:
             return _Chunk(items, self._executor(stage).submit(worker.run_chunk, items))
-        except cf.BrokenExecutor:  # a worker died while no chunk was waiting on it: start a fresh pool
+        except BrokenExecutor:  # a worker died while no chunk was waiting on it: start a fresh pool
             self._discard_pool()
             return _Chunk(items, self._executor(stage).submit(worker.run_chunk, items))
 
     def _drain(self, chunk: _Chunk, stage: Stage[R]) -> tuple[list[Item], R]:
+        if chunk.done is not None:
+            result, stats = chunk.done
+            self._account(stats)
+            return chunk.items, result
+        assert chunk.future is not None
         try:
             result, stats = chunk.future.result()
         except Exception as first:  # a worker died (killed, out of memory): retry once in a fresh pool

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from rightsmark.sources.base import Item
 from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE, open_regular, read_capped
 from rightsmark.trust.sources import TrustSources
 from rightsmark.verify.facts import FactReader, Facts, error_facts, prescan, prescan_open
 from rightsmark.verify.localfile import read_error, read_local, unforeseen
+
+if TYPE_CHECKING:
+    from rightsmark.verify.cache import FactsCache
 
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
@@ -69,12 +72,14 @@ class Worker(Generic[R]):
     """One process's verifier: items in, the stage's result out."""
 
     def __init__(self, setup: Setup[R]) -> None:
-        from rightsmark.verify.cache import FactsCache
-
         self.setup = setup
         self.max_item_size = setup.max_item_size
         self.reader = FactReader(setup.trust, fingerprints=setup.fingerprints)
-        self.cache = FactsCache(setup.cache_dir, setup.cache_context) if setup.cache_dir else None
+        self.cache: FactsCache | None = None
+        if setup.cache_dir:
+            from rightsmark.verify.cache import FactsCache
+
+            self.cache = FactsCache(setup.cache_dir, setup.cache_context)
 
     def close(self) -> None:
         self.reader.close()
