@@ -146,3 +146,39 @@ def test_chunks_follow_what_items_cost() -> None:
         assert bulk._chunk_size() == MAX_ITEMS
         bulk._account(ChunkStats(items=10, seconds=0.03))  # signed small files come along: 3 ms an item
         assert 1 < bulk._chunk_size() < MAX_ITEMS
+
+
+FORKS = textwrap.dedent(
+    """
+    import json, os, sys
+    main_pid = os.getpid()
+    forks = []
+    def hook(event, args):
+        if event == "os.fork" and os.getpid() == main_pid:
+            forks.append(event)
+
+    sys.addaudithook(hook)
+    from rightsmark._cli import main
+    sys.argv = ["rightsmark", "verify", *sys.argv[1:]]
+    try:
+        main()
+    except SystemExit as stop:
+        code = stop.code
+    print(json.dumps([len(forks), code]))
+    """
+)
+
+
+def test_one_file_is_judged_without_starting_workers(folder: Path, keys: KeyFiles, tmp_path: Path) -> None:
+    """`rightsmark verify photo.jpg` starts no pool (it would cost more than the file); two files do."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+
+    def forks(*args: str) -> list[int]:
+        command = [sys.executable, "-c", FORKS, *args, "--trust", str(keys.ca), "-j", "2", "-q", "-f", "jsonl"]
+        proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+        return list(json.loads(proc.stdout.splitlines()[-1]))
+
+    assert forks(str(folder / "a-signed.jpg")) == [0, 0]  # kept, judged in this process
+    assert forks(str(folder / "f-unsigned.jpg")) == [0, 1]
+    started, code = forks(str(folder / "a-signed.jpg"), str(folder / "f-unsigned.jpg"))
+    assert started == 2 and code == 1
