@@ -117,8 +117,7 @@ OPENS = textwrap.dedent(
 
 
 def test_the_coordinator_opens_no_item(folder: Path, keys: KeyFiles, tmp_path: Path) -> None:
-    """Every image is read by a worker; the coordinating process only lists the folder (it reads the
-    JSON sidecar, which belongs to the listing: an image's recorded values travel with its item)."""
+    """Every image and every JSON sidecar is read by a worker; the coordinating process only lists the folder."""
     out = tmp_path / "r.jsonl"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.run(
@@ -130,7 +129,7 @@ def test_the_coordinator_opens_no_item(folder: Path, keys: KeyFiles, tmp_path: P
     )
     assert proc.returncode == 0, proc.stderr
     opened = json.loads(proc.stdout.splitlines()[-1])
-    assert [os.path.basename(p) for p in opened] == ["side.json"]
+    assert opened == []
     assert len(out.read_text().splitlines()) > 60  # and yet every image has its record
 
 
@@ -182,3 +181,30 @@ def test_one_file_is_judged_without_starting_workers(folder: Path, keys: KeyFile
     assert forks(str(folder / "f-unsigned.jpg")) == [0, 1]
     started, code = forks(str(folder / "a-signed.jpg"), str(folder / "f-unsigned.jpg"))
     assert started == 2 and code == 1
+
+
+def test_sidecars_left_to_the_workers_are_never_judged_unread(folder: Path) -> None:
+    """A folder listed with its JSON sidecars unread (as a bulk run lists it) gives the same records as one
+    listed with them read, whichever process judges; an item that names its sidecar still unread is read
+    where it is judged, so its opt-out is never lost."""
+    from rightsmark.sources import open_sources
+    from rightsmark.sources.fs import take_sidecars
+    from rightsmark.verify.bulk import verify_items
+    from rightsmark.verify.facts import FactReader
+    from rightsmark.verify.verifier import make_record
+
+    policy = Policy(keep_absent=True)
+    read = list(open_sources([str(folder)]))
+    deferred = list(open_sources([str(folder)], defer_sidecars=True))
+    side = next(i for i in deferred if i.key.endswith("side.jpg"))
+    assert side.sidecar_files and not side.sidecar  # named, not read
+    assert take_sidecars(side) == next(i for i in read if i.key.endswith("side.jpg"))
+    expected = [r.to_dict() for r in verify_items(read, policy, jobs=1)]
+    for jobs in (1, 2):
+        assert [r.to_dict() for r in verify_items(deferred, policy, jobs=jobs)] == expected
+    reader = FactReader(None)
+    try:
+        record = make_record(side.key, reader.read((folder / "side.jpg").read_bytes(), side.key), policy, item=side)
+    finally:
+        reader.close()
+    assert record.decision.value == "drop" and [r.code for r in record.reasons] == ["declared-opt-out"]

@@ -85,6 +85,10 @@ class Item:
     sidecar: tuple[SidecarValue, ...] = ()
     #: :data:`IMAGE`, or :data:`SIDECAR`/:data:`OTHER` for a file that is not one (see :func:`images_only`).
     role: str = IMAGE
+    #: JSON sidecar files whose values (and URL) are still to be read into ``sidecar`` (and ``sample``) by
+    #: whoever judges the item (:func:`rightsmark.sources.fs.take_sidecars`): a folder listed for a bulk run
+    #: leaves them to the workers. Judging an item reads them first (:func:`~rightsmark.verify.verifier.make_record`).
+    sidecar_files: tuple[str, ...] = ()
 
     def read(self, max_size: int = DEFAULT_MAX_ITEM_SIZE) -> bytes:
         """The item's bytes (reading ``path`` if needed, a regular file of at most ``max_size`` bytes);

@@ -71,6 +71,8 @@ class _Options:
     stdin: IO[str] | None = None
     max_item_size: int = DEFAULT_MAX_ITEM_SIZE
     parents: frozenset[str] = frozenset()
+    #: local files' JSON sidecars left for whoever judges each item (:attr:`Item.sidecar_files`)
+    defer_sidecars: bool = False
 
 
 def _is_list(spec: str) -> bool:
@@ -87,6 +89,7 @@ def _list(spec: str, o: _Options) -> PlannableSource:
         stdin=o.stdin,
         max_item_size=o.max_item_size,
         _parents=o.parents,
+        defer_sidecars=o.defer_sidecars,
     )
 
 
@@ -103,7 +106,13 @@ def _url(spec: str, o: _Options) -> PlannableSource:
 
 
 def _folder(spec: str, o: _Options) -> PlannableSource:
-    return PathSource([spec], column=o.column, key_column=o.key_column, max_item_size=o.max_item_size)
+    return PathSource(
+        [spec],
+        column=o.column,
+        key_column=o.key_column,
+        max_item_size=o.max_item_size,
+        defer_sidecars=o.defer_sidecars,
+    )
 
 
 def _container(spec: str, o: _Options) -> PlannableSource:
@@ -111,7 +120,7 @@ def _container(spec: str, o: _Options) -> PlannableSource:
 
 
 def _file(spec: str, o: _Options) -> PlannableSource:
-    return PathSource([spec], max_item_size=o.max_item_size)
+    return PathSource([spec], max_item_size=o.max_item_size, defer_sidecars=o.defer_sidecars)
 
 
 #: What a spec is (the table in the module docstring): ``(name, test, plug-in)``, the first match wins.
@@ -159,6 +168,7 @@ def open_sources(
     stdin: IO[str] | None = None,
     max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
     non_images: bool = False,
+    defer_sidecars: bool = False,
 ) -> Iterator[Item]:
     """Every item of every spec, in order: specs as given, each brace-expanded, each dispatched lazily.
 
@@ -170,9 +180,12 @@ def open_sources(
 
     Items that are not images (the sidecars of an image, other files of a folder, the non-image members
     of a shard: :attr:`Item.role` other than ``image``) are left out, unless ``non_images`` (then the
-    caller decides: :func:`~rightsmark.sources.base.images_only` counts and drops them).
+    caller decides: :func:`~rightsmark.sources.base.images_only` counts and drops them). ``defer_sidecars``:
+    local files' JSON sidecars are named in their items, not read (:attr:`Item.sidecar_files`: a bulk run's
+    workers read them).
     """
-    items = _items(specs, _Options(column, key_column, storage_options, stdin, max_item_size))
+    options = _Options(column, key_column, storage_options, stdin, max_item_size, defer_sidecars=defer_sidecars)
+    items = _items(specs, options)
     return items if non_images else images_only(items)
 
 
@@ -190,8 +203,10 @@ class ListSource:
         stdin: IO[str] | None = None,
         max_item_size: int | None = None,
         _parents: frozenset[str] = frozenset(),
+        defer_sidecars: bool = False,
     ) -> None:
         self.file = file
+        self.defer_sidecars = defer_sidecars
         self.column = column
         self.key_column = key_column
         self.storage_options = dict(storage_options or {})
@@ -208,7 +223,7 @@ class ListSource:
 
     def _options(self, parents: frozenset[str]) -> _Options:
         cap = DEFAULT_MAX_ITEM_SIZE if self.max_item_size is None else self.max_item_size
-        return _Options(self.column, self.key_column, self.storage_options, None, cap, parents)
+        return _Options(self.column, self.key_column, self.storage_options, None, cap, parents, self.defer_sidecars)
 
     def __iter__(self) -> Iterator[Item]:
         for spec, parents in self.specs():
@@ -250,6 +265,7 @@ def open_unit(
     storage_options: Mapping[str, Any] | None = None,
     max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
     non_images: bool = False,
+    defer_sidecars: bool = False,
 ) -> Iterator[Item]:
     """The items of one work unit (from :func:`work_units`), opened by the same plug-ins and checked as
     locally; those that are not images only with ``non_images`` (as :func:`open_sources`)."""

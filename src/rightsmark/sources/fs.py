@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 
 from rightsmark.models import Sample
 from rightsmark.sources.base import IMAGE, PATHS, Item, SidecarValue, Skip, WorkUnit, checked
@@ -111,26 +112,50 @@ def _sidecars(paths: Sequence[str]) -> tuple[str | None, tuple[SidecarValue, ...
     return merged(parts)
 
 
-def file_item(given: str, path: str, role: str = IMAGE, jsons: Sequence[str] = (), key: str | None = None) -> Item:
+def file_item(
+    given: str,
+    path: str,
+    role: str = IMAGE,
+    jsons: Sequence[str] = (),
+    key: str | None = None,
+    *,
+    defer: bool = False,
+) -> Item:
     """The item of the local file ``path``, walked in the folder ``given`` (or ``path`` itself, named
     directly), with its sample (the spec as given, the key relative to it: ``key`` when the walk knows
-    it) and its sidecars' values."""
+    it) and its sidecars' values; with ``defer``, the sidecar files named for whoever judges the item to
+    read (:func:`take_sidecars`)."""
     if key is None:
         relative = path[len(given) :].lstrip(os.sep) if path != given else os.path.basename(path)
         key = file_key(relative)
-    url, values = _sidecars(jsons) if jsons else (None, ())
+    member = reads_as_member(path)
+    later = defer and not member and bool(jsons)
+    url, values = _sidecars(jsons) if jsons and not later else (None, ())
     sample = Sample(given, key, "path", None, url)
-    if reads_as_member(path):
+    if member:
         error = "the name reads as an item inside a container (a shard member, a Parquet row); refused: rename it"
         return Item(key=path, error=error, role=role, sample=sample)
-    return Item(key=path, path=path, role=role, sample=sample, sidecar=values)
+    files = tuple(jsons) if later else ()
+    return Item(key=path, path=path, role=role, sample=sample, sidecar=values, sidecar_files=files)
 
 
-def _named_file(path: str) -> Item:
+def take_sidecars(item: Item) -> Item:
+    """``item`` with the values and URL of the sidecar files it still names (:func:`file_item`'s ``defer``)
+    read in; any other item as it is. An item refused for its name keeps no URL, as when read at once."""
+    if not item.sidecar_files:
+        return item
+    url, values = _sidecars(item.sidecar_files)
+    sample = item.sample
+    if sample is not None and item.path is not None:
+        sample = replace(sample, url=url)
+    return replace(item, sidecar=(*item.sidecar, *values), sample=sample, sidecar_files=())
+
+
+def _named_file(path: str, *, defer: bool = False) -> Item:
     """A file named directly: always an image to verify; a ``STEM.json`` beside it is its sidecar."""
     beside = os.path.splitext(path)[0] + ".json"
     found = beside != path and os.path.lexists(beside) and not os.path.isdir(beside)  # a FIFO too: refused, unreadable
-    return file_item(path, path, IMAGE, [beside] if found else [])
+    return file_item(path, path, IMAGE, [beside] if found else [], defer=defer)
 
 
 def _tag(role: str, jsons: Sequence[str]) -> str:
@@ -172,11 +197,14 @@ class PathSource:
         column: str | None = None,
         key_column: str | None = None,
         max_item_size: int = DEFAULT_MAX_ITEM_SIZE,
+        defer_sidecars: bool = False,
     ) -> None:
         self.paths = [os.fspath(p) for p in paths]
         self.column = column
         self.key_column = key_column
         self.max_item_size = max_item_size
+        #: leave JSON sidecars unread, named in each item (:attr:`Item.sidecar_files`) for its judge
+        self.defer_sidecars = defer_sidecars
 
     def __iter__(self) -> Iterator[Item]:
         yield from checked(self._items())
@@ -191,9 +219,9 @@ class PathSource:
                     if is_container_name(file):
                         yield from self._container(file)
                     else:
-                        yield file_item(given, file, role, jsons, key)
+                        yield file_item(given, file, role, jsons, key, defer=self.defer_sidecars)
             elif os.path.exists(given):
-                yield _named_file(given)
+                yield _named_file(given, defer=self.defer_sidecars)
             else:
                 yield Item(key=given, error="no such file")  # also a dangling symbolic link
 

@@ -82,6 +82,7 @@ def run(
             storage_options=storage_options,
             max_item_size=max_item_size,
             non_images=True,
+            defer_sidecars=True,
         )
         # never verify our own outputs when they sit inside a folder being verified
         own = [p for p in (output, keep_list) if p is not None]

@@ -42,6 +42,10 @@ def make_record(
     when there is one) gives the sample it belongs to, the values recorded beside it (declared signals,
     judged with the file's own), and for an item the source could not produce its own reason code
     (``duplicate-key``) in place of ``integrity-error``."""
+    if item is not None and item.sidecar_files:  # named, not yet read: read here, never judged without them
+        from rightsmark.sources.fs import take_sidecars
+
+        item = take_sidecars(item)
     if item is not None and item.sidecar:
         facts = facts.with_declared(declared_beside(item.sidecar))
     consent, decision, reasons = judge(facts, policy, now)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from rightsmark.sources.base import Item
+from rightsmark.sources.fs import take_sidecars
 from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE, open_regular, read_capped
 from rightsmark.trust.sources import TrustSources
 from rightsmark.verify.facts import FactReader, Facts, error_facts, prescan, prescan_open
@@ -89,6 +90,7 @@ class Worker(Generic[R]):
     def chunk(self, items: list[Item]) -> tuple[R, ChunkStats]:
         started = time.process_time()
         stats = ChunkStats(items=len(items))
+        items = [take_sidecars(item) for item in items]  # a folder's JSON sidecars, left to the workers
         facts = [self.facts(item, stats) for item in items]
         result = self.setup.stage.finish(items, facts)
         if self.cache is not None:
