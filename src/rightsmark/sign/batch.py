@@ -249,6 +249,8 @@ def start_job(signer: Signer, job: SignJob) -> Started:
         )
     except (RightsmarkError, OSError) as exc:
         return _failed(job, exc), source_key
+    except Exception as exc:
+        return _internal(job, exc), source_key
     return signed, source_key
 
 
@@ -261,6 +263,8 @@ def finish_job(job: SignJob, started: Started, journal: SignJournal | None) -> S
         result = signed.finish()
     except (RightsmarkError, OSError) as exc:
         return _failed(job, exc)
+    except Exception as exc:
+        return _internal(job, exc)
     if journal is not None:
         journal.record(job, source_key)
     return SignOutcome(str(job.source), result.output, "signed", notes=job.notes + result.notes)
@@ -281,6 +285,15 @@ def _failed(job: SignJob, exc: RightsmarkError | OSError) -> SignOutcome:
     if isinstance(exc, RightsmarkError):
         return SignOutcome(source, dest, "failed", exc.one_line(), exit_code=exc.exit_code)
     return SignOutcome(source, dest, "failed", f"{job.source}: {exc.strerror or exc}", exit_code=1)
+
+
+def _internal(job: SignJob, exc: Exception) -> SignOutcome:
+    """A bug met signing one file: that file fails with one line, the batch goes on (with RIGHTSMARK_DEBUG
+    set it is raised, with its traceback)."""
+    if os.environ.get("RIGHTSMARK_DEBUG"):
+        raise exc
+    message = f"{job.source}: internal error: {type(exc).__name__}: {exc} (set RIGHTSMARK_DEBUG=1 for details)"
+    return SignOutcome(str(job.source), str(job.dest), "failed", message, exit_code=3)
 
 
 def died(job: SignJob) -> SignOutcome:

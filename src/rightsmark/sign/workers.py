@@ -14,6 +14,7 @@ held ("the signing worker died"); a fresh one takes the rest.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import queue
@@ -170,17 +171,14 @@ def sign_on_workers(
         theirs.close()
         return _Worker(process, mine)
 
-    pending = iter(enumerate(todo))
+    pending = collections.deque(enumerate(todo))
     pool: list[_Worker] = []
     restarts = 0
 
     def feed() -> None:
         for worker in pool:
-            while len(worker.held) < AHEAD and not stopping():
-                item = next(pending, None)
-                if item is None:
-                    return
-                worker.send(*item)
+            while pending and len(worker.held) < AHEAD and not stopping():
+                worker.send(*pending.popleft())
 
     try:
         pool.extend(start() for _ in range(workers))
@@ -211,7 +209,8 @@ def sign_on_workers(
                     raise UsageError(
                         "signing workers keep dying; stopped", hint="set RIGHTSMARK_DEBUG=1 and run with --jobs 1"
                     )
-                pool.append(start())
+                if pending:
+                    pool.append(start())
             feed()
     finally:
         _stop(pool)
