@@ -67,7 +67,7 @@ def verified(cli: Callable[..., Any], folder: Path, keys: KeyFiles) -> dict[str,
 def test_the_engine_reads_the_parts_of_a_file_as_one_stream() -> None:
     rng = random.Random(7)
     whole = rng.randbytes(300_000)
-    parts = [memoryview(whole)[:1000], b"", bytes(whole[1000:1010]), memoryview(whole)[1010:]]
+    parts: list[bytes | memoryview] = [memoryview(whole)[:1000], b"", whole[1000:1010], memoryview(whole)[1010:]]
     stream = SplicedReader(parts)
     assert stream.seek(0, io.SEEK_END) == len(whole) and stream.tell() == len(whole)
     for _ in range(200):  # reads of any size from anywhere, across part boundaries
@@ -112,7 +112,8 @@ def test_a_batch_of_large_jpegs_verifies_carries_xmp_keeps_image_data_and_never_
 ) -> None:
     src = tmp_path / "export"
     for i in range(6):
-        noisy_jpeg(src / f"img{i}.jpg", i, **({"xmp": OTHER_TOOL_XMP} if i == 2 else {}))
+        extra: dict[str, Any] = {"xmp": OTHER_TOOL_XMP} if i == 2 else {}
+        noisy_jpeg(src / f"img{i}.jpg", i, **extra)
     before = digests(src)
     result = cli("sign", src, "-o", tmp_path / "signed", *sign_args(keys, "--license", "CC-BY-4.0", "-j", "2"))
     assert result.returncode == 0, result.stderr

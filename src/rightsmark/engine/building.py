@@ -203,7 +203,7 @@ def keep_freed_memory() -> None:
 
     try:
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):  # not glibc (macOS, Windows): nothing to tune
+    except (OSError, AttributeError, TypeError):  # not glibc (macOS, Windows): nothing to tune
         return
     m_trim_threshold, m_mmap_threshold = -1, -3
     mallopt(m_mmap_threshold, 32 << 20)  # glibc's own ceiling for the threshold it adapts by itself
