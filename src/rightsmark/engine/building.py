@@ -8,7 +8,9 @@ The private key never reaches the engine: it calls back into
 
 from __future__ import annotations
 
+import bisect
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -50,9 +52,13 @@ def engine_signer(material: SigningMaterial, tsa_url: str | None = None) -> Any:
         raise EngineRefusedError(f"the C2PA engine refuses the signing key: {exc}", reason=str(exc)) from None
 
 
+#: What :func:`sign_manifest` signs: the image's bytes, or its parts in order (a new header, then the rest).
+Content = bytes | Sequence[bytes | memoryview]
+
+
 def sign_manifest(
     definition: dict[str, Any],
-    data: bytes,
+    data: Content,
     mime: str,
     out: IO[bytes],
     *,
@@ -63,6 +69,9 @@ def sign_manifest(
 ) -> None:
     """Build the manifest ``definition`` (the Builder JSON, as a dict) and sign ``data`` with it into ``out``.
 
+    ``data`` given as parts is read as their concatenation, never joined in memory. ``out`` receives
+    the signed file as the engine writes it (a file: no copy of it is held here); an error writing to
+    it is raised as the :class:`OSError` itself (its errno intact), not as the engine's opaque report.
     With ``parent`` the manifest is an edit (the engine adds ``c2pa.opened`` for the parent).
     A manifest the engine refuses, or a file it cannot sign, is an :class:`EngineRefusedError` naming ``path``.
     """
@@ -71,6 +80,8 @@ def sign_manifest(
         builder = c2pa.Builder.from_json(definition, context=context)
     except c2pa.C2paError as exc:
         raise EngineRefusedError(f"the C2PA engine refused the manifest: {exc}", reason=str(exc), path=path) from None
+    source = io.BytesIO(data) if isinstance(data, bytes) else SplicedReader(data)
+    sink = _Sink(out)
     try:
         try:
             if parent is not None:
@@ -83,13 +94,120 @@ def sign_manifest(
                 f"the C2PA engine refused the manifest: {exc}", reason=str(exc), path=path
             ) from None
         try:
-            builder.sign(signer, mime, io.BytesIO(data), out)
+            builder.sign(signer, mime, source, sink)
         except c2pa.C2paError as exc:
+            if sink.error is not None:
+                raise sink.error from None
             raise EngineRefusedError(
                 f"the C2PA engine could not sign this file: {exc}", reason=str(exc), path=path
             ) from None
     finally:
         builder.close()
+
+
+class SplicedReader:
+    """A read-only, seekable stream over buffers one after another: an image's new header followed by
+    the untouched rest of its bytes, read by the engine without the two ever being joined in memory."""
+
+    def __init__(self, parts: Sequence[bytes | memoryview]) -> None:
+        self._parts = [memoryview(p).cast("B") for p in parts if len(p)]
+        self._ends: list[int] = []
+        end = 0
+        for part in self._parts:
+            end += len(part)
+            self._ends.append(end)
+        self._size = end
+        self._pos = 0
+
+    def readinto(self, buffer: Any) -> int:
+        target = memoryview(buffer).cast("B")
+        done = 0
+        while done < len(target) and self._pos < self._size:
+            index = bisect.bisect_right(self._ends, self._pos)
+            part = self._parts[index]
+            offset = self._pos - (self._ends[index] - len(part))
+            n = min(len(target) - done, len(part) - offset)
+            target[done : done + n] = part[offset : offset + n]
+            done += n
+            self._pos += n
+        return done
+
+    def read(self, size: int = -1) -> bytes:
+        want = self._size - self._pos if size is None or size < 0 else min(size, self._size - self._pos)
+        buffer = bytearray(max(want, 0))
+        return bytes(buffer[: self.readinto(buffer)])
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def write(self, data: Any) -> int:
+        raise io.UnsupportedOperation("read-only")
+
+    def flush(self) -> None:
+        return None
+
+
+class _Sink:
+    """``out`` as the engine's destination, keeping the first :class:`OSError` (the engine only reports
+    that the write callback failed)."""
+
+    def __init__(self, out: IO[bytes]) -> None:
+        self._out = out
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self._out.write(data)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def flush(self) -> None:
+        try:
+            self._out.flush()
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def read(self, size: int = -1) -> bytes:
+        return self._out.read(size)
+
+    def readinto(self, buffer: Any) -> int:
+        n: int = self._out.readinto(buffer)  # type: ignore[attr-defined]
+        return n
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self._out.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._out.tell()
+
+
+def keep_freed_memory() -> None:
+    """Let this process keep the memory the engine frees between files instead of returning it to the system.
+
+    Signing (or reading) a large file, the engine allocates and frees buffers of a few megabytes each
+    time; the C allocator's defaults hand them back to the system and the next file faults every page in
+    again, zeroed: about 40% of the CPU time of signing a 12 MP JPEG. With these thresholds the freed
+    memory is reused (peak memory is unchanged; it is kept, at most the engine's peak, until the process
+    ends). Meant for worker processes that sign many files; glibc only, elsewhere nothing happens.
+    """
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError, TypeError):  # not glibc (macOS, Windows): nothing to tune
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 32 << 20)  # glibc's own ceiling for the threshold it adapts by itself
+    mallopt(m_trim_threshold, 128 << 20)
 
 
 def carries_manifest_store(data: bytes, mime: str, context: Any) -> bool:

@@ -1,25 +1,23 @@
 """Batch signing: folders signed on all cores, skipping what is already done, never stopping on one bad file.
 
 The main process plans (:func:`plan`) and decides what to skip (:class:`SignJournal`);
-worker processes each open the key once (:class:`~rightsmark.keys.source.KeySource` is
-picklable: a PKCS#11 token gets one session per worker) and sign. Every output is
-written to a temporary file and moved into place, so an interrupted batch leaves no
-partial file and can simply be run again: the journal makes the second run skip what
-the first finished.
+worker processes (:mod:`rightsmark.sign.workers`) each open the key once
+(:class:`~rightsmark.keys.source.KeySource` is picklable: a PKCS#11 token gets one session
+per worker) and sign. Every output is written to a temporary file and moved into place, so
+an interrupted batch leaves no partial file and can simply be run again: the journal makes
+the second run skip what the first finished.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import contextlib
-import dataclasses
 import hashlib
 import json
-import multiprocessing
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +26,7 @@ from rightsmark.errors import RightsmarkError, UsageError
 from rightsmark.rights.manifest import Rights, manifest_definition
 
 if TYPE_CHECKING:
-    from rightsmark.keys.source import KeySource
+    from rightsmark.sign.signer import SignedPending, Signer
 
 #: Suffix of the copies ``--backup`` keeps beside originals signed in place (never signed themselves).
 BACKUP_SUFFIX = ".orig"
@@ -169,7 +167,9 @@ class SignJournal:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=30)
+            # one connection per process, used by the thread that finishes signed files (under the lock)
+            self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            self._lock = threading.Lock()
             # several worker processes record as they finish: write-ahead log, no fsync per entry
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -191,9 +191,10 @@ class SignJournal:
     def state(self, job: SignJob) -> str | None:
         """``done`` (signed with these settings from this unchanged source: skip), ``ours`` (an output this
         journal wrote and nobody has touched since: safe to replace with a new signing), or ``None``."""
-        row = self._db.execute(
-            "SELECT source, rights, output FROM signed WHERE dest = ?", (self._key(job.dest),)
-        ).fetchone()
+        with self._lock:
+            row = self._db.execute(
+                "SELECT source, rights, output FROM signed WHERE dest = ?", (self._key(job.dest),)
+            ).fetchone()
         if row is None:
             return None
         source, rights, output = row
@@ -206,7 +207,8 @@ class SignJournal:
 
     def record(self, job: SignJob, source_key: str | None) -> None:
         """Note a finished output at once (a batch interrupted right after still skips it next time)."""
-        with contextlib.suppress(sqlite3.Error):  # the journal only saves work; it never fails a signing
+        # the journal only saves work; it never fails a signing
+        with self._lock, contextlib.suppress(sqlite3.Error):
             self._db.execute(
                 "INSERT OR REPLACE INTO signed VALUES (?, ?, ?, ?)",
                 (self._key(job.dest), source_key, job.rights_digest, _stat_key(job.dest)),
@@ -214,37 +216,28 @@ class SignJournal:
             self._db.commit()
 
     def commit(self) -> None:
-        with contextlib.suppress(sqlite3.Error):
+        with self._lock, contextlib.suppress(sqlite3.Error):
             self._db.commit()
 
     def close(self) -> None:
         self.commit()
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
 
 # ---------------------------------------------------------------------------------------------
-# Workers
+# One job: signed into its temporary (start_job), then flushed to disk, moved into place and noted in
+# the journal (finish_job); the two halves run on different threads (see rightsmark.sign.workers)
 
-_signer: Any = None
-_journal: SignJournal | None = None
-
-
-def _init_worker(source: KeySource, tsa: str | None, thumbnail: bool, xmp: bool, journal: Path | None) -> None:
-    global _signer, _journal
-    from rightsmark.sign.signer import Signer
-
-    _signer = Signer(source.load(), thumbnail=thumbnail, tsa_url=tsa, xmp=xmp)
-    _journal = SignJournal(journal) if journal is not None else None
+Started = tuple["SignedPending | SignOutcome", str | None]
 
 
-def sign_job(signer: Any, job: SignJob, journal: SignJournal | None = None) -> SignOutcome:
-    """Sign one job with ``signer`` and note it in ``journal``; every expected failure becomes a failed
-    outcome with one line."""
-    from rightsmark.sign.signer import NoSpaceError
-
+def start_job(signer: Signer, job: SignJob) -> Started:
+    """``job`` signed into its temporary, or its failed outcome; and the source's state before signing
+    (what the journal notes). Every expected failure becomes a failed outcome with one line."""
     source_key = None if job.in_place else _stat_key(job.source)
     try:
-        result = signer.sign_file(
+        signed = signer.sign_pending(
             job.source,
             job.dest,
             job.rights,
@@ -254,151 +247,56 @@ def sign_job(signer: Any, job: SignJob, journal: SignJournal | None = None) -> S
             backup=job.backup,
             widened=job.widened,
         )
-    except NoSpaceError as exc:
-        return SignOutcome(str(job.source), str(job.dest), "failed", exc.one_line(), exit_code=1, fatal=True)
-    except RightsmarkError as exc:
-        return SignOutcome(str(job.source), str(job.dest), "failed", exc.one_line(), exit_code=exc.exit_code)
-    except OSError as exc:
-        return SignOutcome(
-            str(job.source), str(job.dest), "failed", f"{job.source}: {exc.strerror or exc}", exit_code=1
-        )
+    except (RightsmarkError, OSError) as exc:
+        return _failed(job, exc), source_key
+    except Exception as exc:
+        return _internal(job, exc), source_key
+    return signed, source_key
+
+
+def finish_job(job: SignJob, started: Started, journal: SignJournal | None) -> SignOutcome:
+    """Move a job started by :func:`start_job` into place and note it in ``journal``; its outcome."""
+    signed, source_key = started
+    if isinstance(signed, SignOutcome):
+        return signed
+    try:
+        result = signed.finish()
+    except (RightsmarkError, OSError) as exc:
+        return _failed(job, exc)
+    except Exception as exc:
+        return _internal(job, exc)
     if journal is not None:
         journal.record(job, source_key)
     return SignOutcome(str(job.source), result.output, "signed", notes=job.notes + result.notes)
 
 
-def _died(job: SignJob) -> SignOutcome:
+def sign_job(signer: Signer, job: SignJob, journal: SignJournal | None = None) -> SignOutcome:
+    """Sign one job with ``signer`` and note it in ``journal``; every expected failure becomes a failed
+    outcome with one line."""
+    return finish_job(job, start_job(signer, job), journal)
+
+
+def _failed(job: SignJob, exc: RightsmarkError | OSError) -> SignOutcome:
+    from rightsmark.sign.output import NoSpaceError
+
+    source, dest = str(job.source), str(job.dest)
+    if isinstance(exc, NoSpaceError):
+        return SignOutcome(source, dest, "failed", exc.one_line(), exit_code=1, fatal=True)
+    if isinstance(exc, RightsmarkError):
+        return SignOutcome(source, dest, "failed", exc.one_line(), exit_code=exc.exit_code)
+    return SignOutcome(source, dest, "failed", f"{job.source}: {exc.strerror or exc}", exit_code=1)
+
+
+def _internal(job: SignJob, exc: Exception) -> SignOutcome:
+    """A bug met signing one file: that file fails with one line, the batch goes on (with RIGHTSMARK_DEBUG
+    set it is raised, with its traceback)."""
+    if os.environ.get("RIGHTSMARK_DEBUG"):
+        raise exc
+    message = f"{job.source}: internal error: {type(exc).__name__}: {exc} (set RIGHTSMARK_DEBUG=1 for details)"
+    return SignOutcome(str(job.source), str(job.dest), "failed", message, exit_code=3)
+
+
+def died(job: SignJob) -> SignOutcome:
+    """The outcome of a job whose worker process died before finishing it."""
     message = f"{job.source}: the signing worker died; nothing was written (run again to retry)"
     return SignOutcome(str(job.source), str(job.dest), "failed", message, exit_code=1)
-
-
-def _run_job(job: SignJob) -> SignOutcome:
-    return sign_job(_signer, job, _journal)
-
-
-def _start_method(source: KeySource) -> str:
-    """fork while single-threaded (workers inherit the imports), else a fork server; a PKCS#11 library
-    initialised in this process must not be inherited by a fork, so tokens always get a fork server."""
-    from rightsmark.verify.bulk import start_method
-
-    return "forkserver" if source.is_token else start_method()
-
-
-def _sweep_temporaries(folders: Iterable[Path]) -> None:
-    """Remove the temporaries a killed earlier run left in the output folders (see files.sweep_stale_temporaries)."""
-    import time
-
-    from rightsmark.files import sweep_stale_temporaries
-
-    started = time.time()
-    for folder in folders:
-        sweep_stale_temporaries(folder, started=started)
-
-
-@dataclass
-class BatchSigner:
-    """Signs :class:`SignJob` s on ``jobs`` processes (1: in this process), yielding outcomes as they finish."""
-
-    source: KeySource
-    tsa: str | None = None
-    thumbnail: bool = False
-    xmp: bool = True
-    jobs: int = 0
-    journal: SignJournal | None = None
-    _pool: cf.ProcessPoolExecutor | None = field(default=None, init=False, repr=False)
-    _stopping: bool = field(default=False, init=False, repr=False)
-
-    def run(self, jobs: Iterable[SignJob], *, resign: bool = False) -> Iterator[SignOutcome]:
-        """Sign every job not already done (unless ``resign``); one bad file never stops the batch."""
-        from rightsmark.verify.bulk import default_jobs
-
-        todo: list[SignJob] = []
-        folders: set[Path] = set()
-        for job in jobs:
-            folders.add(job.dest.parent)
-            state = self.journal.state(job) if self.journal is not None else None
-            if state == "done" and not resign:
-                yield SignOutcome(str(job.source), str(job.dest), "skipped", "already signed with these settings")
-                continue
-            if state == "ours":  # our own earlier output of a source or settings that changed since
-                job = dataclasses.replace(job, force=True)
-            todo.append(job)
-        _sweep_temporaries(folders)
-        workers = min(self.jobs or default_jobs(), len(todo))
-        self._stopping = False
-        outcomes = self._in_process(todo) if workers <= 1 else self._in_pool(todo, workers)
-        for _job, outcome in outcomes:
-            if outcome.fatal:
-                if self._stopping:
-                    continue  # said once; the files in flight with it were not written and the re-run retries them
-                self._stopping = True  # no further file is started; those in flight finish and are reported
-            yield outcome
-
-    def _in_process(self, todo: list[SignJob]) -> Iterator[tuple[SignJob, SignOutcome]]:
-        if not todo:
-            return
-        from rightsmark.sign.signer import Signer
-
-        with Signer(self.source.load(), thumbnail=self.thumbnail, tsa_url=self.tsa, xmp=self.xmp) as signer:
-            for job in todo:
-                if self._stopping:
-                    return
-                yield job, sign_job(signer, job, self.journal)
-
-    def _new_pool(self, workers: int) -> cf.ProcessPoolExecutor:
-        method = _start_method(self.source)
-        if method == "fork":  # forked workers inherit what is imported here instead of each importing it
-            import importlib
-
-            for module in ("c2pa", "rightsmark.sign.signer", "rightsmark.rights.xmp"):
-                importlib.import_module(module)
-        return cf.ProcessPoolExecutor(
-            workers,
-            mp_context=multiprocessing.get_context(method),
-            initializer=_init_worker,
-            initargs=(self.source, self.tsa, self.thumbnail, self.xmp, self.journal.path if self.journal else None),
-        )
-
-    def _in_pool(self, todo: list[SignJob], workers: int) -> Iterator[tuple[SignJob, SignOutcome]]:
-        """Bounded in flight; a dead worker fails the files in flight with it (run again to retry them)
-        and a fresh pool takes the rest."""
-        pool = self._new_pool(workers)
-        pending: dict[cf.Future[SignOutcome], SignJob] = {}
-        queue = iter(todo)
-        broken = False
-        restarts = 0
-
-        def refill() -> None:
-            while len(pending) < workers * 2 and not self._stopping:
-                nxt = next(queue, None)
-                if nxt is None:
-                    return
-                pending[pool.submit(_run_job, nxt)] = nxt
-
-        try:
-            refill()
-            while pending:
-                done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-                for future in done:
-                    job = pending.pop(future)
-                    try:
-                        outcome = future.result()
-                    except cf.process.BrokenProcessPool:
-                        broken = True
-                        outcome = _died(job)
-                    yield job, outcome
-                if broken:
-                    for job in pending.values():
-                        yield job, _died(job)
-                    pending.clear()
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    restarts += 1
-                    if restarts > 3:
-                        raise UsageError(
-                            "signing workers keep dying; stopped", hint="set RIGHTSMARK_DEBUG=1 and run with --jobs 1"
-                        )
-                    pool = self._new_pool(workers)
-                    broken = False
-                refill()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)

@@ -240,7 +240,8 @@ class ExportRun:
     def __post_init__(self) -> None:
         from cryptography.hazmat.primitives import hashes
 
-        from rightsmark.sign.batch import BatchSigner, SignJournal, default_journal_path
+        from rightsmark.sign.batch import SignJournal, default_journal_path
+        from rightsmark.sign.workers import BatchSigner
 
         s = self.settings
         self.tsa_url: str | None = None

@@ -12,29 +12,27 @@ import contextlib
 import io
 import os
 import stat
-import tempfile
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from rightsmark._version import __version__
 from rightsmark.engine import adapter as engine
-from rightsmark.engine.building import ParentIngredient, carries_manifest_store, engine_signer, sign_manifest
-from rightsmark.engine.reading import TRUST_CODES, EngineReading, read_manifest_store
-from rightsmark.errors import (
-    InputError,
-    OutputError,
-    OutputExistsError,
-    UnsupportedFormatError,
-    UsageError,
-    disk_full,
+from rightsmark.engine.building import (
+    Content,
+    ParentIngredient,
+    carries_manifest_store,
+    engine_signer,
+    sign_manifest,
 )
+from rightsmark.engine.reading import TRUST_CODES, EngineReading, read_manifest_store
+from rightsmark.errors import InputError, OutputExistsError, UnsupportedFormatError, UsageError
 from rightsmark.keys.material import SigningMaterial
 from rightsmark.media.formats import SIGNABLE, ImageFormat, jpeg_scan_start, sniff, structural_problem
 from rightsmark.models import Integrity, SignResult
 from rightsmark.rights.manifest import Rights, manifest_definition
+from rightsmark.sign.output import PendingOutput, Placement, write_pending
 
 #: The largest input ``sign`` reads (it holds the image in memory): far above any photograph.
 MAX_SIGN_INPUT = 4 << 30
@@ -112,131 +110,20 @@ def validated_parent(data: bytes, path: Path, context: Any) -> EngineReading:
     return reading
 
 
-@dataclass(frozen=True)
-class Placement:
-    """Where a signed file goes and what may happen to what is there.
+@dataclass
+class SignedPending:
+    """A file signed into its temporary, not yet in place: :meth:`finish` moves it there (flushed to
+    disk first), :meth:`discard` removes it. Until then the destination is untouched."""
 
-    ``replace`` names the original being signed in place: the output replaces it atomically
-    (after ``backup``, if given, has been hard-linked to it) and only if it is unchanged since
-    it was read (``expect``: size and modification time in ns).
-    """
+    output: PendingOutput
+    result: SignResult
 
-    dest: Path
-    force: bool = False
-    replace: bool = False
-    backup: Path | None = None
-    times: tuple[int, int] | None = None  # (atime_ns, mtime_ns) given to the output
-    mode: int = 0o644
-    expect: tuple[int, int] | None = None
+    def finish(self) -> SignResult:
+        self.output.finish()
+        return self.result
 
-
-def _unchanged(path: Path, expect: tuple[int, int]) -> bool:
-    try:
-        st = path.stat()
-    except OSError:
-        return False
-    return (st.st_size, st.st_mtime_ns) == expect
-
-
-class NoSpaceError(OutputError):
-    """The device holding the output is full (or the user's quota there is spent): the run stops."""
-
-    def __init__(self, where: Path) -> None:
-        super().__init__(
-            f"no space left on the device holding {where}: free some space and run again"
-            " (signed files already written are kept; the re-run skips them)"
-        )
-        self.where = where
-
-
-@contextlib.contextmanager
-def _atomic_output(place: Placement) -> Iterator[Any]:
-    """Yield a writable temp file beside the destination; on success move it into place, else remove it.
-
-    A full device anywhere on the way is a :class:`NoSpaceError`, and nothing partial is left."""
-    try:
-        with _atomic_output_inner(place) as fh:
-            yield fh
-    except OSError as exc:
-        if disk_full(exc):
-            raise NoSpaceError(place.dest.parent) from None
-        raise
-
-
-@contextlib.contextmanager
-def _atomic_output_inner(place: Placement) -> Iterator[Any]:
-    dest = place.dest
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        from rightsmark.files import temp_prefix  # .NAME.PID.XXXXXXXX.part: a later run can sweep it if killed
-
-        fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(dest), suffix=".part", dir=dest.parent)
-    except OSError as exc:
-        if disk_full(exc):
-            raise NoSpaceError(dest.parent) from None
-        raise OutputError(
-            f"cannot write output into this directory: {exc.strerror}", path=dest.parent, hint="check -o"
-        ) from None
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w+b") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, place.mode)
-        if place.times is not None:
-            os.utime(tmp, ns=place.times)
-        if place.replace:
-            _replace_original(tmp, place)
-        elif place.force:
-            os.replace(tmp, dest)
-        else:
-            try:
-                os.link(tmp, dest)  # atomic and refuses to clobber a file that appeared meanwhile
-            except FileExistsError:
-                raise OutputExistsError("output exists", path=dest, hint="pass --force to overwrite") from None
-            except OSError:
-                # filesystems without hard links (some network and FAT mounts): check, then rename
-                if dest.exists():
-                    raise OutputExistsError("output exists", path=dest, hint="pass --force to overwrite") from None
-                os.replace(tmp, dest)
-            tmp.unlink(missing_ok=True)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _replace_original(tmp: Path, place: Placement) -> None:
-    """Swap the signed temp file in for the original; the original survives every failure before the swap."""
-    dest = place.dest
-    if place.expect is not None and not _unchanged(dest, place.expect):
-        raise InputError("changed while it was being signed; left as it was", path=dest, hint="run again")
-    if place.backup is not None:
-        if place.backup.exists() and place.force:
-            place.backup.unlink()
-        try:
-            os.link(dest, place.backup)  # the original's bytes stay reachable under the backup name
-        except FileExistsError:
-            raise OutputExistsError(
-                "backup exists; the original was left unsigned", path=place.backup, hint="move the old backup away"
-            ) from None
-        except OSError:
-            import shutil
-
-            if place.backup.exists():
-                raise OutputExistsError("backup exists", path=place.backup, hint="move the old backup away") from None
-            try:
-                shutil.copy2(dest, place.backup)
-            except OSError:
-                place.backup.unlink(missing_ok=True)  # never a partial backup; the original is untouched
-                raise
-    os.replace(tmp, dest)
-    with contextlib.suppress(OSError):  # make the rename itself durable
-        dir_fd = os.open(dest.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    def discard(self) -> None:
+        self.output.discard()
 
 
 @dataclass
@@ -276,6 +163,34 @@ class Signer:
         ``keep_times`` gives the output the source's access and modification times. ``widened`` names
         what this edit deliberately allows beyond its parent; it is recorded in the edit action.
         """
+        signed = self.sign_pending(
+            source,
+            output,
+            rights,
+            parent=parent,
+            force=force,
+            in_place=in_place,
+            backup=backup,
+            keep_times=keep_times,
+            widened=widened,
+        )
+        return signed.finish()
+
+    def sign_pending(
+        self,
+        source: str | Path,
+        output: str | Path,
+        rights: Rights,
+        *,
+        parent: str | Path | None = None,
+        force: bool = False,
+        in_place: bool = False,
+        backup: str | Path | None = None,
+        keep_times: bool = True,
+        widened: tuple[str, ...] = (),
+    ) -> SignedPending:
+        """:meth:`sign_file` up to the signed temporary beside ``output``: the caller finishes it (a batch
+        flushes one file to disk while it signs the next) or discards it."""
         src = Path(source)
         dest = Path(output)
         if in_place and src.is_symlink():
@@ -310,8 +225,7 @@ class Signer:
                 hint=f"pass --parent {src} to record the signed original as the parent of this version",
             )
         notes: list[str] = []
-        if self.xmp:
-            data = self._with_xmp(data, fmt, rights, src, notes)
+        content = self._with_xmp(data, fmt, rights, src, notes) if self.xmp else data
         definition = manifest_definition(
             rights,
             title=src.name,
@@ -323,16 +237,23 @@ class Signer:
         ingredient = None
         if parent_data is not None:
             ingredient = ParentIngredient(title=Path(parent or "").name, mime=parent_data[1].mime, data=parent_data[0])
-        signed = io.BytesIO()
-        # into memory: the engine's own write errors are opaque ("Io: Other: ..."); ours carry errno
-        sign_manifest(
-            definition, data, fmt.mime, signed, signer=self._signer, context=self._context, parent=ingredient, path=src
-        )
-        with _atomic_output(place) as out:
-            out.write(signed.getbuffer())
-        return SignResult(
+
+        def write(out: IO[bytes]) -> None:  # the engine writes straight into the temporary
+            sign_manifest(
+                definition,
+                content,
+                fmt.mime,
+                out,
+                signer=self._signer,
+                context=self._context,
+                parent=ingredient,
+                path=src,
+            )
+
+        result = SignResult(
             source=str(src), output=str(place.dest), manifest_label=None, format=fmt.name, notes=tuple(notes)
         )
+        return SignedPending(write_pending(place, write), result)
 
     @staticmethod
     def _check_destination(src: Path, dest: Path, force: bool) -> None:
@@ -350,15 +271,16 @@ class Signer:
         if not force:
             raise OutputExistsError("output exists", path=dest, hint="pass --force to overwrite")
 
-    def _with_xmp(self, data: bytes, fmt: ImageFormat, rights: Rights, src: Path, notes: list[str]) -> bytes:
-        """``data`` with author, license and AI-use written as XMP for tools that ignore C2PA.
+    def _with_xmp(self, data: bytes, fmt: ImageFormat, rights: Rights, src: Path, notes: list[str]) -> Content:
+        """``data`` with author, license and AI-use written as XMP for tools that ignore C2PA (as parts
+        of the new file where the image data is not copied: see :func:`rightsmark.rights.xmp.embed_parts`).
 
         A format XMP is not written into (GIF, AVIF, HEIC, ...) is signed as it is, with a note.
         """
         from rightsmark.rights import xmp
 
         try:
-            result = xmp.embed(data, fmt, xmp.fields_for(rights))
+            result = xmp.embed_parts(data, fmt, xmp.fields_for(rights))
         except xmp.XmpError as exc:
             raise InputError(exc.message, path=src, hint=exc.hint or "or sign with --no-xmp") from None
         if isinstance(result, xmp.NotEmbedded):

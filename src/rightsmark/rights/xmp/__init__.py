@@ -18,7 +18,7 @@ defusedxml when a packet is parsed.
 from __future__ import annotations
 
 from rightsmark.models import Drift
-from rightsmark.rights.xmp.embed import SUPPORTED, NotEmbedded, embed, find_packet, read
+from rightsmark.rights.xmp.embed import SUPPORTED, NotEmbedded, embed, embed_parts, find_packet, read
 from rightsmark.rights.xmp.fields import (
     DC,
     IPTC_EXT,
@@ -57,6 +57,7 @@ __all__ = [
     "XmpFields",
     "drift",
     "embed",
+    "embed_parts",
     "fields_for",
     "find_packet",
     "from_metadata",

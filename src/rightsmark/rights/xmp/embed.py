@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rightsmark.media import StructureError, jpeg, png, riff, tiff
@@ -22,6 +23,9 @@ from rightsmark.media.formats import ImageFormat
 from rightsmark.rights.xmp.fields import XmpFields
 from rightsmark.rights.xmp.packet import MalformedError, XmpError, merge
 from rightsmark.rights.xmp.reading import packet_fields
+
+#: A file with its XMP written, as parts to be written one after another (see :func:`embed_parts`).
+Parts = tuple[bytes | memoryview, ...]
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,7 @@ def _jpeg_find(data: bytes) -> _Found | None:
     return None
 
 
-def _jpeg_embed(data: bytes, fields: XmpFields) -> bytes:
+def _jpeg_embed(data: bytes, fields: XmpFields) -> Parts:
     found = _jpeg_find(data)
     packet = merge(found.packet if found else None, fields)
     if len(packet) > _JPEG_MAX_PACKET:
@@ -65,17 +69,16 @@ def _jpeg_embed(data: bytes, fields: XmpFields) -> bytes:
             hint="extended XMP is not written; shorten the file's existing XMP (e.g. exiftool -XMP-crs:all=)",
         )
     segment = b"\xff\xe1" + (2 + len(_JPEG_XMP) + len(packet)).to_bytes(2, "big") + _JPEG_XMP + packet
+    view = memoryview(data)  # the image data is not copied: the parts are views of it
     if found is not None:
-        view = memoryview(data)  # one copy of a 12 MP file, not three
-        return b"".join((view[: found.start], segment, view[found.end :]))
+        return (view[: found.start], segment, view[found.end :])
     at = 2
     for marker, start, end in jpeg.segments(data):
         if marker == 0xE0 or (marker == jpeg.APP1 and data.startswith(b"Exif\x00", start + 4)):
             at = end
         else:
             break
-    view = memoryview(data)
-    return b"".join((view[:at], segment, view[at:]))
+    return (view[:at], segment, view[at:])
 
 
 # -- PNG
@@ -238,7 +241,12 @@ def _tiff_embed(data: bytes, fields: XmpFields) -> bytes:
 # Public entry points
 
 _FINDERS = {"jpeg": _jpeg_find, "png": _png_find, "webp": _webp_find, "tiff": _tiff_find, "dng": _tiff_find}
-_EMBEDDERS = {"jpeg": _jpeg_embed, "png": _png_embed, "webp": _webp_embed, "tiff": _tiff_embed}
+_EMBEDDERS: dict[str, Callable[[bytes, XmpFields], bytes | Parts]] = {
+    "jpeg": _jpeg_embed,
+    "png": _png_embed,
+    "webp": _webp_embed,
+    "tiff": _tiff_embed,
+}
 
 #: Format names :func:`embed` writes into.
 SUPPORTED = frozenset(_EMBEDDERS)
@@ -254,7 +262,15 @@ _UNSUPPORTED = {
 
 
 def embed(data: bytes, fmt: ImageFormat, fields: XmpFields) -> bytes | NotEmbedded:
-    """``data`` with ``fields`` merged into its XMP packet (pixels and other metadata untouched).
+    """``data`` with ``fields`` merged into its XMP packet (pixels and other metadata untouched);
+    see :func:`embed_parts`."""
+    parts = embed_parts(data, fmt, fields)
+    return parts if isinstance(parts, NotEmbedded) else b"".join(parts)
+
+
+def embed_parts(data: bytes, fmt: ImageFormat, fields: XmpFields) -> Parts | NotEmbedded:
+    """:func:`embed` as the parts of the new file in order (a JPEG's: views of ``data`` before and after
+    the new packet's segment, so a large image is never copied), to be written one after another.
 
     Returns :class:`NotEmbedded` (nothing written; sign on and say ``reason`` once) for a format
     outside :data:`SUPPORTED`, or when the file's own packet cannot be merged into (not
@@ -268,11 +284,12 @@ def embed(data: bytes, fmt: ImageFormat, fields: XmpFields) -> bytes | NotEmbedd
         reason = _UNSUPPORTED.get(fmt.name, f"XMP is not written into {fmt.name.upper()} files")
         return NotEmbedded(fmt.name, reason)
     try:
-        return write(data, fields)
+        written = write(data, fields)
     except StructureError as exc:
         raise XmpError(str(exc)) from None
     except MalformedError as exc:
         return NotEmbedded(fmt.name, f"the file's XMP packet cannot be merged into ({exc}); left unchanged")
+    return (written,) if isinstance(written, bytes) else written
 
 
 def find_packet(data: bytes, fmt: ImageFormat, *, before: int | None = None) -> bytes | None:
