@@ -190,26 +190,6 @@ class _Sink:
         return self._out.tell()
 
 
-def keep_freed_memory() -> None:
-    """Let this process keep the memory the engine frees between files instead of returning it to the system.
-
-    Signing (or reading) a large file, the engine allocates and frees buffers of a few megabytes each
-    time; the C allocator's defaults hand them back to the system and the next file faults every page in
-    again, zeroed: about 40% of the CPU time of signing a 12 MP JPEG. With these thresholds the freed
-    memory is reused (peak memory is unchanged; it is kept, at most the engine's peak, until the process
-    ends). Meant for worker processes that sign many files; glibc only, elsewhere nothing happens.
-    """
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError, TypeError):  # not glibc (macOS, Windows): nothing to tune
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    mallopt(m_mmap_threshold, 32 << 20)  # glibc's own ceiling for the threshold it adapts by itself
-    mallopt(m_trim_threshold, 128 << 20)
-
-
 def carries_manifest_store(data: bytes, mime: str, context: Any) -> bool:
     """Whether the engine finds a manifest store in ``data`` (a broken store counts: it is there)."""
     c2pa = adapter.c2pa()

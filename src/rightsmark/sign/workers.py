@@ -54,7 +54,7 @@ class WorkerSettings:
     journal: Path | None
 
     def signer(self) -> Signer:
-        from rightsmark.engine.building import keep_freed_memory
+        from rightsmark.engine.adapter import keep_freed_memory
         from rightsmark.sign.signer import Signer
 
         keep_freed_memory()

@@ -71,6 +71,10 @@ def run(
         BulkVerifier(policy, jobs=jobs, cache_dir=cache, max_item_size=max_item_size) as bulk,
         open_report(output, fmt, resume=resume, meta=meta, samples=samples) as (report, done),
     ):
+        if bulk.jobs == 1:  # this process reads every file: keep the engine's freed buffers for the next
+            from rightsmark.engine.adapter import keep_freed_memory
+
+            keep_freed_memory()
         keeper = None
         if keep_list:
             replay = done.entries if samples else [(key, True, None) for key in done.kept]

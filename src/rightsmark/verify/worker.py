@@ -154,7 +154,11 @@ _worker: Worker[Any] | None = None
 
 
 def start(setup: Setup[Any]) -> None:
+    """A pool worker's start: its verifier, and the engine's freed buffers kept for the next file."""
+    from rightsmark.engine.adapter import keep_freed_memory
+
     global _worker
+    keep_freed_memory()
     _worker = Worker(setup)
 
 
