@@ -207,3 +207,4 @@ def test_a_signed_file_loads_the_engine_side_when_it_needs_it(tmp_path: Path) ->
     assert record["integrity"] == "valid" and record["trust"] == "trusted" and record["author"] == ["Startup"]
     assert record["metadata_drift"] == [] and record["training"]["ai_training"] == "allowed"
     assert loaded >= ENGINE_SIDE and WRITING_XMP not in loaded
+    assert "rightsmark.keys.checks" not in loaded  # (checking signing keys: chain validation needs their EKUs only)
