@@ -125,3 +125,86 @@ def test_an_unsigned_file_is_verified_without_the_engine_or_a_certificate_parser
     heavy = {"c2pa", "cryptography.x509", "importlib.metadata", "jinja2", "pyarrow", "fsspec"}
     assert heavy & loaded == set()
     assert _command_modules(loaded) == {"rightsmark._cli.verify"}
+
+
+#: What judging a file without a manifest never needs: the engine's side (reading manifests, chain trust,
+#: consent). Writing XMP packets no verification needs.
+ENGINE_SIDE = {
+    "rightsmark.engine.adapter",
+    "rightsmark.engine.reading",
+    "rightsmark.engine.jumbf",
+    "rightsmark.verify.chaintrust",
+    "rightsmark.rights.manifest",
+    "rightsmark.rights.consent",
+}
+WRITING_XMP = "rightsmark.rights.xmp.embed"
+
+
+def test_an_unsigned_file_loads_nothing_of_the_engine_side_nor_the_xmp_parser(tmp_path: Path) -> None:
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes((IMAGES / "harbour.jpg").read_bytes())
+    code, loaded, out = _probe("verify", "--keep-unsigned", "-q", "-f", "jsonl", photo, cwd=tmp_path)
+    (record,) = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert code == 0 and record["decision"] == "keep" and record["declared"] == []
+    unneeded = {
+        *ENGINE_SIDE,
+        WRITING_XMP,
+        "rightsmark.rights.xmp.packet",
+        "rightsmark.rights.xmp.reading",
+        "rightsmark.rights.xmp.fields",
+        "rightsmark.media.tiff",
+        "xml.etree.ElementTree",
+        "csv",
+        "tempfile",
+    }
+    assert unneeded & loaded == set()
+
+
+def test_an_unsigned_file_with_an_xmp_packet_is_read_for_its_signals_without_the_engine_side(tmp_path: Path) -> None:
+    from rightsmark.media.formats import sniff
+    from rightsmark.rights import xmp
+
+    data = (IMAGES / "harbour.jpg").read_bytes()
+    fmt = sniff(data)
+    assert fmt is not None
+    marked = xmp.embed(data, fmt, xmp.XmpFields(data_mining="http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED"))
+    assert isinstance(marked, bytes)
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(marked)
+    code, loaded, out = _probe("verify", "--keep-unsigned", "-q", "-f", "jsonl", photo, cwd=tmp_path)
+    (record,) = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert code == 1 and record["decision"] == "drop"
+    assert [r["code"] for r in record["reasons"]] == ["declared-opt-out"]
+    assert "rightsmark.rights.xmp.reading" in loaded  # the packet was read
+    assert {*ENGINE_SIDE, WRITING_XMP} & loaded == set()
+
+
+def test_a_signed_file_loads_the_engine_side_when_it_needs_it(tmp_path: Path) -> None:
+    keys = REPO / "keys" / "examples"
+    signed = tmp_path / "signed"
+    code, _, _ = _probe(
+        "sign",
+        IMAGES / "harbour.jpg",
+        "-o",
+        signed,
+        "--key",
+        keys / "signer.key",
+        "--cert",
+        keys / "signer.pem",
+        "--author",
+        "Startup",
+        "--license",
+        "CC-BY-4.0",
+        "--ai-training",
+        "allowed",
+        "--no-people",
+        "-q",
+    )
+    assert code == 0
+    args = ("verify", "--trust", keys / "ca.pem", "-q", "-f", "jsonl", signed / "harbour.jpg")
+    code, loaded, out = _probe(*args, cwd=tmp_path)
+    (record,) = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert record["integrity"] == "valid" and record["trust"] == "trusted" and record["author"] == ["Startup"]
+    assert record["metadata_drift"] == [] and record["training"]["ai_training"] == "allowed"
+    assert loaded >= ENGINE_SIDE and WRITING_XMP not in loaded
+    assert "rightsmark.keys.checks" not in loaded  # (checking signing keys: chain validation needs their EKUs only)

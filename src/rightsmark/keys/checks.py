@@ -19,14 +19,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, ObjectIdent
 
 from rightsmark.errors import CertificateError, KeyMaterialError
 from rightsmark.keys.algorithms import SOFTWARE_KEYS, SigningKey, algorithm_for, public_der, verify_signature
-
-#: Extended key usages a C2PA claim signer may carry (C2PA 2.x, section 14.5.1).
-EKU_EMAIL_PROTECTION = ExtendedKeyUsageOID.EMAIL_PROTECTION
-EKU_DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
-EKU_C2PA_CLAIM_SIGNING = ObjectIdentifier("1.3.6.1.4.1.62558.2.1")
-EKU_MS_C2PA_SIGNING = ObjectIdentifier("1.3.6.1.4.1.311.76.59.1.9")
-SIGNING_EKUS = (EKU_EMAIL_PROTECTION, EKU_DOCUMENT_SIGNING, EKU_C2PA_CLAIM_SIGNING, EKU_MS_C2PA_SIGNING)
-
+from rightsmark.keys.ekus import EKU_C2PA_CLAIM_SIGNING as EKU_C2PA_CLAIM_SIGNING  # (named here too)
+from rightsmark.keys.ekus import EKU_DOCUMENT_SIGNING as EKU_DOCUMENT_SIGNING
+from rightsmark.keys.ekus import EKU_EMAIL_PROTECTION as EKU_EMAIL_PROTECTION
+from rightsmark.keys.ekus import EKU_MS_C2PA_SIGNING as EKU_MS_C2PA_SIGNING
+from rightsmark.keys.ekus import SIGNING_EKUS
 
 #: How to get a good certificate (every refusal ends with this or a more specific hint).
 HINT_GET = (

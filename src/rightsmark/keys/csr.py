@@ -12,7 +12,7 @@ from cryptography.x509.oid import NameOID
 
 from rightsmark.errors import KeyMaterialError, UsageError
 from rightsmark.keys.algorithms import SigningKey, algorithm_for, public_key_of, sign_with
-from rightsmark.keys.checks import EKU_DOCUMENT_SIGNING, EKU_EMAIL_PROTECTION
+from rightsmark.keys.ekus import EKU_DOCUMENT_SIGNING, EKU_EMAIL_PROTECTION
 from rightsmark.models import Algorithm
 
 

@@ -19,7 +19,7 @@ from cryptography.x509.oid import NameOID
 
 from rightsmark.errors import KeyMaterialError, PassphraseError, UsageError
 from rightsmark.keys.algorithms import PrivateKey
-from rightsmark.keys.checks import EKU_EMAIL_PROTECTION
+from rightsmark.keys.ekus import EKU_EMAIL_PROTECTION
 from rightsmark.models import Algorithm
 
 EXAMPLE_MARK = "EXAMPLE KEY - proves nothing about anyone"

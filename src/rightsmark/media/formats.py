@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from rightsmark.media import StructureError, bmff, jpeg, png, riff, tiff
+from rightsmark.media import StructureError, bmff, jpeg, png, riff
 
 HEADER_BYTES = 64
 
@@ -151,6 +151,8 @@ def _bmff_problem(data: bytes) -> str | None:
 
 def _tiff_problem(data: bytes) -> str | None:
     """The first IFD and the out-of-line values it points at must lie inside the file."""
+    from rightsmark.media import tiff  # (TIFF's walker only for a TIFF: a folder of JPEGs never needs it)
+
     if tiff.is_bigtiff(data):
         return None  # BigTIFF: not walked
     try:

@@ -22,7 +22,6 @@ import contextlib
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -78,6 +77,8 @@ class KeepList:
         try:
             self._fh = path.open("w", encoding="utf-8")
             if form != KEY:
+                import tempfile
+
                 sweep_stale_temporaries(path.parent, started=time.time())
                 fd, name = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".part", dir=path.parent)
                 self._fh.close()  # emptied: a stale list never stays behind
@@ -168,6 +169,8 @@ class KeepList:
         self._tmp = None
 
     def _leave_out_dropped(self, tmp: Path) -> None:
+        import tempfile
+
         fd, name = tempfile.mkstemp(prefix=temp_prefix(self._path), suffix=".part", dir=self._path.parent)
         os.close(fd)
         kept = Path(name)

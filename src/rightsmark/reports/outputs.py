@@ -15,12 +15,10 @@ the report are swept when the next run opens it.
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import os
 import stat
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -106,6 +104,8 @@ class Done:
 
 def read_done(path: Path, fmt: str, *, samples: bool = False) -> Done:
     """What the report at ``path`` holds already; with ``samples`` each record's sample too."""
+    import csv
+
     done = Done(samples=samples)
     if not path.exists():
         return done
@@ -210,6 +210,8 @@ def convert_journal(journal: Path, target: Path, meta: dict[str, Any] | None = N
 
 def _temporary(target: Path) -> Path:
     """A new temporary beside ``target``, named so a later run can sweep it if this one is killed."""
+    import tempfile
+
     fd, name = tempfile.mkstemp(prefix=temp_prefix(target), suffix=".part", dir=target.parent)
     os.close(fd)
     umask = os.umask(0o022)

@@ -17,7 +17,7 @@ import functools
 from rightsmark.media.formats import ImageFormat
 from rightsmark.models import DeclaredSignal, Purpose, SignalSource, Use
 from rightsmark.rights import signals, xmp
-from rightsmark.rights.xmp.fields import DC, PLUS, XMP_RIGHTS
+from rightsmark.rights.xmp.namespaces import DC, PLUS, XMP_RIGHTS
 
 TDMREP = "http://www.w3.org/ns/tdmrep/"
 TDMREP_EPUB = "http://www.w3.org/ns/tdmrep#"

@@ -297,6 +297,6 @@ class BatchSigner:
         if method == "fork":  # forked workers inherit what is imported here instead of each importing it
             import importlib
 
-            for module in ("c2pa", "rightsmark.sign.signer", "rightsmark.rights.xmp"):
+            for module in ("c2pa", "rightsmark.sign.signer", "rightsmark.rights.xmp.embed"):
                 importlib.import_module(module)
         yield from sign_on_workers(self._settings(), todo, workers, method, stopping=lambda: self._stopping)

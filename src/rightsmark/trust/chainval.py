@@ -54,7 +54,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import Criticality, ExtensionPolicy, Policy, PolicyBuilder, Store
 
-from rightsmark.keys.checks import SIGNING_EKUS
+from rightsmark.keys.ekus import SIGNING_EKUS
 
 
 class Role(str, Enum):
@@ -65,7 +65,7 @@ class Role(str, Enum):
     WITHDRAWAL_SIGNER = "withdrawal-signer"
 
 
-#: The extended key usages a claim signer may carry (:data:`rightsmark.keys.checks.SIGNING_EKUS`, which the
+#: The extended key usages a claim signer may carry (:data:`rightsmark.keys.ekus.SIGNING_EKUS`, which the
 #: engine accepts with rightsmark's trust configuration): emailProtection, documentSigning, Microsoft
 #: C2PA signing, C2PA claim signing.
 CLAIM_SIGNER_EKUS: frozenset[str] = frozenset(oid.dotted_string for oid in SIGNING_EKUS)

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from rightsmark.engine import adapter as engine
 from rightsmark.engine.jumbf import chain_digest, signing_chain
-from rightsmark.engine.reading import EngineReading, LocalFile, read_manifest_store
+from rightsmark.engine.local import LocalFile
+from rightsmark.engine.reading import EngineReading, read_manifest_store
 from rightsmark.errors import RightsmarkError
 from rightsmark.models import Integrity
 

@@ -7,7 +7,9 @@ again under a new policy or at a later time (consent expiry depends on when you 
 
 :class:`FactReader` is the per-process engine front: it creates its engine contexts once,
 recognises files without any manifest without calling the engine, and leaves trust in the
-signer's chain to :class:`~rightsmark.verify.chaintrust.ChainTrust` (once per distinct chain).
+signer's chain to :class:`~rightsmark.verify.chaintrust.ChainTrust` (once per distinct chain). The engine's
+modules (and the reading of manifests: rights, consent, the XMP mirror) are imported when a first file needs the
+engine: judging files without a manifest loads none of them.
 """
 
 from __future__ import annotations
@@ -18,19 +20,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from rightsmark.engine import adapter as engine
-from rightsmark.engine.jumbf import leaf_fingerprint
-from rightsmark.engine.reading import EngineReading, LocalFile, interpret, read_manifest_store, signer_info
 from rightsmark.media.formats import HEADER_BYTES, PRESCANNED, ImageFormat, jpeg_scan_start, sniff, structural_problem
 from rightsmark.models import DeclaredSignal, Drift, Integrity, License, SignerInfo, Training, Use
-from rightsmark.rights import signals, xmp
-from rightsmark.rights.consent import CONSENT_LABEL
-from rightsmark.rights.manifest import assertions_by_label, plus_data_mining, read_authors, read_license, read_training
-from rightsmark.rights.signals_xmp import file_signals, packet_signals, unmirrored
-from rightsmark.verify.chaintrust import ChainTrust, engine_chain
+from rightsmark.rights import signals
+from rightsmark.rights.signals_xmp import file_signals
 
 if TYPE_CHECKING:
+    from rightsmark.engine.local import LocalFile
+    from rightsmark.engine.reading import EngineReading, interpret
     from rightsmark.trust.sources import TrustSources
+    from rightsmark.verify.chaintrust import ChainTrust, engine_chain
 
 #: Bump when the meaning of cached facts changes; old cache entries are then ignored.
 #: (5: the declared signals of the file's XMP; an older entry would hide them.)
@@ -238,13 +237,15 @@ class FactReader:
         # evaluated with the trusting context once per distinct signing chain. Both are made when the
         # engine is first needed: a process that meets no manifest never loads the engine.
         self._fast_context: Any = None
-        self._chains = ChainTrust(trust) if trust is not None else None
+        self._chains: ChainTrust | None = None
         #: how many times the engine was asked to read a file
         self.engine_reads = 0
 
     @property
     def _fast(self) -> Any:
         if self._fast_context is None:
+            from rightsmark.engine import adapter as engine
+
             self._fast_context = engine.reading_context(None, verify_trust=False)
         return self._fast_context
 
@@ -285,13 +286,18 @@ class FactReader:
     def _examine(
         self, data: bytes | LocalFile, head: bytes, name: str | Path
     ) -> tuple[Facts, EngineReading, bytes | None]:
+        from rightsmark.engine.jumbf import leaf_fingerprint
+        from rightsmark.verify.chaintrust import ChainTrust, engine_chain
+
         fmt = sniff(head[:HEADER_BYTES], name)
         reading, store_bytes = self._read(data, name, self._fast, want_store=self.trust is not None)
         if reading.integrity is not Integrity.VALID:
             return self._facts(reading, head, fmt, None), reading, store_bytes
         chain = engine_chain(reading, store_bytes)
         hint: tuple[str, ...] = ()
-        if self._chains is not None:
+        if self.trust is not None:
+            if self._chains is None:
+                self._chains = ChainTrust(self.trust)
             reading, hint = self._chains.judge(reading, chain, data, name)
         fingerprint = leaf_fingerprint(chain) if self.fingerprints and chain else None
         return self._facts(reading, head, fmt, fingerprint, hint), reading, store_bytes
@@ -299,6 +305,8 @@ class FactReader:
     def _read(
         self, data: bytes | LocalFile, name: str | Path, context: Any, *, want_store: bool = False
     ) -> tuple[EngineReading, bytes | None]:
+        from rightsmark.engine.reading import read_manifest_store
+
         want = want_store or self.fingerprints
         self.engine_reads += 1
         store_bytes: list[bytes] = []
@@ -313,6 +321,18 @@ class FactReader:
         fingerprint: str | None,
         hint: tuple[str, ...] = (),
     ) -> Facts:
+        from rightsmark.engine.reading import signer_info
+        from rightsmark.rights import xmp
+        from rightsmark.rights.consent import CONSENT_LABEL
+        from rightsmark.rights.manifest import (
+            assertions_by_label,
+            plus_data_mining,
+            read_authors,
+            read_license,
+            read_training,
+        )
+        from rightsmark.rights.signals_xmp import packet_signals, unmirrored
+
         active = reading.active if reading.integrity is Integrity.VALID else None
         assertions = assertions_by_label(active) if active else {}
         training = read_training(assertions) if active else Training()
@@ -343,6 +363,19 @@ class FactReader:
             metadata_drift=tuple(xmp.drift(embedded, xmp.signed_fields(assertions))),
             declared=declared,
         )
+
+
+def __getattr__(name: str) -> Any:
+    """:func:`engine_chain` and :func:`interpret`, named here too, imported on first use (with the engine's modules)."""
+    if name == "engine_chain":
+        from rightsmark.verify.chaintrust import engine_chain
+
+        return engine_chain
+    if name == "interpret":
+        from rightsmark.engine.reading import interpret
+
+        return interpret
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["FACTS_VERSION", "FactReader", "Facts", "engine_chain", "error_facts", "interpret", "prescan"]

@@ -2,7 +2,7 @@
 
 Reading a 12 MP JPEG into a bytes object and handing the engine a stream over it costs a fresh multi-megabyte
 allocation (page faults) and a copy, on top of the engine's own reads. Here the engine reads the descriptor
-that was checked (:class:`~rightsmark.engine.reading.LocalFile`: ``os.pread`` into the engine's buffer, never
+that was checked (:class:`~rightsmark.engine.local.LocalFile`: ``os.pread`` into the engine's buffer, never
 past the checked size), and Python reads only what it needs:
 
 * a JPEG: its header segments, up to its scan data (format, manifest marker, XMP packet: everything C2PA and
@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rightsmark.engine.reading import LocalFile
+from rightsmark.engine.local import LocalFile
 from rightsmark.media.formats import HEADER_BYTES, jpeg_scan_start, sniff
 from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE, ItemRefusedError, open_regular
 from rightsmark.verify.facts import HEAD_BYTES, TAIL_BYTES, FactReader, Facts, absent_facts, error_facts, has_marker_in

@@ -416,9 +416,9 @@ def with_overrides(policy: Policy, **changes: Any) -> Policy:
 
 def judge(facts: Facts, policy: Policy, now: dt.datetime | None = None) -> tuple[ConsentResult, Decision, list[Reason]]:
     """Consent, decision and reasons for ``facts`` under ``policy`` at ``now``."""
-    from rightsmark.rights.consent import judge_consent
-
     if facts.integrity is Integrity.VALID:
+        from rightsmark.rights.consent import judge_consent
+
         assertion = facts.consent if facts.consent_present else None
         consent = judge_consent(
             assertion, policy.purpose, now, commercial=policy.commercial, withdrawn=policy.withdrawn

@@ -25,13 +25,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rightsmark.engine.reading import EngineReading
 from rightsmark.models import Purpose, Reason, Trust, VerifyRecord
 from rightsmark.rights.signals import declared_beside
 from rightsmark.verify.facts import FactReader, Facts, error_facts
 from rightsmark.verify.policy import Policy, judge
 
 if TYPE_CHECKING:
+    from rightsmark.engine.reading import EngineReading
     from rightsmark.sources.base import Item
 
 

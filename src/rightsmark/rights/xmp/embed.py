@@ -14,14 +14,25 @@ XMP (a JPEG packet over 64 KB split across several segments) is not written.
 from __future__ import annotations
 
 import struct
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rightsmark.media import StructureError, jpeg, png, riff, tiff
+from rightsmark.media import StructureError, jpeg, png, riff
 from rightsmark.media.formats import ImageFormat
 from rightsmark.rights.xmp.fields import XmpFields
-from rightsmark.rights.xmp.packet import MalformedError, XmpError, merge
+from rightsmark.rights.xmp.locate import (
+    _JPEG_XMP,
+    _PNG_KEY,
+    _TIFF_XMP_TAG,
+    XmpError,
+    _jpeg_find,
+    _png_find,
+    _tiff_find,
+    _tiff_ifd0,
+    _webp_find,
+    find_packet,
+)
+from rightsmark.rights.xmp.packet import MalformedError, merge
 from rightsmark.rights.xmp.reading import packet_fields
 
 #: A file with its XMP written, as parts to be written one after another (see :func:`embed_parts`).
@@ -36,26 +47,9 @@ class NotEmbedded:
     reason: str
 
 
-@dataclass(frozen=True)
-class _Found:
-    """Where a packet lies (``start:end`` holds the whole segment/chunk) and its bytes."""
-
-    packet: bytes
-    start: int
-    end: int
-
-
 # -- JPEG
 
-_JPEG_XMP = b"http://ns.adobe.com/xap/1.0/\x00"
 _JPEG_MAX_PACKET = 0xFFFF - 2 - len(_JPEG_XMP)
-
-
-def _jpeg_find(data: bytes) -> _Found | None:
-    for marker, start, end in jpeg.segments(data):
-        if marker == jpeg.APP1 and data.startswith(_JPEG_XMP, start + 4):
-            return _Found(data[start + 4 + len(_JPEG_XMP) : end], start, end)
-    return None
 
 
 def _jpeg_embed(data: bytes, fields: XmpFields) -> Parts:
@@ -83,40 +77,6 @@ def _jpeg_embed(data: bytes, fields: XmpFields) -> Parts:
 
 # -- PNG
 
-_PNG_KEY = b"XML:com.adobe.xmp"
-_MAX_INFLATE = 16 * 1024 * 1024
-
-
-def _png_itxt_text(body: bytes) -> bytes | None:
-    """The text of an XMP iTXt chunk body, or None when it is another iTXt."""
-    if not body.startswith(_PNG_KEY + b"\x00"):
-        return None
-    rest = body[len(_PNG_KEY) + 1 :]
-    if len(rest) < 2:
-        return b""
-    compressed = rest[0] == 1
-    rest = rest[2:]
-    lang_end = rest.find(b"\x00")
-    key_end = rest.find(b"\x00", lang_end + 1) if lang_end != -1 else -1
-    if key_end == -1:
-        return b""
-    text = rest[key_end + 1 :]
-    if compressed:
-        try:
-            text = zlib.decompressobj().decompress(text, _MAX_INFLATE)
-        except zlib.error:
-            return b""
-    return text
-
-
-def _png_find(data: bytes) -> _Found | None:
-    for kind, start, end in png.chunks(data):
-        if kind == b"iTXt":
-            text = _png_itxt_text(data[start + 8 : end - 4])
-            if text is not None:
-                return _Found(text, start, end)
-    return None
-
 
 def _png_embed(data: bytes, fields: XmpFields) -> bytes:
     found = _png_find(data)
@@ -134,14 +94,6 @@ def _png_embed(data: bytes, fields: XmpFields) -> bytes:
 
 _WEBP_BEFORE_XMP = {b"VP8X", b"ICCP", b"ANIM", b"ANMF", b"ALPH", b"VP8 ", b"VP8L", b"EXIF"}
 _VP8X_XMP, _VP8X_ALPHA = 0x04, 0x10
-
-
-def _webp_find(data: bytes) -> _Found | None:
-    for kind, start, end in riff.chunks(data):
-        if kind == b"XMP ":
-            size = int.from_bytes(data[start + 4 : start + 8], "little")
-            return _Found(data[start + 8 : start + 8 + size], start, end)
-    return None
 
 
 def _vp8x_for(data: bytes, kind: bytes, start: int) -> bytes:
@@ -193,26 +145,6 @@ def _webp_embed(data: bytes, fields: XmpFields) -> bytes:
 #    are appended; the header then points at the copy. Every offset in the file stays valid, and
 #    the old IFD0 is left unreferenced.
 
-_TIFF_XMP_TAG = 700
-
-
-def _tiff_ifd0(data: bytes) -> tiff.Ifd:
-    if tiff.is_bigtiff(data):
-        raise XmpError("BigTIFF is not supported for XMP")
-    return tiff.first_ifd(data)
-
-
-def _tiff_find(data: bytes) -> _Found | None:
-    for entry in _tiff_ifd0(data).entries:
-        if entry.tag == _TIFF_XMP_TAG:
-            n = entry.size
-            at = entry.offset if n > 4 else -1
-            value = entry.raw[8 : 8 + n] if n <= 4 else data[at : at + n]
-            if len(value) != n:
-                raise XmpError("TIFF is truncated (its XMP lies past the end)")
-            return _Found(value, at, at + n)
-    return None
-
 
 def _tiff_embed(data: bytes, fields: XmpFields) -> bytes:
     ifd = _tiff_ifd0(data)
@@ -240,7 +172,6 @@ def _tiff_embed(data: bytes, fields: XmpFields) -> bytes:
 # ---------------------------------------------------------------------------------------------
 # Public entry points
 
-_FINDERS = {"jpeg": _jpeg_find, "png": _png_find, "webp": _webp_find, "tiff": _tiff_find, "dng": _tiff_find}
 _EMBEDDERS: dict[str, Callable[[bytes, XmpFields], bytes | Parts]] = {
     "jpeg": _jpeg_embed,
     "png": _png_embed,
@@ -290,22 +221,6 @@ def embed_parts(data: bytes, fmt: ImageFormat, fields: XmpFields) -> Parts | Not
     except MalformedError as exc:
         return NotEmbedded(fmt.name, f"the file's XMP packet cannot be merged into ({exc}); left unchanged")
     return (written,) if isinstance(written, bytes) else written
-
-
-def find_packet(data: bytes, fmt: ImageFormat, *, before: int | None = None) -> bytes | None:
-    """The raw XMP packet of a JPEG, PNG, WebP or TIFF file, or None (also for damaged files).
-
-    ``before``: a JPEG's scan start when the caller knows it; a header without the XMP identifier is then
-    ruled out by one search instead of a walk (the walk still decides where a packet is: an identifier
-    inside another segment is no packet)."""
-    find = _FINDERS.get(fmt.name)
-    if find is None or (fmt.name == "jpeg" and before is not None and data.find(_JPEG_XMP, 0, before) == -1):
-        return None
-    try:
-        found = find(data)
-    except (StructureError, XmpError):
-        return None
-    return found.packet if found else None
 
 
 def read(data: bytes, fmt: ImageFormat) -> XmpFields | None:

@@ -8,18 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from rightsmark.models import Drift
-from rightsmark.rights.manifest import METADATA_LABEL, Rights, metadata_assertion, read_authors
+from rightsmark.rights.xmp.namespaces import DC, IPTC_EXT, PLUS, RDF, XML, XMP_RIGHTS, X
 
-X = "adobe:ns:meta/"
-RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
-XML = "http://www.w3.org/XML/1998/namespace"
-DC = "http://purl.org/dc/elements/1.1/"
-XMP_RIGHTS = "http://ns.adobe.com/xap/1.0/rights/"
-PLUS = "http://ns.useplus.org/ldf/xmp/1.0/"
-IPTC_EXT = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
+if TYPE_CHECKING:
+    from rightsmark.rights.manifest import Rights
 
 #: The prefixes rightsmark uses for namespaces a packet does not already name.
 PREFIXES = {X: "x", RDF: "rdf", XML: "xml", DC: "dc", XMP_RIGHTS: "xmpRights", PLUS: "plus", IPTC_EXT: "Iptc4xmpExt"}
@@ -96,6 +91,8 @@ def _texts(value: object) -> tuple[str, ...]:
 
 def from_metadata(meta: Mapping[str, Any]) -> XmpFields:
     """The XMP fields that a ``cawg.metadata`` assertion (JSON-LD with XMP property names) states."""
+    from rightsmark.rights.manifest import METADATA_LABEL, read_authors
+
     marked = meta.get("xmpRights:Marked")
     return XmpFields(
         creators=read_authors({METADATA_LABEL: meta}),
@@ -112,6 +109,8 @@ def from_metadata(meta: Mapping[str, Any]) -> XmpFields:
 
 def fields_for(rights: Rights) -> XmpFields:
     """What :func:`embed` writes for ``rights``: exactly the values signed in ``cawg.metadata``."""
+    from rightsmark.rights.manifest import metadata_assertion
+
     return from_metadata(metadata_assertion(rights))
 
 
@@ -121,6 +120,8 @@ def signed_fields(assertions: Mapping[str, Any]) -> XmpFields:
     The ``cawg.metadata`` assertion (the signed IPTC/XMP mirror) says everything; authors also
     come from ``stds.schema-org.CreativeWork`` when it names none.
     """
+    from rightsmark.rights.manifest import METADATA_LABEL, read_authors
+
     meta = assertions.get(METADATA_LABEL)
     fields = from_metadata(meta) if isinstance(meta, dict) else XmpFields()
     if not fields.creators:

@@ -17,18 +17,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from xml.etree import ElementTree as ET
 
-from rightsmark.errors import InputError
-from rightsmark.rights.xmp.fields import PLUS, PREFIXES, PROPS, RDF, XML, Prop, X, XmpFields
+from rightsmark.rights.xmp.fields import PREFIXES, PROPS, Prop, XmpFields
+from rightsmark.rights.xmp.locate import XmpError
+from rightsmark.rights.xmp.namespaces import PLUS, RDF, XML, X
 
 _CONTAINERS = {"seq": "Seq", "bag": "Bag", "alt": "Alt"}
 _PACKET_ID = "W5M0MpCehiHzreSzNTczkc9d"
 _PADDING = 2048
 _RDF_TAG = f"{{{RDF}}}RDF"
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-class XmpError(InputError):
-    """The XMP packet cannot be written into this file without damaging it."""
 
 
 class MalformedError(Exception):

@@ -13,7 +13,8 @@ from collections.abc import Collection
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from rightsmark.rights.xmp.fields import BY_TAG, PROPS, RDF, XML, XmpFields
+from rightsmark.rights.xmp.fields import BY_TAG, PROPS, XmpFields
+from rightsmark.rights.xmp.namespaces import RDF, XML
 from rightsmark.rights.xmp.packet import MalformedError, parse, wide_encoding
 
 _RDF_TAG = f"{{{RDF}}}RDF"
