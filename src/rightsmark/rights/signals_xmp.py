@@ -44,6 +44,7 @@ _CODECS = ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
 WHERE = "the XMP packet"
 
 
+@functools.lru_cache(maxsize=64)  # a dataset repeats its packets (a photographer's profile, an export preset)
 def packet_signals(raw: bytes) -> tuple[DeclaredSignal, ...]:
     """The declared signals an XMP packet states, in :data:`PROPERTIES` order."""
     try:

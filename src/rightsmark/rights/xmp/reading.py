@@ -160,6 +160,7 @@ def packet_properties(raw: bytes, tags: Collection[str], *, every: bool = False)
         raise MalformedError("elements nested too deeply") from None
 
 
+@functools.lru_cache(maxsize=64)  # a dataset repeats its packets (a photographer's profile, an export preset)
 def packet_fields(raw: bytes) -> XmpFields | None:
     """The rightsmark fields an XMP packet states, or None when it is not well-formed XMP."""
     try:
