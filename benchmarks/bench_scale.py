@@ -1,5 +1,5 @@
 """Scale: rightsmark against the plain c2pa-python loop and a plain process pool at 1, 2, 4, ... workers,
-with the main process's CPU per file, peak memory and start-up, in one run, beside the goals of issue 14.
+with the main process's CPU per file, peak memory and start-up, in one run, beside the project's goals.
 
     python benchmarks/bench_scale.py                               # about 10 minutes on 2 cores
     python benchmarks/bench_scale.py --small 200 --large 4 --repeat 1 --memory 200,2000   # a quick try

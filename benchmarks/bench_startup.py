@@ -11,7 +11,7 @@ manifest: the engine's import, which rightsmark cannot change); ``rightsmark --v
 (``--trust`` the example CA). Each runs ``--repeat`` times, the trees alternating so that machine noise
 falls on both alike. Reported per command: min and median wall time, min CPU time (user + system of the
 process and the workers it waited for, from ``wait4``: steadier than wall time on a shared machine), and
-the min CPU over the bare interpreter's (the goal of issue 14: <= 60 ms for ``--version`` and ``verify
+the min CPU over the bare interpreter's (the goal: <= 60 ms for ``--version`` and ``verify
 one.jpg``); for the signed file also over the ``import c2pa`` floor.
 
 Every process runs from bytecode, as an installed package does: the children write and read their
