@@ -137,7 +137,7 @@ ENGINE_SIDE = {
     "rightsmark.rights.manifest",
     "rightsmark.rights.consent",
 }
-WRITING_XMP = "rightsmark.rights.xmp.embed"
+WRITING_XMP = "rightsmark.rights.xmp.embedding"
 
 
 def test_an_unsigned_file_loads_nothing_of_the_engine_side_nor_the_xmp_parser(tmp_path: Path) -> None:

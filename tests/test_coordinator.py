@@ -168,8 +168,12 @@ FORKS = textwrap.dedent(
 )
 
 
-def test_one_file_is_judged_without_starting_workers(folder: Path, keys: KeyFiles, tmp_path: Path) -> None:
-    """`rightsmark verify photo.jpg` starts no pool (it would cost more than the file); two files do."""
+def test_one_file_without_a_manifest_is_judged_without_starting_workers(
+    folder: Path, keys: KeyFiles, tmp_path: Path
+) -> None:
+    """`rightsmark verify photo.jpg` starts no pool when the file needs no engine (it would cost more than the
+    file); a file the engine must read goes to a worker, so that an engine crash on it is an error record,
+    never the end of the run; two files start the pool."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
 
     def forks(*args: str) -> list[int]:
@@ -177,10 +181,10 @@ def test_one_file_is_judged_without_starting_workers(folder: Path, keys: KeyFile
         proc = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
         return list(json.loads(proc.stdout.splitlines()[-1]))
 
-    assert forks(str(folder / "a-signed.jpg")) == [0, 0]  # kept, judged in this process
     assert forks(str(folder / "f-unsigned.jpg")) == [0, 1]
-    started, code = forks(str(folder / "a-signed.jpg"), str(folder / "f-unsigned.jpg"))
-    assert started == 2 and code == 1
+    assert forks(str(folder / "j-empty.jpg")) == [0, 1]
+    assert forks(str(folder / "a-signed.jpg")) == [2, 0]  # kept, read by a worker
+    assert forks(str(folder / "a-signed.jpg"), str(folder / "f-unsigned.jpg")) == [2, 1]
 
 
 def test_sidecars_left_to_the_workers_are_never_judged_unread(folder: Path) -> None:

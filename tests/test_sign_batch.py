@@ -220,3 +220,65 @@ def test_a_disk_that_fills_while_the_engine_writes_stops_the_batch_with_whole_fi
         left = sorted(p.name for p in out.iterdir())
         assert left and not [n for n in left if n.startswith(".")], left  # no temporary, no partial file
         assert verified(cli, out, keys) == dict.fromkeys(left, "valid/trusted")
+
+
+def test_the_finishing_thread_never_hangs_nor_leaves_a_temporary(tmp_path: Path, signer: Any) -> None:
+    """Ctrl-C while a signed file waits to be handed over removes its temporary; close() returns even so;
+    a bug met finishing a file (raised with RIGHTSMARK_DEBUG) stops the thread, the files still waiting
+    lose their temporaries, and the error reaches the caller instead of a hang."""
+    import threading
+
+    from rightsmark.sign.batch import SignJob, start_job
+    from rightsmark.sign.workers import Finisher
+
+    from .conftest import open_rights
+
+    sources = [noisy_jpeg(tmp_path / "in" / f"{i}.jpg", i, (64, 64)) for i in range(4)]
+    out = tmp_path / "out"
+    out.mkdir()
+    jobs = [SignJob(src, out / src.name, open_rights()) for src in sources]
+
+    def temporaries() -> list[str]:
+        return sorted(p.name for p in out.iterdir() if p.name.endswith(".part"))
+
+    release = threading.Event()
+    emitted: list[int] = []
+
+    def slow(index: int, job: SignJob, outcome: Any) -> None:
+        release.wait(10)  # the disk is slow: the thread holds the first file, the queue the second
+        emitted.append(index)
+
+    finisher = Finisher(None, slow)
+    finisher.put(0, jobs[0], start_job(signer, jobs[0]))
+    finisher.put(1, jobs[1], start_job(signer, jobs[1]))
+    third = start_job(signer, jobs[2])
+    previous = signal.signal(signal.SIGALRM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(KeyboardInterrupt):
+            finisher.put(2, jobs[2], third)  # blocks: the queue is full, then Ctrl-C
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert not (out / "2.jpg").exists()
+    release.set()
+    closer = threading.Thread(target=finisher.close)
+    closer.start()
+    closer.join(10)
+    assert not closer.is_alive()  # no hang
+    assert emitted == [0, 1] and temporaries() == []
+    assert (out / "0.jpg").exists() and (out / "1.jpg").exists() and not (out / "2.jpg").exists()
+
+    def bug(index: int, job: SignJob, outcome: Any) -> None:
+        raise RuntimeError("a bug while finishing")
+
+    (out / "0.jpg").unlink()
+    (out / "1.jpg").unlink()
+    broken = Finisher(None, bug)
+    broken.put(0, jobs[0], start_job(signer, jobs[0]))
+    with pytest.raises(RuntimeError, match="a bug while finishing"):
+        for i in (1, 2, 3):  # one of these meets the error; none blocks for ever
+            broken.put(i, jobs[i], start_job(signer, jobs[i]))
+    with pytest.raises(RuntimeError):
+        broken.close()
+    assert temporaries() == []

@@ -939,3 +939,12 @@ def test_verify_command_reports_drift_in_every_format(
 
     text = cli("verify", data / "a-drift.jpg", "--trust", keys.ca)
     assert "XMP disagrees with the signed manifest: dc:creator" in text.stdout
+
+
+def test_the_package_names_stay_functions_whichever_is_imported_first() -> None:
+    """Importing the writing module (as the signing workers do) never shadows ``xmp.embed``."""
+    import importlib
+
+    importlib.import_module("rightsmark.rights.xmp.embedding")
+    assert callable(xmp.embed) and callable(xmp.read) and xmp.SUPPORTED
+    assert not isinstance(xmp.embed, type(importlib))

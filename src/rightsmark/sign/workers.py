@@ -63,27 +63,69 @@ class WorkerSettings:
 
 class Finisher:
     """A thread that finishes started jobs in order (:func:`~rightsmark.sign.batch.finish_job`) and
-    emits each outcome; at most one started job waits for it, so signing never runs far ahead."""
+    emits each outcome; at most one started job waits for it, so signing never runs far ahead.
+
+    Never hangs and never leaves a temporary behind: a job handed over while the caller is interrupted
+    is discarded, :meth:`close` only raises a flag (the thread finishes what it holds, then stops), and
+    an error raised while finishing (a bug, with ``RIGHTSMARK_DEBUG`` set) stops the thread cleanly: the
+    jobs still waiting are discarded and the error is raised again in the caller."""
+
+    #: Seconds the thread waits for a job before looking at the stop flag again.
+    POLL = 0.1
 
     def __init__(self, journal: SignJournal | None, emit: Emit) -> None:
         self._journal = journal
         self._emit = emit
-        self._queue: queue.Queue[tuple[int, SignJob, Started] | None] = queue.Queue(maxsize=1)
+        self._queue: queue.Queue[tuple[int, SignJob, Started]] = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="rightsmark-finish")
         self._thread.start()
 
     def put(self, index: int, job: SignJob, started: Started) -> None:
-        self._queue.put((index, job, started))
+        try:
+            while True:
+                if self._error is not None:
+                    raise self._error
+                try:
+                    self._queue.put((index, job, started), timeout=self.POLL)
+                    return
+                except queue.Full:
+                    continue
+        except BaseException:
+            _discard(started)  # never handed over: its temporary goes
+            raise
 
     def close(self) -> None:
-        """Finish what was handed over, then stop."""
-        self._queue.put(None)
+        """Finish what was handed over, then stop (an error met finishing is raised here)."""
+        self._stop.set()
         self._thread.join()
+        if self._error is not None:
+            raise self._error
 
     def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            index, job, started = item
-            self._emit(index, job, finish_job(job, started, self._journal))
+        while True:
+            try:
+                index, job, started = self._queue.get(timeout=self.POLL)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return
+                continue
+            if self._error is not None:
+                _discard(started)
+                continue
+            try:
+                self._emit(index, job, finish_job(job, started, self._journal))
+            except BaseException as exc:  # a bug (raised only with RIGHTSMARK_DEBUG): stop finishing, say it
+                self._error = exc
+                _discard(started)
+
+
+def _discard(started: Started) -> None:
+    """Remove the temporary of a job signed but never finished."""
+    signed, _ = started
+    if not isinstance(signed, SignOutcome):
+        signed.discard()
 
 
 def sign_here(
@@ -297,6 +339,6 @@ class BatchSigner:
         if method == "fork":  # forked workers inherit what is imported here instead of each importing it
             import importlib
 
-            for module in ("c2pa", "rightsmark.sign.signer", "rightsmark.rights.xmp.embed"):
+            for module in ("c2pa", "rightsmark.sign.signer", "rightsmark.rights.xmp.embedding"):
                 importlib.import_module(module)
         yield from sign_on_workers(self._settings(), todo, workers, method, stopping=lambda: self._stopping)

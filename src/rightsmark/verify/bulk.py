@@ -30,7 +30,7 @@ from rightsmark.verify import worker
 from rightsmark.verify.facts import Facts, error_facts
 from rightsmark.verify.policy import Policy
 from rightsmark.verify.stages import FactsStage, RecordStage, ReportStage, Settled
-from rightsmark.verify.worker import ChunkStats, Setup, Stage, Worker
+from rightsmark.verify.worker import ChunkStats, Setup, Stage, Worker, settles_alone
 
 if TYPE_CHECKING:
     import concurrent.futures as cf
@@ -111,7 +111,10 @@ class BulkVerifier:
 
             self._cache_dir = os.fspath(cache_dir)
             self._context = cache_context(self.trust, self._fingerprints)
-            self.cache = FactsCache(self._cache_dir, self._context)  # made here, so a bad --cache fails early
+            # opened here, so that a bad --cache fails early; closed at once: each worker has its own
+            # connection, and none crosses a fork (this one only counts the workers' hits)
+            self.cache = FactsCache(self._cache_dir, self._context)
+            self.cache.close()
         self._records = RecordStage(policy, now)
         self._pool: cf.ProcessPoolExecutor | None = None  # started with the second item
         self._local: Worker[Any] | None = None
@@ -192,8 +195,9 @@ class BulkVerifier:
     def _pipeline(self, items: Iterable[Item], stage: Stage[R]) -> Iterator[tuple[list[Item], R]]:
         source = iter(items)
         head = list(itertools.islice(source, 2))
-        if len(head) == 1 and self._pool is None:
-            # one item (`rightsmark verify photo.jpg`): judged here, starting workers would cost more than it
+        if len(head) == 1 and self._pool is None and (self.jobs == 1 or settles_alone(head[0], self.max_item_size)):
+            # one item (`rightsmark verify photo.jpg`) that needs no engine: judged here, starting workers
+            # would cost more than it (one the engine must read goes to a worker: a crash there is a record)
             result, stats = self._in_process(stage).chunk(head)
             self._account(stats)
             yield head, result

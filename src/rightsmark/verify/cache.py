@@ -32,7 +32,9 @@ class FactsCache:
 
     def __init__(self, directory: str | os.PathLike[str], context: str) -> None:
         os.makedirs(directory, exist_ok=True)
-        self._db = sqlite3.connect(os.path.join(directory, "facts.sqlite3"), timeout=BUSY_TIMEOUT)
+        self._db: sqlite3.Connection | None = sqlite3.connect(
+            os.path.join(directory, "facts.sqlite3"), timeout=BUSY_TIMEOUT
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS readings"
@@ -41,7 +43,7 @@ class FactsCache:
         self._db.commit()
         self._context = context
         self.hits = 0
-        self._pending = 0
+        self._pending: list[tuple[str, str, float]] = []
 
     @staticmethod
     def digest(data: bytes) -> str:
@@ -52,6 +54,8 @@ class FactsCache:
 
     def get(self, data_digest: str) -> Facts | None:
         # Signing certificates expire and engines learn: a reading is reused for MAX_AGE at most.
+        if self._db is None:
+            return None
         try:
             row = self._db.execute(
                 "SELECT facts FROM readings WHERE digest = ? AND cached_at > ?",
@@ -67,31 +71,30 @@ class FactsCache:
         return facts
 
     def put(self, data_digest: str, facts: Facts) -> None:
-        """Remember ``facts`` (never an error: those are tried again next time)."""
+        """Remember ``facts`` (never an error: those are tried again next time), at the next :meth:`commit`."""
         if facts.integrity.value == "error":
             return
-        try:
-            self._db.execute(
-                "INSERT OR REPLACE INTO readings (digest, facts, cached_at) VALUES (?, ?, ?)",
-                (self._key(data_digest), facts.to_json(), time.time()),
-            )
-        except sqlite3.Error:  # not remembered: the next run reads the file again
-            return
-        self._pending += 1
-        if self._pending >= 512:
-            self.commit()
+        self._pending.append((self._key(data_digest), facts.to_json(), time.time()))
 
     def commit(self) -> None:
-        if self._pending:
-            try:
-                self._db.commit()
-            except sqlite3.Error:
-                self._db.rollback()
-            self._pending = 0
+        """Write what :meth:`put` remembered in one short transaction: the write lock, one for all the
+        workers' connections, is never held while a file is being read."""
+        if not self._pending or self._db is None:
+            return
+        rows, self._pending = self._pending, []
+        try:
+            with self._db:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO readings (digest, facts, cached_at) VALUES (?, ?, ?)", rows
+                )
+        except sqlite3.Error:  # not remembered (locked past the timeout, a full disk): read again next time
+            return
 
     def close(self) -> None:
-        self.commit()
-        self._db.close()
+        if self._db is not None:
+            self.commit()
+            self._db.close()
+            self._db = None
 
 
 def cache_context(trust: TrustSources | None, fingerprints: bool) -> str:

@@ -147,6 +147,29 @@ class Worker(Generic[R]):
             return read_capped(fh, self.max_item_size, size)
 
 
+def settles_alone(item: Item, max_item_size: int = DEFAULT_MAX_ITEM_SIZE) -> bool:
+    """Whether ``item``'s facts come without the engine (its source's error, an unreadable file, or no
+    manifest by its bytes): then judging it in the calling process is safe. A file the engine must read
+    goes to a worker process, so that an engine crash on a hostile file is an error record, never the
+    end of the run."""
+    if item.error is not None:
+        return True
+    try:
+        if item.data is None and item.path is not None:
+            fd, size = open_regular(item.path, max_item_size)
+            with open(fd, "rb", buffering=0) as fh:
+                early, marked = prescan_open(fh, item.key)
+                if early is not None or marked:
+                    return early is not None
+                fh.seek(0)
+                data = read_capped(fh, max_item_size, size)
+        else:
+            data = item.read(max_item_size)
+    except OSError:
+        return True  # an error record
+    return prescan(data, item.key) is not None
+
+
 # ---------------------------------------------------------------------------------------------
 # The pool's entry points (module level: picklable by reference)
 

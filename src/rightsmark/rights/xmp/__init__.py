@@ -10,7 +10,7 @@ Modules: :mod:`~rightsmark.rights.xmp.fields` (the properties, the values a mani
 signs, drift), :mod:`~rightsmark.rights.xmp.packet` (parse, merge and serialise the packet),
 :mod:`~rightsmark.rights.xmp.reading` (the values of any properties a packet states: the fields,
 and the declared signals of :mod:`rightsmark.rights.signals_xmp`), :mod:`~rightsmark.rights.xmp.locate`
-(where the packet lies in each container), :mod:`~rightsmark.rights.xmp.embed` (writing a merged packet in
+(where the packet lies in each container), :mod:`~rightsmark.rights.xmp.embedding` (writing a merged packet in
 its place) and :mod:`~rightsmark.rights.xmp.namespaces`. Their public names are all here, each imported when
 first used: finding a packet (every verified file) loads neither the XML parser nor the writing of packets.
 Outside rightsmark they import only the standard library, and defusedxml when a packet is parsed.
@@ -25,7 +25,7 @@ from rightsmark.models import Drift
 from rightsmark.rights.xmp.namespaces import DC, IPTC_EXT, PLUS, RDF, XML, XMP_RIGHTS, X
 
 if TYPE_CHECKING:
-    from rightsmark.rights.xmp.embed import SUPPORTED, NotEmbedded, embed, embed_parts, read
+    from rightsmark.rights.xmp.embedding import SUPPORTED, NotEmbedded, embed, embed_parts, read
     from rightsmark.rights.xmp.fields import (
         PREFIXES,
         Kind,
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 #: The names imported when first used, and their modules: looking for a packet (every verified file) needs only
 #: :mod:`~rightsmark.rights.xmp.locate`, not the XML parser or the writing of packets.
 _LAZY = {
-    **dict.fromkeys(("SUPPORTED", "NotEmbedded", "embed", "embed_parts", "read"), "rightsmark.rights.xmp.embed"),
+    **dict.fromkeys(("SUPPORTED", "NotEmbedded", "embed", "embed_parts", "read"), "rightsmark.rights.xmp.embedding"),
     **dict.fromkeys(
         ("PREFIXES", "Kind", "XmpFields", "drift", "fields_for", "from_metadata", "scalar", "signed_fields"),
         "rightsmark.rights.xmp.fields",

@@ -1,6 +1,6 @@
 """Where the XMP packet lies in each container: find it (JPEG APP1, PNG iTXt, WebP ``XMP `` chunk, TIFF tag 700).
 
-Apart from :mod:`~rightsmark.rights.xmp.embed`, which writes a packet in its place, so that looking for a packet
+Apart from :mod:`~rightsmark.rights.xmp.embedding`, which writes a packet in its place, so that looking for a packet
 (every verified file's declared signals, :mod:`rightsmark.rights.signals_xmp`) imports neither the XML parser
 nor the writing of packets. The containers are walked with :mod:`rightsmark.media`'s walkers.
 """
