@@ -183,7 +183,7 @@ def test_one_file_without_a_manifest_is_judged_without_starting_workers(
 
     assert forks(str(folder / "f-unsigned.jpg")) == [0, 1]
     assert forks(str(folder / "j-empty.jpg")) == [0, 1]
-    assert forks(str(folder / "a-signed.jpg")) == [2, 0]  # kept, read by a worker
+    assert forks(str(folder / "a-signed.jpg")) == [1, 0]  # kept, read by a worker (one: there is one file)
     assert forks(str(folder / "a-signed.jpg"), str(folder / "f-unsigned.jpg")) == [2, 1]
 
 

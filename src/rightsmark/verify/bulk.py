@@ -120,6 +120,8 @@ class BulkVerifier:
         self._local: Worker[Any] | None = None
         self._stage: Stage[Any] | None = None  # the stage the pool (or local worker) was started with
         self._per_item: float | None = None
+        self._pool_size = self.jobs  # workers the next pool starts with
+        self._pool_workers = 0  # and the running one did
         self.engine_reads = 0
         self.prescanned = 0
 
@@ -143,7 +145,7 @@ class BulkVerifier:
         return Setup(stage, self.trust, self._fingerprints, self.max_item_size, self._cache_dir, self._context)
 
     def _executor(self, stage: Stage[Any]) -> cf.ProcessPoolExecutor:
-        if self._pool is not None and self._stage is not stage:
+        if self._pool is not None and (self._stage is not stage or self._pool_workers != self._pool_size):
             self._discard_pool(wait=True)
         if self._pool is None:
             import concurrent.futures as cf
@@ -152,12 +154,13 @@ class BulkVerifier:
             # The engine is not imported here: a worker loads it when it first meets a manifest (a folder
             # of unsigned files never does), and the coordinator never needs it.
             self._pool = cf.ProcessPoolExecutor(
-                max_workers=self.jobs,
+                max_workers=self._pool_size,
                 mp_context=multiprocessing.get_context(start_method()),
                 initializer=worker.start,
                 initargs=(self._setup(stage),),
             )
             self._stage = stage
+            self._pool_workers = self._pool_size
         return self._pool
 
     def _discard_pool(self, *, wait: bool = False) -> None:
@@ -202,6 +205,8 @@ class BulkVerifier:
             self._account(stats)
             yield head, result
             return
+        # workers for as many items as there are, up to jobs: one file that needs the engine starts one
+        self._pool_size = 1 if len(head) == 1 else self.jobs
         items = itertools.chain(head, source)
         window = 2 * self.jobs if self.jobs > 1 else 1
         pending: deque[_Chunk] = deque()
