@@ -71,9 +71,13 @@ CONTAINERS: tuple[tuple[Callable[[str], bool], Opener], ...] = (
 )
 
 
+#: Every container's suffixes: a name ending in none of them is no container (one test per walked file).
+_SUFFIXES = (*TAR_SUFFIXES, ".parquet")
+
+
 def is_container_name(name: str) -> bool:
     """Whether a file or object name is a tar shard or a Parquet file (opened, not verified as an image)."""
-    return any(claims(name) for claims, _ in CONTAINERS)
+    return name.lower().endswith(_SUFFIXES) and any(claims(name) for claims, _ in CONTAINERS)
 
 
 def open_container(
