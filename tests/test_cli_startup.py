@@ -202,9 +202,12 @@ def test_a_signed_file_loads_the_engine_side_when_it_needs_it(tmp_path: Path) ->
     )
     assert code == 0
     args = ("verify", "--trust", keys / "ca.pem", "-q", "-f", "jsonl", signed / "harbour.jpg")
-    code, loaded, out = _probe(*args, cwd=tmp_path)
+    code, loaded, out = _probe(*args, "-j", "1", cwd=tmp_path)  # read in this process
     (record,) = [json.loads(line) for line in out.splitlines() if line.strip()]
     assert record["integrity"] == "valid" and record["trust"] == "trusted" and record["author"] == ["Startup"]
     assert record["metadata_drift"] == [] and record["training"]["ai_training"] == "allowed"
     assert loaded >= ENGINE_SIDE and WRITING_XMP not in loaded
     assert "rightsmark.keys.checks" not in loaded  # (checking signing keys: chain validation needs their EKUs only)
+    code, loaded, out = _probe(*args, "-j", "2", cwd=tmp_path)  # read by a worker: the coordinator needs no engine
+    assert [json.loads(line) for line in out.splitlines() if line.strip()] == [record]
+    assert ENGINE_SIDE & loaded == set() and "c2pa" not in loaded

@@ -76,7 +76,7 @@ class Finisher:
     def __init__(self, journal: SignJournal | None, emit: Emit) -> None:
         self._journal = journal
         self._emit = emit
-        self._queue: queue.Queue[tuple[int, SignJob, Started]] = queue.Queue(maxsize=1)
+        self._queue: queue.Queue[tuple[int, SignJob, Started] | None] = queue.Queue(maxsize=1)
         self._stop = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="rightsmark-finish")
@@ -98,7 +98,10 @@ class Finisher:
 
     def close(self) -> None:
         """Finish what was handed over, then stop (an error met finishing is raised here)."""
-        self._stop.set()
+        self._stop.set()  # enough on its own: the thread stops once nothing is left, even if the rest is cut short
+        if self._thread.is_alive():  # wake it now rather than at its next look at the flag
+            with contextlib.suppress(queue.Full):
+                self._queue.put(None, timeout=self.POLL)
         self._thread.join()
         if self._error is not None:
             raise self._error
@@ -106,11 +109,14 @@ class Finisher:
     def _run(self) -> None:
         while True:
             try:
-                index, job, started = self._queue.get(timeout=self.POLL)
+                item = self._queue.get(timeout=self.POLL)
             except queue.Empty:
-                if self._stop.is_set():
+                if self._stop.is_set() and self._queue.empty():  # nothing is put after close(): all done
                     return
                 continue
+            if item is None:  # close(): everything handed over before it is done
+                return
+            index, job, started = item
             if self._error is not None:
                 _discard(started)
                 continue
