@@ -551,3 +551,45 @@ def test_only_rightsmarks_own_mirror_is_discounted_beside_a_valid_manifest() -> 
     prohibited = xmp_signal("plus:DataMining", PLUS + "DMI-PROHIBITED")
     license_ = xmp_signal("cc:license", "https://creativecommons.org/licenses/by/4.0/")
     assert unmirrored((own, reserved, prohibited, license_), mirror) == (reserved, prohibited)
+
+
+def _png_with_itxt_xmp(text: bytes, *, compressed: bool) -> bytes:
+    """A PNG whose XMP iTXt chunk holds ``text`` as given (zlib data when ``compressed``), before IEND."""
+    import struct
+    import zlib
+
+    base = image_with_xmp("png", None)
+    body = b"XML:com.adobe.xmp\x00" + bytes([1 if compressed else 0, 0]) + b"\x00\x00" + text
+    chunk = struct.pack(">I", len(body)) + b"iTXt" + body + struct.pack(">I", zlib.crc32(b"iTXt" + body))
+    end = base.rindex(b"IEND") - 4
+    return base[:end] + chunk + base[end:]
+
+
+def test_an_xmp_packet_that_cannot_be_read_opts_out_of_every_use(tmp_path: Path) -> None:
+    """A PNG whose XMP chunk is there but cannot be read (its compressed text does not inflate, or inflates
+    past 16 MiB, or is cut short) declares an opt-out of every use, as an unreadable sidecar does: it is
+    dropped even under a policy that keeps files without a manifest. A readable compressed packet is read,
+    and a PNG without one is kept."""
+    import zlib
+
+    opt_out = packet(f"<plus:DataMining>{PLUS}DMI-PROHIBITED</plus:DataMining>")
+    cases = {
+        "garbled.png": _png_with_itxt_xmp(b"\x78\x9c not zlib at all", compressed=True),
+        "bomb.png": _png_with_itxt_xmp(zlib.compress(b" " * (17 << 20), 9), compressed=True),
+        "cut.png": _png_with_itxt_xmp(zlib.compress(opt_out)[:-12], compressed=True),
+        "readable.png": _png_with_itxt_xmp(zlib.compress(opt_out), compressed=True),
+        "none.png": image_with_xmp("png", None),
+    }
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+    items = [Item(key=name, path=str(tmp_path / name)) for name in cases]
+    records = {r.path: r for r in verify_items(items, KEEP_UNSIGNED, jobs=1)}
+    for name in ("garbled.png", "bomb.png", "cut.png"):
+        record = records[name]
+        assert record.decision is Decision.DROP, name
+        assert [r.code for r in record.reasons] == ["declared-opt-out"], name
+        assert {d.value for d in record.declared} == {"(unreadable)"}, name
+        assert all("cannot be read" in d.where for d in record.declared), name
+    assert records["readable.png"].decision is Decision.DROP
+    assert [d.value for d in records["readable.png"].declared] == [f"{PLUS}DMI-PROHIBITED"]
+    assert records["none.png"].decision is Decision.KEEP and records["none.png"].declared == ()

@@ -50,12 +50,8 @@ def packet_signals(raw: bytes) -> tuple[DeclaredSignal, ...]:
     try:
         found = xmp.packet_properties(raw, PROPERTIES, every=True)  # a restriction stated twice counts
     except xmp.MalformedError as exc:
-        where = f"{WHERE} (not well-formed XMP: {exc})"
-        return tuple(
-            DeclaredSignal(name, "(unreadable)", SignalSource.XMP, where, signals.uses(signals.ALL))
-            for local, name in _RESTRICTING.items()
-            if any(local.encode(codec) in raw for codec in _CODECS)
-        )
+        names = [name for local, name in _RESTRICTING.items() if any(local.encode(codec) in raw for codec in _CODECS)]
+        return _unreadable(f"not well-formed XMP: {exc}", names)
     out: list[DeclaredSignal] = []
     for tag, name in PROPERTIES.items():
         values = found.get(tag, [])
@@ -72,9 +68,33 @@ def _declared(name: str, value: str) -> DeclaredSignal:
 
 def file_signals(data: bytes, fmt: ImageFormat | None, *, before: int | None = None) -> tuple[DeclaredSignal, ...]:
     """The declared signals in the XMP packet of ``data`` (none when it has no packet or its format holds none;
-    ``before``: a JPEG's scan start, see :func:`rightsmark.rights.xmp.find_packet`)."""
-    raw = xmp.find_packet(data, fmt, before=before) if fmt is not None else None
-    return packet_signals(raw) if raw is not None else ()
+    ``before``: a JPEG's scan start, see :func:`rightsmark.rights.xmp.find_packet`); a packet that may be there
+    but cannot be read declares an opt-out of every use (:func:`unreadable_packet`)."""
+    return file_packet(data, fmt, before=before)[1]
+
+
+def file_packet(
+    data: bytes, fmt: ImageFormat | None, *, before: int | None = None
+) -> tuple[bytes | None, tuple[DeclaredSignal, ...]]:
+    """The XMP packet of ``data`` (None when there is none, or it cannot be read) and its declared signals."""
+    if fmt is None:
+        return None, ()
+    try:
+        raw = xmp.read_packet(data, fmt, before=before)
+    except xmp.XmpError as exc:
+        return None, unreadable_packet(str(exc))
+    return raw, (packet_signals(raw) if raw is not None else ())
+
+
+def unreadable_packet(why: str) -> tuple[DeclaredSignal, ...]:
+    """What an XMP packet that may be there but cannot be read declares: it might opt out, so it does, of
+    every use (fail closed, as an unreadable sidecar does)."""
+    return _unreadable(f"cannot be read: {why}", list(_RESTRICTING.values()))
+
+
+def _unreadable(why: str, names: list[str]) -> tuple[DeclaredSignal, ...]:
+    where, uses = f"{WHERE} ({why})", signals.uses(signals.ALL)
+    return tuple(DeclaredSignal(name, "(unreadable)", SignalSource.XMP, where, uses) for name in names)
 
 
 def unmirrored(declared: tuple[DeclaredSignal, ...], mirror: str | None) -> tuple[DeclaredSignal, ...]:

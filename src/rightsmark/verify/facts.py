@@ -331,15 +331,14 @@ class FactReader:
             read_license,
             read_training,
         )
-        from rightsmark.rights.signals_xmp import packet_signals, unmirrored
+        from rightsmark.rights.signals_xmp import file_packet, unmirrored
 
         active = reading.active if reading.integrity is Integrity.VALID else None
         assertions = assertions_by_label(active) if active else {}
         training = read_training(assertions) if active else Training()
         # the XMP mirror is compared only with a manifest that validates (header-only parse, no decode)
-        packet = xmp.find_packet(head, fmt) if fmt is not None else None
+        packet, declared = file_packet(head, fmt)
         embedded = xmp.packet_fields(packet) if active and packet is not None else None
-        declared = packet_signals(packet) if packet is not None else ()
         if active:  # rightsmark's own mirror of the signed permissions is the manifest speaking
             declared = unmirrored(declared, plus_data_mining(training))
         return Facts(

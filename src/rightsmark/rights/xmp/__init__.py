@@ -36,7 +36,7 @@ if TYPE_CHECKING:
         scalar,
         signed_fields,
     )
-    from rightsmark.rights.xmp.locate import XmpError, find_packet
+    from rightsmark.rights.xmp.locate import XmpError, find_packet, read_packet
     from rightsmark.rights.xmp.packet import MalformedError
     from rightsmark.rights.xmp.reading import packet_fields, packet_properties
 
@@ -48,7 +48,7 @@ _LAZY = {
         ("PREFIXES", "Kind", "XmpFields", "drift", "fields_for", "from_metadata", "scalar", "signed_fields"),
         "rightsmark.rights.xmp.fields",
     ),
-    **dict.fromkeys(("XmpError", "find_packet"), "rightsmark.rights.xmp.locate"),
+    **dict.fromkeys(("XmpError", "find_packet", "read_packet"), "rightsmark.rights.xmp.locate"),
     "MalformedError": "rightsmark.rights.xmp.packet",
     **dict.fromkeys(("packet_fields", "packet_properties"), "rightsmark.rights.xmp.reading"),
 }
@@ -88,6 +88,7 @@ __all__ = [
     "packet_fields",
     "packet_properties",
     "read",
+    "read_packet",
     "scalar",
     "signed_fields",
 ]

@@ -50,26 +50,36 @@ _PNG_KEY = b"XML:com.adobe.xmp"
 _MAX_INFLATE = 16 * 1024 * 1024
 
 
-def _png_itxt_text(body: bytes) -> bytes | None:
-    """The text of an XMP iTXt chunk body, or None when it is another iTXt."""
+def _png_itxt_text(body: bytes, *, strict: bool = False) -> bytes | None:
+    """The text of an XMP iTXt chunk body, or None when it is another iTXt. A damaged one (cut short, not
+    inflatable, inflating past 16 MiB) reads as empty text, or with ``strict`` raises :class:`XmpError`."""
     if not body.startswith(_PNG_KEY + b"\x00"):
         return None
     rest = body[len(_PNG_KEY) + 1 :]
     if len(rest) < 2:
-        return b""
+        return _damaged("its XMP chunk is cut short", strict)
     compressed = rest[0] == 1
     rest = rest[2:]
     lang_end = rest.find(b"\x00")
     key_end = rest.find(b"\x00", lang_end + 1) if lang_end != -1 else -1
     if key_end == -1:
-        return b""
+        return _damaged("its XMP chunk is cut short", strict)
     text = rest[key_end + 1 :]
     if compressed:
+        inflater = zlib.decompressobj()
         try:
-            text = zlib.decompressobj().decompress(text, _MAX_INFLATE)
+            text = inflater.decompress(text, _MAX_INFLATE)
         except zlib.error:
-            return b""
+            return _damaged("its compressed XMP cannot be inflated", strict)
+        if inflater.unconsumed_tail or not inflater.eof:
+            return _damaged("its compressed XMP is cut short or inflates past 16 MiB", strict)
     return text
+
+
+def _damaged(why: str, strict: bool) -> bytes:
+    if strict:
+        raise XmpError(why)
+    return b""
 
 
 def _png_find(data: bytes) -> _Found | None:
@@ -118,6 +128,8 @@ def _tiff_find(data: bytes) -> _Found | None:
 
 
 _FINDERS = {"jpeg": _jpeg_find, "png": _png_find, "webp": _webp_find, "tiff": _tiff_find, "dng": _tiff_find}
+#: Bytes a container's XMP packet is marked by (TIFF's tag is binary: any damage there may hide one).
+_MARKS = {"jpeg": _JPEG_XMP, "png": _PNG_KEY, "webp": b"XMP "}
 
 
 def find_packet(data: bytes, fmt: ImageFormat, *, before: int | None = None) -> bytes | None:
@@ -133,4 +145,23 @@ def find_packet(data: bytes, fmt: ImageFormat, *, before: int | None = None) -> 
         found = find(data)
     except (StructureError, XmpError):
         return None
+    return found.packet if found else None
+
+
+def read_packet(data: bytes, fmt: ImageFormat, *, before: int | None = None) -> bytes | None:
+    """:func:`find_packet` for reading what a file declares, failing closed: None only where the file holds
+    no packet; :class:`XmpError` where it may hold one that cannot be read (an XMP chunk cut short or not
+    inflatable, a TIFF's packet past its end, a container that does not walk around an XMP mark)."""
+    find = _FINDERS.get(fmt.name)
+    if find is None or (fmt.name == "jpeg" and before is not None and data.find(_JPEG_XMP, 0, before) == -1):
+        return None
+    try:
+        found = find(data)
+        if found is not None and fmt.name == "png":
+            _png_itxt_text(data[found.start + 8 : found.end - 4], strict=True)
+    except StructureError as exc:
+        mark = _MARKS.get(fmt.name)
+        if mark is not None and mark not in (data if before is None else data[:before]):
+            return None  # damaged, but nowhere near a packet: the engine judges the damage
+        raise XmpError(f"the file does not walk where its XMP may lie: {exc}") from None
     return found.packet if found else None
