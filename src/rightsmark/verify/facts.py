@@ -32,8 +32,9 @@ if TYPE_CHECKING:
     from rightsmark.verify.chaintrust import ChainTrust, engine_chain
 
 #: Bump when the meaning of cached facts changes; old cache entries are then ignored.
-#: (5: the declared signals of the file's XMP; an older entry would hide them.)
-FACTS_VERSION = 5
+#: (5: the declared signals of the file's XMP; an older entry would hide them. 6: an XMP packet that cannot
+#: be read declares an opt-out; an older entry read it as no packet.)
+FACTS_VERSION = 6
 
 
 @dataclass(frozen=True)
