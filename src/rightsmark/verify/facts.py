@@ -339,6 +339,8 @@ class FactReader:
         training = read_training(assertions) if active else Training()
         # the XMP mirror is compared only with a manifest that validates (header-only parse, no decode)
         packet, declared = file_packet(head, fmt)
+        if packet is None and reading.integrity is Integrity.ERROR:
+            declared = ()  # a file the engine cannot read is an error record: its damaged packet is part of that
         embedded = xmp.packet_fields(packet) if active and packet is not None else None
         if active:  # rightsmark's own mirror of the signed permissions is the manifest speaking
             declared = unmirrored(declared, plus_data_mining(training))
