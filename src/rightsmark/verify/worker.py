@@ -116,14 +116,11 @@ class Worker(Generic[R]):
         """The facts of an item that carries its bytes, or of any item when a cache is kept (the cache
         is keyed by the digest of the very bytes judged)."""
         try:
-            data = self._bytes(item) if item.data is None and item.path is not None else item.read(self.max_item_size)
+            data = item_bytes(item, self.max_item_size)
         except OSError as exc:
             return error_facts(read_error(exc))
         if isinstance(data, Facts):
             return data
-        early = prescan(data, item.key)
-        if early is not None:
-            return early
         digest = None
         if self.cache is not None:
             digest = self.cache.digest(data)
@@ -136,15 +133,25 @@ class Worker(Generic[R]):
             self.cache.put(digest, facts)
         return facts
 
-    def _bytes(self, item: Item) -> bytes | Facts:
-        """A local file's bytes, read from the descriptor checked, or its facts when its head settles it."""
-        fd, size = open_regular(item.path or "", self.max_item_size)
+
+def item_bytes(item: Item, max_item_size: int = DEFAULT_MAX_ITEM_SIZE) -> bytes | Facts:
+    """The bytes the engine must read for ``item``, or its facts when they come without the engine (no
+    manifest: :func:`~rightsmark.verify.facts.prescan`). A local file is checked to be a regular file within
+    the cap and read from that very descriptor, its head first. Raises OSError where it cannot be read."""
+    if item.data is None and item.path is not None:
+        fd, size = open_regular(item.path, max_item_size)
         with open(fd, "rb", buffering=0) as fh:
-            early, _ = prescan_open(fh, item.key)  # the very file checked, however the path changes
+            early, marked = prescan_open(fh, item.key)  # the very file checked, however the path changes
             if early is not None:
                 return early
             fh.seek(0)
-            return read_capped(fh, self.max_item_size, size)
+            data = read_capped(fh, max_item_size, size)
+        if marked:  # a manifest marker in its head: the engine must look
+            return data
+    else:
+        data = item.read(max_item_size)
+    early = prescan(data, item.key)
+    return data if early is None else early
 
 
 def settles_alone(item: Item, max_item_size: int = DEFAULT_MAX_ITEM_SIZE) -> bool:
@@ -155,19 +162,9 @@ def settles_alone(item: Item, max_item_size: int = DEFAULT_MAX_ITEM_SIZE) -> boo
     if item.error is not None:
         return True
     try:
-        if item.data is None and item.path is not None:
-            fd, size = open_regular(item.path, max_item_size)
-            with open(fd, "rb", buffering=0) as fh:
-                early, marked = prescan_open(fh, item.key)
-                if early is not None or marked:
-                    return early is not None
-                fh.seek(0)
-                data = read_capped(fh, max_item_size, size)
-        else:
-            data = item.read(max_item_size)
+        return isinstance(item_bytes(item, max_item_size), Facts)
     except OSError:
         return True  # an error record
-    return prescan(data, item.key) is not None
 
 
 # ---------------------------------------------------------------------------------------------
