@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rightsmark.errors import UsageError
+from rightsmark.reports.formats import sample_from_columns
 from rightsmark.sources.storage import is_url
 
 if TYPE_CHECKING:
@@ -52,19 +53,6 @@ def is_shard_target(output: str) -> bool:
     return is_url(output) or output.endswith(("/", os.sep)) or os.path.isdir(output) or not Path(output).suffix
 
 
-def _sample(values: dict[str, Any]) -> dict[str, Any] | None:
-    if not values.get("sample_source"):
-        return None
-    row = values.get("sample_row")
-    return {
-        "source": values["sample_source"],
-        "key": values.get("sample_key"),
-        "key_from": values.get("sample_key_from"),
-        "row": int(row) if row else None,
-        "url": values.get("sample_url"),
-    }
-
-
 def _read_back(fs: Any, root: str, fmt: str) -> Iterator[ReadBack]:
     """:data:`ReadBack` of every record in the shards under ``root``."""
     suffix = ".parquet" if fmt == "parquet" else ".jsonl"
@@ -76,8 +64,8 @@ def _read_back(fs: Any, root: str, fmt: str) -> Iterator[ReadBack]:
                 wanted = ["path", "decision", "integrity", "reason_codes", "error", *_SAMPLE_COLUMNS]
                 for batch in pq.ParquetFile(fh).iter_batches(columns=wanted):
                     for row in batch.to_pylist():
-                        codes = row["reason_codes"]
-                        yield row["path"], row["decision"], row["integrity"], codes, row["error"], _sample(row)
+                        codes, sample = row["reason_codes"], sample_from_columns(row)
+                        yield row["path"], row["decision"], row["integrity"], codes, row["error"], sample
             else:
                 for line in fh:
                     rec = json.loads(line)

@@ -286,6 +286,21 @@ def _sample_columns(sample: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+def sample_from_columns(values: dict[str, Any]) -> dict[str, Any] | None:
+    """The sample a record's ``sample_*`` flat columns hold (the inverse of :func:`_sample_columns`), or None
+    without one. Raises ValueError for a row that is not a number."""
+    if not values.get("sample_source"):
+        return None
+    row = values.get("sample_row")
+    return {
+        "source": values["sample_source"],
+        "key": values.get("sample_key") or "",
+        "key_from": values.get("sample_key_from") or "",
+        "row": int(row) if row else None,
+        "url": values.get("sample_url") or None,
+    }
+
+
 _USES = ("ai_training", "ai_generative_training", "ai_inference", "data_mining")
 
 

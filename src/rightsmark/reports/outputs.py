@@ -29,7 +29,15 @@ from typing import Any, TextIO, cast
 from rightsmark.errors import UsageError, disk_full
 from rightsmark.files import parse_document, sweep_stale_temporaries, temp_prefix, write_atomic
 from rightsmark.models import VerifyRecord
-from rightsmark.reports.formats import FLAT_COLUMNS, FORMATS, LIST_COLUMNS, JsonLinesReport, Report, flat_dict
+from rightsmark.reports.formats import (
+    FLAT_COLUMNS,
+    FORMATS,
+    LIST_COLUMNS,
+    JsonLinesReport,
+    Report,
+    flat_dict,
+    sample_from_columns,
+)
 
 _BY_SUFFIX = {
     ".jsonl": "jsonl",
@@ -148,16 +156,7 @@ def _sample_of(record: Any) -> dict[str, Any] | None:
     if "sample" in record:
         sample = record["sample"]
         return sample if isinstance(sample, dict) else None
-    if not record.get("sample_source"):
-        return None
-    row = record.get("sample_row")
-    return {
-        "source": record["sample_source"],
-        "key": record.get("sample_key") or "",
-        "key_from": record.get("sample_key_from") or "",
-        "row": int(row) if row else None,
-        "url": record.get("sample_url") or None,
-    }
+    return sample_from_columns(record)
 
 
 class ParquetReport(Report):
