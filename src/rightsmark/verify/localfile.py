@@ -97,8 +97,8 @@ def file_facts(reader: FactReader, file: LocalFile, name: str | Path = "", *, wh
                 # no manifest marker before the scan data: no manifest, when the end-of-image marker follows
                 # (the engine would say so: :func:`rightsmark.verify.facts.prescan`); else the bytes decide
                 tail = file.pread(TAIL_BYTES, max(start, file.size - TAIL_BYTES))
-                if tail.rfind(b"\xff\xd9") != -1:
-                    return absent_facts(head, fmt, start)
+                if tail.rfind(b"\xff\xd9") != -1:  # (head and tail of one version of the file, or no reading)
+                    return absent_facts(head, fmt, start) if _stamp(file.fd) == stamp else error_facts(CHANGED)
             else:
                 facts = reader.examine_local(file, head, name)[0]
                 # the engine read the file apart from the header read here: the same file, or no reading

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from rightsmark.media.formats import HEADER_BYTES, sniff
 from rightsmark.sources.base import Item
 from rightsmark.sources.fs import take_sidecars
 from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE, open_regular, read_capped
@@ -123,7 +124,9 @@ class Worker(Generic[R]):
             return data
         digest = None
         if self.cache is not None:
-            digest = self.cache.digest(data)
+            # the bytes and the format they are read as: a name can change that (.dng, .svg), and with it the reading
+            fmt = sniff(data[:HEADER_BYTES], item.key)
+            digest = f"{self.cache.digest(data)} {fmt.name if fmt else '-'}"
             cached = self.cache.get(digest)
             if cached is not None:
                 stats.cache_hits += 1

@@ -82,10 +82,10 @@ def _damaged(why: str, strict: bool) -> bytes:
     return b""
 
 
-def _png_find(data: bytes) -> _Found | None:
+def _png_find(data: bytes, *, strict: bool = False) -> _Found | None:
     for kind, start, end in png.chunks(data):
         if kind == b"iTXt":
-            text = _png_itxt_text(data[start + 8 : end - 4])
+            text = _png_itxt_text(data[start + 8 : end - 4], strict=strict)
             if text is not None:
                 return _Found(text, start, end)
     return None
@@ -156,9 +156,7 @@ def read_packet(data: bytes, fmt: ImageFormat, *, before: int | None = None) -> 
     if find is None or (fmt.name == "jpeg" and before is not None and data.find(_JPEG_XMP, 0, before) == -1):
         return None
     try:
-        found = find(data)
-        if found is not None and fmt.name == "png":
-            _png_itxt_text(data[found.start + 8 : found.end - 4], strict=True)
+        found = _png_find(data, strict=True) if fmt.name == "png" else find(data)
     except StructureError as exc:
         mark = _MARKS.get(fmt.name)
         if mark is not None and mark not in (data if before is None else data[:before]):
