@@ -100,9 +100,10 @@ OPENS = textwrap.dedent(
     opened = []
 
     def hook(event, args):
-        if event == "open" and os.getpid() == main_pid and isinstance(args[0], str) and args[0].startswith(folder):
-            if os.path.isfile(args[0]):
-                opened.append(args[0])
+        if event == "open" and os.getpid() == main_pid and isinstance(args[0], (str, bytes, os.PathLike)):
+            path = os.fsdecode(args[0])
+            if path.startswith(folder) and os.path.isfile(path):
+                opened.append(path)
 
     sys.addaudithook(hook)
     from rightsmark._cli import main
@@ -131,6 +132,16 @@ def test_the_coordinator_opens_no_item(folder: Path, keys: KeyFiles, tmp_path: P
     opened = json.loads(proc.stdout.splitlines()[-1])
     assert opened == []
     assert len(out.read_text().splitlines()) > 60  # and yet every image has its record
+    # the hook does see opens: with one job this process reads every image and sidecar itself
+    control = subprocess.run(
+        [sys.executable, "-c", OPENS, str(folder), "--trust", str(keys.ca), "-o", str(out), "-j", "1", "-q"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    seen = {os.path.basename(p) for p in json.loads(control.stdout.splitlines()[-1])}
+    assert {"a-signed.jpg", "f-unsigned.jpg", "side.json"} <= seen
 
 
 def test_chunks_follow_what_items_cost() -> None:

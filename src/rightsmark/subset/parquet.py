@@ -114,8 +114,8 @@ def row_names(file: str, column: str | None, key_column: str | None) -> list[str
 class _Matcher:
     """The record of each row (see the module docstring), and the rows counted."""
 
-    def __init__(self, file: str, covered: Covered, rows: int, names: list[str] | None, image: str | None) -> None:
-        self.covered, self.names, self.image = covered, names, image
+    def __init__(self, file: str, covered: Covered, rows: int, names: list[str] | None) -> None:
+        self.covered, self.names = covered, names
         self.counts = Counts()
         if names is None:
             self.repeated: set[str] = set()
@@ -179,15 +179,6 @@ def _named(key_from: str | None) -> bool:
     return key_from is not None and key_from.startswith("column:")
 
 
-def _image_column(schema: Any, column: str | None) -> str | None:
-    from rightsmark.sources.parquet import ColumnError, choose_image_column
-
-    try:
-        return choose_image_column(schema, column)
-    except ColumnError:
-        return None
-
-
 def _batch_rows(metadata: Any) -> int:
     """Rows per record batch: about :data:`BATCH_BYTES`, from the first row groups' sizes in the footer."""
     groups = [metadata.row_group(i) for i in range(min(4, metadata.num_row_groups))]
@@ -233,7 +224,7 @@ def filter_file(
         names = None if covered.by_sample else row_names(file, column, key_column)
         if names is not None and len(names) != rows:
             raise _damaged(file, f"{len(names)} rows named of {rows}")
-        matcher = _Matcher(file, covered, rows, names, _image_column(schema, column))
+        matcher = _Matcher(file, covered, rows, names)
         out_schema = _schema(schema, added, provenance)
         buffered: list[Any] = []
         size = 0
