@@ -349,6 +349,25 @@ def section(
     return value
 
 
+def workload(
+    result: dict[str, Any],
+    args: Any,
+    work: Path,
+    name: str,
+    directory: Path,
+    files: list[Path],
+    what: str,
+    jobs: list[int],
+) -> None:
+    """Measure one workload (``args.small`` or ``args.large`` files of ``directory``), keep it and print it."""
+    count = getattr(args, name)
+    mb = sum(f.stat().st_size for f in files) / 2**20
+    title = f"{name}: {count} {what} ({mb:.0f} MiB)"
+    section(result, name, args.json, lambda: measure_workload(name, directory, count, work, jobs, args.repeat))
+    result[name]["title"] = title
+    print_workload(title, result[name])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", type=Path, default=REPO / ".bench", help="generated files (default: .bench)")
@@ -380,29 +399,11 @@ def main() -> None:
     if "small" in only or "main" in only:
         small_dir = linked(work, f"small-{args.small}", small_files, args.small)
     if "small" in only:
-        mb = sum(f.stat().st_size for f in small_files) / 2**20
-        title = f"small: {args.small} JPEGs of 512x512, half signed ({mb:.0f} MiB)"
-        section(
-            result,
-            "small",
-            args.json,
-            lambda: measure_workload("small", small_dir, args.small, work, jobs, args.repeat),
-        )
-        result["small"]["title"] = title
-        print_workload(title, result["small"])
+        workload(result, args, work, "small", small_dir, small_files, "JPEGs of 512x512, half signed", jobs)
     if "large" in only:
         large_files = store(work, "12mp", args.large)
         large_dir = linked(work, f"large-{args.large}", large_files, args.large)
-        mb = sum(f.stat().st_size for f in large_files) / 2**20
-        title = f"large: {args.large} signed JPEGs of 12 MP ({mb:.0f} MiB)"
-        section(
-            result,
-            "large",
-            args.json,
-            lambda: measure_workload("large", large_dir, args.large, work, jobs, args.repeat),
-        )
-        result["large"]["title"] = title
-        print_workload(title, result["large"])
+        workload(result, args, work, "large", large_dir, large_files, "signed JPEGs of 12 MP", jobs)
     if "main" in only:
         few = max(1, args.small // 10)
         few_dir = linked(work, f"small-{few}", small_files, few)
