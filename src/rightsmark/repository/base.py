@@ -1,0 +1,83 @@
+"""The manifest repository interface, its typed results and errors.
+
+A repository keeps validated manifest stores (the JUMBF bytes) under the id of their active manifest and
+indexes them by the soft bindings that manifest records. Lookups return :class:`Candidate`\\ s: a
+candidate only *names* a manifest; whoever uses it fetches the store with :meth:`Repository.manifest`
+and validates it again (a repository is never trusted to have validated for us).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from rightsmark.errors import RightsmarkError
+from rightsmark.softbinding.model import SoftBinding
+
+#: Hamming distance (bits of the 64-bit ISCC image-code prefix) within which a fingerprint matches.
+DEFAULT_MAX_DISTANCE = 8
+#: candidates returned for one query unless the caller asks otherwise (the API's default too)
+DEFAULT_LIMIT = 10
+#: the largest manifest store accepted into a repository
+MAX_STORE_BYTES = 4 * 1024 * 1024
+
+
+class RepositoryError(RightsmarkError):
+    """A repository that cannot be used: not a repository, unreachable, or answering garbage."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A manifest a soft binding points at.
+
+    ``distance`` is 0 for an exact (watermark) match, else the Hamming distance of the fingerprints;
+    ``repository`` says where it was found (a path, or a URL without credentials); ``endpoint`` is where
+    the store may be fetched when a service says it lives elsewhere.
+    """
+
+    manifest_id: str
+    alg: str
+    distance: int
+    repository: str
+    endpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One manifest store as a repository keeps it."""
+
+    manifest_id: str
+    store: bytes
+    bindings: tuple[SoftBinding, ...]
+
+
+class Repository(Protocol):
+    #: where this repository is, for people (a path, or a URL without credentials)
+    location: str
+
+    def add(self, entry: Entry) -> bool:
+        """Keep ``entry`` (already validated by the caller); False when that manifest id was already there."""
+        ...
+
+    def find(
+        self, binding: SoftBinding, *, max_distance: int = DEFAULT_MAX_DISTANCE, limit: int = DEFAULT_LIMIT
+    ) -> list[Candidate]:
+        """Manifests whose bindings match ``binding``: a fingerprint within ``max_distance``, nearest first;
+        a watermark identifier exactly. An algorithm the repository does not index finds nothing."""
+        ...
+
+    def manifest(self, manifest_id: str) -> bytes | None:
+        """The manifest store kept under ``manifest_id``, or None."""
+        ...
+
+    def count(self) -> int:
+        """How many manifest stores the repository keeps."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def describe(candidates: Sequence[Candidate]) -> str:
+    """A short human list of candidates, for messages."""
+    return ", ".join(f"{c.manifest_id} ({c.alg}, distance {c.distance})" for c in candidates) or "none"
