@@ -7,6 +7,7 @@ recovered manifest forbids drops the file; what it allows keeps it only under [t
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable
@@ -15,11 +16,11 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from rightsmark.repository.ingest import register
 
 from rightsmark.filters import KeepFilter
 from rightsmark.keys.devca import KeyFiles
 from rightsmark.models import Training, Use
+from rightsmark.repository.ingest import register
 from rightsmark.rights.consent import load_consent_file
 from rightsmark.sign.signer import Signer
 from rightsmark.verify.policy import Policy
@@ -55,7 +56,7 @@ def registered(tmp_path: Path, signer: Signer) -> Callable[..., tuple[Path, Path
         signer.sign_file(EXAMPLE_IMAGES / name, signed, open_rights(**rights))
         repo = tmp_path / "manifests.db"
         outcome = register(str(repo), [signed])
-        assert [r.status for r in outcome] == ["added"], outcome
+        assert [r.outcome for r in outcome] == ["added"], outcome
         return stripped_copy(signed, tmp_path / f"stripped-{name}"), repo, manifest_id(signed)
 
     return make
@@ -129,7 +130,7 @@ def test_a_recovered_consent_that_expired_drops_the_file(
     later = dt.datetime(2099, 1, 2, tzinfo=dt.UTC)
     record = KeepFilter(policy, now=later).record(stripped.read_bytes(), "x")
     assert not record.kept
-    assert [r.code for r in record.reasons] == ["consent-expired"]
+    assert [r.code for r in record.reasons] == ["integrity-absent", "consent-expired"]
     assert record.recovered is not None and record.recovered.consent.status.value == "expired"
 
 
@@ -153,13 +154,19 @@ def test_a_store_that_no_longer_validates_is_never_used(
         at = bytes(forged).find(b"notAllowed")
         assert at > 0
         forged[at : at + 10] = b"allowed\x00\x00\x00"  # an attacker rewrites the permission in place
-        db.execute("UPDATE manifests SET store = ?", (bytes(forged),))
+        digest = hashlib.sha256(forged).hexdigest()  # and keeps the repository's own checksum consistent
+        db.execute("UPDATE manifests SET store = ?, sha256 = ?", (bytes(forged), digest))
     policy = tmp_path / "p.toml"
     policy.write_text(f'recover = "{repo}"\n[treat]\nrecovered = "keep"\nabsent = "keep"\n')
     code, record = verify_json(cli, stripped, "--policy", policy, "--trust", keys.ca)
     assert code == 1 and record["decision"] == "drop"
     assert "recovered-invalid" in codes(record)
     assert record["recovered"] is None
+    # a store the repository itself finds damaged is refused by the repository: also a drop
+    with sqlite3.connect(repo) as db:
+        db.execute("UPDATE manifests SET sha256 = ?", ("0" * 64,))
+    code, record = verify_json(cli, stripped, "--policy", policy, "--trust", keys.ca)
+    assert code == 1 and record["decision"] == "drop" and "recovery-failed" in codes(record)
 
 
 def test_the_library_verifier_and_keep_filter_recover_too(
@@ -213,3 +220,35 @@ def test_a_signed_valid_file_is_not_recovered(
     _stripped, repo, _label = registered()
     _code, record = verify_json(cli, signed_jpeg, "--recover", repo, "--trust", keys.ca)
     assert record["integrity"] == "valid" and record["recovered"] is None
+
+
+def test_sign_register_keeps_each_signed_manifest_and_a_stripped_copy_finds_it(
+    cli: Cli, keys: KeyFiles, tmp_path: Path
+) -> None:
+    photos = tmp_path / "in"
+    photos.mkdir()
+    for name in ("harbour.jpg",):
+        (photos / name).write_bytes((EXAMPLE_IMAGES / name).read_bytes())
+    Image.radial_gradient("L").resize((300, 200)).convert("RGB").save(photos / "gradient.png")
+    common = ["--key", keys.key, "--cert", keys.chain, "--ai-training", "notAllowed", "--no-people"]
+    done = cli("sign", photos, "-o", "out/", "--register", "repo.db", *common)
+    assert done.returncode == 0, done.stderr
+    assert "registered 2 manifests" in done.stderr
+    stripped = stripped_copy(tmp_path / "out" / "harbour.jpg", tmp_path / "s.jpg")
+    code, record = verify_json(cli, stripped, "--recover", "repo.db", "--trust", keys.ca, "--keep-unsigned")
+    assert record["recovered"]["manifest_id"] == manifest_id(tmp_path / "out" / "harbour.jpg")
+    assert code == 1 and codes(record) == ["permission-not-allowed"]
+    # a second run skips the signed files and finds their manifests kept already
+    again = cli("sign", photos, "-o", "out/", "--register", "repo.db", *common)
+    assert again.returncode == 0 and "registered 0 manifests" in again.stderr
+
+
+def test_sign_register_refuses_what_cannot_work_before_signing(cli: Cli, keys: KeyFiles, tmp_path: Path) -> None:
+    (tmp_path / "a.jpg").write_bytes((EXAMPLE_IMAGES / "harbour.jpg").read_bytes())
+    common = ["--key", keys.key, "--cert", keys.chain, "--ai-training", "allowed", "--no-people"]
+    done = cli("sign", "a.jpg", "-o", "out/", "--register", "r.db", "--soft-binding", "none", *common)
+    one_error_line(done, "--register")
+    (tmp_path / "notes.txt").write_text("not a database")
+    done = cli("sign", "a.jpg", "-o", "out/", "--register", "notes.txt", *common)
+    one_error_line(done, "notes.txt")
+    assert not (tmp_path / "out").exists()
