@@ -206,8 +206,7 @@ class BulkVerifier:
     def _pipeline(self, items: Iterable[Item], stage: Stage[R]) -> Iterator[tuple[list[Item], R]]:
         source = iter(items)
         head = list(itertools.islice(source, 2))
-        alone = self.jobs == 1 or (not self.policy.recover and settles_alone(head[0], self.max_item_size))
-        if len(head) == 1 and self._pool is None and alone:
+        if len(head) == 1 and self._pool is None and self._alone(head[0]):
             # one item (`rightsmark verify photo.jpg`) that needs no engine: judged here, starting workers
             # would cost more than it (one the engine must read goes to a worker: a crash there is a record)
             result, stats = self._in_process(stage).chunk(head)
@@ -236,6 +235,11 @@ class BulkVerifier:
             pending.append(self._submit(chunk, stage))
         while pending:
             yield self._drain(pending.popleft(), stage)
+
+    def _alone(self, item: Item) -> bool:
+        """Whether the one item of a run is judged in this process: with one job, or when it needs no
+        engine (recovery reads a repository's stores with the engine: a worker's job)."""
+        return self.jobs == 1 or (not self.policy.recover and settles_alone(item, self.max_item_size))
 
     def _chunk_size(self) -> int:
         """Items for the next chunk: one until an item's cost is known, then about TARGET_SECONDS' worth."""

@@ -420,7 +420,10 @@ def judge(facts: Facts, policy: Policy, now: dt.datetime | None = None) -> tuple
     if facts.recovery is not None:
         from rightsmark.verify.recovered import judge_recovery
 
-        decision, reasons = judge_recovery(facts.recovery, policy, now, decision, reasons)
+        def of(other: Facts) -> tuple[ConsentResult, Decision, list[Reason]]:
+            return judge(other, policy, now)
+
+        decision, reasons = judge_recovery(facts.recovery, of, policy.keep_recovered, decision, reasons)
     return consent, decision, reasons
 
 

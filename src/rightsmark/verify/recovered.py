@@ -15,14 +15,16 @@ A recovered manifest can always take permission away and gives it only where the
 
 from __future__ import annotations
 
-import datetime as dt
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from rightsmark.models import Decision, Reason, RecoveredManifest, Trust
+from rightsmark.models import ConsentResult, Decision, Reason, RecoveredManifest, Trust
 
 if TYPE_CHECKING:
     from rightsmark.verify.facts import Facts, Match, Recovery
-    from rightsmark.verify.policy import Policy
+
+#: the policy's judgement of one reading (:func:`rightsmark.verify.policy.judge` at a given time)
+Judge = Callable[["Facts"], tuple[ConsentResult, Decision, list[Reason]]]
 
 #: reason codes by which a manifest says something against the use (as opposed to failing to grant it)
 RESTRICTING = frozenset(
@@ -44,10 +46,8 @@ RESTRICTING = frozenset(
 _ANSWERED = frozenset({"integrity-absent", "integrity-invalid", "manifest-remote"})
 
 
-def _judged(match: Match, policy: Policy, now: dt.datetime | None) -> tuple[Decision, list[Reason]]:
-    from rightsmark.verify.policy import judge
-
-    _consent, decision, reasons = judge(match.facts, policy, now)
+def _judged(match: Match, judge: Judge) -> tuple[Decision, list[Reason]]:
+    _consent, decision, reasons = judge(match.facts)
     return decision, reasons
 
 
@@ -56,9 +56,10 @@ def _how(match: Match) -> str:
 
 
 def judge_recovery(
-    recovery: Recovery, policy: Policy, now: dt.datetime | None, decision: Decision, reasons: list[Reason]
+    recovery: Recovery, judge: Judge, keep_recovered: bool, decision: Decision, reasons: list[Reason]
 ) -> tuple[Decision, list[Reason]]:
-    """The decision on a file whose own reading gave ``decision`` and ``reasons``, now that ``recovery`` is known."""
+    """The decision on a file whose own reading gave ``decision`` and ``reasons``, now that ``recovery`` is
+    known; ``judge`` is the policy's judgement, ``keep_recovered`` its ``[treat] recovered = "keep"``."""
     out = list(reasons)
     if recovery.problem is not None:
         code, message = recovery.problem
@@ -68,7 +69,7 @@ def judge_recovery(
     restricting: list[Reason] = []
     granting = True
     for match in recovery.matches:
-        verdict, why = _judged(match, policy, now)
+        verdict, why = _judged(match, judge)
         granting = granting and verdict is Decision.KEEP
         restricting += [
             Reason(r.code, f"recovered manifest {match.manifest_id} ({_how(match)}): {r.message}")
@@ -84,11 +85,11 @@ def judge_recovery(
         message = f"{len(ids)} different manifests match this file's soft bindings: {', '.join(ids)}"
         return Decision.DROP, [*out, Reason("recovered-ambiguous", message)]
     best = recovery.matches[0]
-    if policy.keep_recovered and granting:
+    if keep_recovered and granting:
         rest = [r for r in out if r.code not in _ANSWERED]
         return (Decision.DROP if rest else Decision.KEEP), rest
-    if policy.keep_recovered:  # the recovered manifest does not pass the policy itself: say why
-        _verdict, why = _judged(best, policy, now)
+    if keep_recovered:  # the recovered manifest does not pass the policy itself: say why
+        _verdict, why = _judged(best, judge)
         prefix = f"recovered manifest {best.manifest_id} ({_how(best)}): "
         return Decision.DROP, [*out, *(Reason(r.code, prefix + r.message) for r in why)]
     message = (
@@ -98,15 +99,13 @@ def judge_recovery(
     return Decision.DROP, [*out, Reason("recovered-only", message)]
 
 
-def recovered_manifest(facts: Facts, policy: Policy, now: dt.datetime | None) -> RecoveredManifest | None:
+def recovered_manifest(facts: Facts, judge: Judge) -> RecoveredManifest | None:
     """What a record shows of the best recovered manifest (None where nothing was recovered)."""
     recovery = facts.recovery
     if recovery is None or not recovery.matches:
         return None
-    from rightsmark.verify.policy import judge
-
     best = recovery.matches[0]
-    consent, _decision, _reasons = judge(best.facts, policy, now)
+    consent, _decision, _reasons = judge(best.facts)
     rf = best.facts
     return RecoveredManifest(
         manifest_id=best.manifest_id,

@@ -74,7 +74,7 @@ def make_record(
     if facts.recovery is not None:
         from rightsmark.verify.recovered import recovered_manifest
 
-        record = replace(record, recovered=recovered_manifest(facts, policy, now))
+        record = replace(record, recovered=recovered_manifest(facts, lambda other: judge(other, policy, now)))
     if item is not None and item.error is not None and item.reason is not None:
         record = replace(record, reasons=(Reason(item.reason, record.error or item.reason),))
     return record
