@@ -54,10 +54,14 @@ def flags_profile(
     thumbnail: bool | None = None,
     naming: str | None = None,
     xmp: bool | None = None,
+    soft_binding: str | None = None,
+    watermark: bool | None = None,
 ) -> Profile:
     """What the command line said, as a profile layer (unset flags are ``None``)."""
     from rightsmark.rights.profile import Profile, check_templates
 
+    if soft_binding is not None and soft_binding not in ("iscc", "none"):
+        raise UsageError(f"--soft-binding {soft_binding!r} is not known", hint="give iscc or none")
     people_given = consent is not None or consent_map is not None or no_people
     layer = Profile(
         authors=tuple(author) if author else None,
@@ -80,6 +84,8 @@ def flags_profile(
         thumbnail=thumbnail,
         naming=naming,
         xmp=xmp,
+        soft_binding=soft_binding,
+        watermark=watermark,
     )
     check_templates(layer, "the command line")
     if author_url is not None:
@@ -180,6 +186,25 @@ def sign(
     xmp: Annotated[
         bool | None, typer.Option(help="Also write author, license and AI-use as XMP for non-C2PA tools.")
     ] = None,
+    soft_binding: Annotated[
+        str | None,
+        typer.Option(
+            "--soft-binding",
+            help="Fingerprint recorded as a C2PA soft binding: iscc (the ISCC image code, default) or none.",
+        ),
+    ] = None,
+    watermark: Annotated[
+        bool | None,
+        typer.Option(help="Mark the pixels with an invisible watermark naming the manifest (before signing)."),
+    ] = None,
+    register: Annotated[
+        str | None,
+        typer.Option(
+            "--register",
+            metavar="REPO",
+            help="Add each signed file's manifest to this repository (a path, or a postgresql:// URL).",
+        ),
+    ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (0: all cores).")] = 0,
     pkcs11_module: Pkcs11ModuleOption = None,
     passphrase_file: PassphraseFileOption = None,
@@ -222,6 +247,8 @@ def sign(
             thumbnail=thumbnail,
             naming=naming,
             xmp=xmp,
+            soft_binding=soft_binding,
+            watermark=watermark,
         )
         if consent is not None and no_people:
             raise UsageError("--consent and --no-people contradict each other", hint="give one of them")

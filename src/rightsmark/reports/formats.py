@@ -408,6 +408,8 @@ def inspect_text(info: dict[str, Any]) -> str:
                     f"    consent       {subj.get('ref')}: release {subj.get('release_id')}, {period}, {purposes},"
                     f" commercial {subj.get('commercial')}"
                 )
+        for b in m.get("soft_bindings") or ():
+            lines.append(f"    soft binding  {b['alg']} {b['display']}")
         for ing in m["ingredients"]:
             status = "valid" if not ing["validation_failures"] else "FAILS: " + ", ".join(ing["validation_failures"])
             lines.append(f"    ingredient    {ing.get('relationship')} {ing.get('title')} ({status})")
