@@ -40,27 +40,32 @@ def serve(
 ) -> None:
     """Serve a manifest repository over HTTP as the C2PA Soft Binding Resolution API (GET /openapi.json)."""
     from rightsmark.serve import limits, run
+    from rightsmark.serve.service import RepositoryThread
 
     with _errors():
         run.check_stack()
         settings = limits.ServiceSettings(
             token=limits.load_token(token_file), max_upload=max_upload, rate=limits.parse_rate(rate)
         )
-        repository = _open_local(repo)
+        thread = RepositoryThread()  # the repository is opened, used and closed on this one thread
         try:
-            if not run.is_loopback(host):
-                typer.echo(
-                    f"rightsmark: warning: listening on {host}: other machines can query this repository"
-                    + (" and, with the token, write to it" if settings.token else ""),
-                    err=True,
-                )
-            listener = run.listen(host, port)
+            repository = thread.call(_open_local, repo)
             try:
-                run.serve(repository, listener, settings, lambda line: typer.echo(line))
+                if not run.is_loopback(host):
+                    typer.echo(
+                        f"rightsmark: warning: listening on {host}: other machines can query this repository"
+                        + (" and, with the token, write to it" if settings.token else ""),
+                        err=True,
+                    )
+                listener = run.listen(host, port)
+                try:
+                    run.serve(repository, thread, listener, settings, lambda line: typer.echo(line))
+                finally:
+                    listener.close()
             finally:
-                listener.close()
+                thread.call(repository.close)
         finally:
-            repository.close()
+            thread.close()
 
 
 def _open_local(spec: str) -> Repository:

@@ -18,7 +18,6 @@ import http.client
 import ipaddress
 import json
 import os
-import socket
 import time
 import urllib.error
 import urllib.parse
@@ -74,11 +73,11 @@ class _SameOrigin(urllib.request.HTTPRedirectHandler):
     ) -> urllib.request.Request | None:
         old, new = urllib.parse.urlsplit(req.full_url), urllib.parse.urlsplit(newurl)
         if (old.scheme, old.hostname, old.port) != (new.scheme, new.hostname, new.port):
-            raise _Refused(f"redirected to another host ({public_url(newurl)})")
+            raise _RefusedError(f"redirected to another host ({public_url(newurl)})")
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
-class _Refused(Exception):
+class _RefusedError(Exception):
     """An answer the client will not use."""
 
 
@@ -130,10 +129,9 @@ class RemoteRepository:
         exact = KINDS.get(binding.alg) is not Kind.FINGERPRINT
         found = []
         for match in matches:
-            if match.score is None:  # no score: the strength is unknown, so only an exact algorithm counts
-                distance = 0 if exact else max_distance + 1
-            else:
-                distance = distance_from_score(match.score)
+            # no score: the strength is unknown, so only an exact algorithm's match counts
+            unknown = 0 if exact else max_distance + 1
+            distance = unknown if match.score is None else distance_from_score(match.score)
             if distance > max_distance or (exact and distance):
                 continue
             endpoint = match.endpoint if match.endpoint and _is_http(match.endpoint) else None
@@ -231,10 +229,10 @@ class RemoteRepository:
             with self._opener.open(request, timeout=self._timeout) as answer:
                 kind = answer.headers.get_content_type()
                 if kind not in media_types:
-                    raise _Refused(f"answered {what} with {kind}, not {' or '.join(media_types)}")
+                    raise _RefusedError(f"answered {what} with {kind}, not {' or '.join(media_types)}")
                 declared = answer.headers.get("Content-Length")
                 if declared is not None and declared.isdigit() and int(declared) > limit:
-                    raise _Refused(f"answered {what} with more than {limit} bytes")
+                    raise _RefusedError(f"answered {what} with more than {limit} bytes")
                 if status is not None:
                     status.append(answer.status)
                 return _read_bounded(answer, limit, deadline, what)
@@ -243,14 +241,14 @@ class RemoteRepository:
                 if exc.code == 404 and missing_ok:
                     return None
                 raise self._error(f"answered {what} with HTTP {exc.code}{_reason(exc)}") from None
-        except _Refused as exc:
+        except _RefusedError as exc:
             raise self._error(str(exc)) from None
         except urllib.error.URLError as exc:
             reason = exc.reason
-            if isinstance(reason, _Refused):
+            if isinstance(reason, _RefusedError):
                 raise self._error(str(reason)) from None
             raise self._error(f"cannot be reached ({_describe(reason)})", hint="is the service running?") from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise self._error(f"did not answer {what} within {self._timeout:g} s") from None
         except (http.client.HTTPException, OSError, ValueError) as exc:
             raise self._error(f"answered {what} with something that is not HTTP ({_describe(exc)})") from None
@@ -264,13 +262,13 @@ def _read_bounded(answer: Any, limit: int, deadline: float, what: str) -> bytes:
     size = 0
     while True:
         if time.monotonic() > deadline:
-            raise _Refused(f"took too long answering {what}")
+            raise _RefusedError(f"took too long answering {what}")
         chunk = answer.read(min(64 * 1024, limit + 1 - size))
         if not chunk:
             return b"".join(parts)
         size += len(chunk)
         if size > limit:
-            raise _Refused(f"answered {what} with more than {limit} bytes")
+            raise _RefusedError(f"answered {what} with more than {limit} bytes")
         parts.append(chunk)
 
 
@@ -288,7 +286,7 @@ def _reason(exc: urllib.error.HTTPError) -> str:
 
 
 def _describe(reason: object) -> str:
-    if isinstance(reason, (TimeoutError, socket.timeout)):
+    if isinstance(reason, TimeoutError):
         return "timed out"
     if isinstance(reason, OSError) and reason.strerror:
         return reason.strerror.lower()

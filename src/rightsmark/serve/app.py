@@ -9,13 +9,11 @@ uploaded images on at most :data:`DECODERS` others.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import anyio
@@ -40,14 +38,14 @@ from rightsmark.serve import openapi
 from rightsmark.serve.limits import (
     MAX_QUERY_BODY,
     MAX_QUERY_STRING,
-    BodyTooLarge,
+    BodyTooLargeError,
     RateLimiter,
     ServiceSettings,
     bearer,
     read_bounded,
     token_matches,
 )
-from rightsmark.serve.service import ApiError, Service, content_bindings
+from rightsmark.serve.service import ApiError, RepositoryThread, Service, content_bindings
 from rightsmark.serve.validation import StoreValidator
 from rightsmark.softbinding.model import KINDS, SoftBinding, SoftBindingError
 from rightsmark.softbinding.pixels import PixelsError
@@ -86,21 +84,23 @@ class RateLimit:
 class Routes:
     """The handlers, bound to one :class:`Service`."""
 
-    def __init__(self, service: Service) -> None:
+    def __init__(self, service: Service, thread: RepositoryThread, owned: bool) -> None:
         self.service = service
         self.settings = service.settings
-        self._repository_thread = ThreadPoolExecutor(1, thread_name_prefix="rightsmark-repository")
+        self._thread = thread
+        self._owned = owned
         self._decoders = anyio.CapacityLimiter(DECODERS)
 
     async def _on_repository(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.wrap_future(self._repository_thread.submit(fn, *args))
+        return await self._thread.run(fn, *args)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            self._repository_thread.shutdown(wait=True)
+            if self._owned:
+                self._thread.close()
 
     async def by_binding(self, request: Request) -> Response:
         limit = _max_results(request)
@@ -215,7 +215,7 @@ def _guarded(handler: Handler) -> Handler:
             return await handler(request)
         except ApiError as exc:
             return error(exc.status, exc.message, exc.headers)
-        except BodyTooLarge:
+        except BodyTooLargeError:
             return error(413, "the body is larger than this service accepts")
         except ValueError as exc:  # read_bounded: a Content-Length that is no number
             return error(400, str(exc))
@@ -236,9 +236,11 @@ async def _failure(request: Request, exc: Exception) -> Response:
     return error(500, "service failure")
 
 
-def create_app(repository: Repository, settings: ServiceSettings, validator: StoreValidator | None = None) -> Starlette:
-    """The ASGI application serving ``repository``. The caller closes the repository after the app stops."""
-    routes = Routes(Service(repository, settings, validator or StoreValidator()))
+def create_app(repository: Repository, settings: ServiceSettings, thread: RepositoryThread | None = None) -> Starlette:
+    """The ASGI application serving ``repository``, used on ``thread`` (the one it was opened on; without
+    one, a thread of the app's own). The caller closes the repository, and its thread, after the app stops."""
+    service = Service(repository, settings, StoreValidator())
+    routes = Routes(service, thread or RepositoryThread(), owned=thread is None)
     return Starlette(
         routes=[
             Route("/matches/byBinding", _guarded(routes.by_binding), methods=["GET", "POST"]),

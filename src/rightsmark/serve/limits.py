@@ -45,7 +45,7 @@ class ServiceSettings:
     max_distance: int = DEFAULT_MAX_DISTANCE
 
 
-class BodyTooLarge(Exception):
+class BodyTooLargeError(Exception):
     """A request body over its bound (its declared length, or the bytes that arrived)."""
 
 
@@ -60,13 +60,13 @@ async def read_bounded(chunks: AsyncIterator[bytes], declared: str | None, limit
         if length < 0:
             raise ValueError("the Content-Length header is not a number")
         if length > limit:
-            raise BodyTooLarge
+            raise BodyTooLargeError
     parts: list[bytes] = []
     size = 0
     async for chunk in chunks:
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge
+            raise BodyTooLargeError
         parts.append(chunk)
     return b"".join(parts)
 

@@ -24,7 +24,7 @@ NOTES = {
     "reads": "Queries and fetches need no credentials (the published 'auth' scheme is not required).",
     "writes": "POST /manifests (an extension) adds a manifest store; it needs 'Authorization: Bearer TOKEN' "
     "(401 without one, 403 with another or when the service has no token configured).",
-    "errors": "Every error answers a JSON body {\"error\": \"...\"} (schema rightsmark.error) with the "
+    "errors": 'Every error answers a JSON body {"error": "..."} (schema rightsmark.error) with the '
     "published status codes; 413 for a body over the service's bound, 429 with Retry-After for a client "
     "over its request rate, 405 for a method a path does not have.",
     "returnActiveManifest": "GET /manifests/{manifestId} always answers the whole manifest store (the "

@@ -7,7 +7,7 @@ connected, which a client cannot rewrite with ``X-Forwarded-For``.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import ipaddress
 import logging
 import socket
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from rightsmark.errors import UsageError
 from rightsmark.repository.base import Repository
 from rightsmark.serve.limits import ServiceSettings
+from rightsmark.serve.service import RepositoryThread
 
 #: connections served at once; beyond, uvicorn answers 503
 MAX_CONNECTIONS = 128
@@ -27,7 +28,12 @@ KEEP_ALIVE_S = 5
 
 def check_stack() -> None:
     """Raise :class:`UsageError` (one line naming the extra) unless Starlette and uvicorn are installed."""
-    missing = [name for name in ("starlette", "uvicorn") if importlib.util.find_spec(name) is None]
+    missing = []
+    for name in ("starlette", "uvicorn"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
     if missing:
         raise UsageError(
             f"the resolution service needs {' and '.join(missing)}", hint="pip install 'rightsmark[serve]'"
@@ -90,17 +96,21 @@ def configure_logging() -> None:
 
 
 def serve(
-    repository: Repository, listener: Listener, settings: ServiceSettings, announce: Callable[[str], None]
+    repository: Repository,
+    thread: RepositoryThread,
+    listener: Listener,
+    settings: ServiceSettings,
+    announce: Callable[[str], None],
 ) -> None:
-    """Serve ``repository`` on ``listener`` until interrupted (SIGINT or SIGTERM: a graceful stop); the
-    caller closes both afterwards."""
+    """Serve ``repository`` (opened on ``thread``) on ``listener`` until interrupted (SIGINT or SIGTERM: a
+    graceful stop); the caller closes them afterwards."""
     import uvicorn
 
     from rightsmark.serve.app import create_app
 
     configure_logging()
     config = uvicorn.Config(
-        create_app(repository, settings),
+        create_app(repository, settings, thread),
         lifespan="on",
         proxy_headers=False,
         server_header=False,

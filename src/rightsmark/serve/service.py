@@ -8,19 +8,23 @@ the status code to answer.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from rightsmark.errors import RightsmarkError
-from rightsmark.repository.base import Repository, RepositoryError
+from rightsmark.repository.base import ConflictError, Repository, RepositoryError
 from rightsmark.repository.wire import Match, binding_distance, similarity_score
 from rightsmark.serve.limits import ServiceSettings
 from rightsmark.serve.validation import StoreValidator
 from rightsmark.softbinding.model import ISCC_ALG, WATERMARK_ALG, SoftBinding
 
 log = logging.getLogger("rightsmark.serve")
+T = TypeVar("T")
 
 #: the module that reads rightsmark's watermark, when installed (``detect(data)``)
 WATERMARK_MODULE = "rightsmark.softbinding.watermark"
@@ -40,6 +44,25 @@ class ApiError(Exception):
 class Added:
     manifest_id: str
     added: bool
+
+
+class RepositoryThread:
+    """The one thread a repository is opened on, used on and closed on (an SQLite connection belongs to the
+    thread that made it, and a repository is used by one thread at a time)."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="rightsmark-repository")
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the thread, waited for."""
+        return self._pool.submit(fn, *args).result()
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` on the thread, awaited."""
+        return await asyncio.wrap_future(self._pool.submit(fn, *args))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
 
 class Service:
@@ -68,7 +91,11 @@ class Service:
     def _confirmed(self, manifest_id: str, query: SoftBinding) -> int | None:
         """The distance from ``query`` to the nearest binding the validated store of ``manifest_id`` records,
         or None when the store is missing, does not validate, or records no binding within reach."""
-        store = self.repository.manifest(manifest_id)
+        try:
+            store = self.repository.manifest(manifest_id)
+        except RepositoryError as exc:  # a store the repository itself finds damaged
+            self._refused(manifest_id, exc.message)
+            return None
         if store is None:
             return None
         verdict = self.validator.accepts(store, manifest_id)
@@ -83,13 +110,18 @@ class Service:
 
     def store(self, manifest_id: str) -> bytes:
         """The validated store of ``manifest_id``; 404 when none is kept, 500 when it does not validate."""
-        store = self.repository.manifest(manifest_id)
+        unservable = ApiError(500, "the manifest store kept under this id does not validate; it is not served")
+        try:
+            store = self.repository.manifest(manifest_id)
+        except RepositoryError as exc:  # a store the repository itself finds damaged
+            self._refused(manifest_id, exc.message)
+            raise unservable from None
         if store is None:
             raise ApiError(404, f"no manifest {manifest_id!r} in this repository")
         verdict = self.validator.accepts(store, manifest_id)
         if not verdict.valid:
             self._refused(manifest_id, verdict.reason)
-            raise ApiError(500, "the manifest store kept under this id does not validate; it is not served")
+            raise unservable
         return store
 
     def add(self, store: bytes, source: str) -> Added:
@@ -106,8 +138,10 @@ class Service:
             raise ApiError(400, f"not a manifest store that validates: {verdict.reason}")
         try:
             added = self.repository.add(entry)
-        except RepositoryError as exc:
-            raise ApiError(409, f"manifest {entry.manifest_id!r}: {exc.message}") from None
+        except ConflictError:
+            raise ApiError(
+                409, f"another manifest store is kept under {entry.manifest_id!r}; nothing replaced"
+            ) from None
         log.info("%s manifest %s from %s", "added" if added else "already kept:", entry.manifest_id, source)
         return Added(entry.manifest_id, added)
 
