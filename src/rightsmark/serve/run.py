@@ -7,12 +7,15 @@ connected, which a client cannot rewrite with ``X-Forwarded-For``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import ipaddress
 import logging
+import signal
 import socket
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from rightsmark.errors import UsageError
@@ -120,4 +123,22 @@ def serve(
     )
     server = uvicorn.Server(config)
     announce(f"serving on {listener.url}")
-    server.run(sockets=[listener.sock])
+    with _stops_quietly():
+        server.run(sockets=[listener.sock])
+
+
+@contextlib.contextmanager
+def _stops_quietly() -> Iterator[None]:
+    """Ctrl-C and SIGTERM end the service normally (exit 0). uvicorn stops gracefully on either, then raises
+    the signal again for the handler it found: for SIGTERM that is this no-op, for Ctrl-C the
+    KeyboardInterrupt caught here."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        yield
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
