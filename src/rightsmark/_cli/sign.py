@@ -253,8 +253,11 @@ def sign(
         if consent is not None and no_people:
             raise UsageError("--consent and --no-people contradict each other", hint="give one of them")
         settings = run_settings(profile_file, explicit)
+        if register is not None:
+            check_register(register, settings.soft_binding, bool(settings.watermark))
         source = key_source_for(settings, passphrase_file, passphrase_fd, passphrase_env)
         counts = {"signed": 0, "skipped": 0, "failed": 0, "not-image": 0}
+        outputs: list[str] = []
         with ExportRun(
             settings,
             source,
@@ -273,9 +276,40 @@ def sign(
                     report_outcome(outcome, counts, quiet)
                 for outcome in run.sign(job_list):
                     report_outcome(outcome, counts, quiet)
+                    if outcome.status in ("signed", "skipped") and outcome.dest:
+                        outputs.append(outcome.dest)
                     advance()
-    if not print_summary(counts, inputs):
+    unregistered = 0
+    if register is not None and outputs:
+        with _errors():
+            unregistered = register_outputs(register, outputs, quiet)
+    if not print_summary(counts, inputs) or unregistered:
         raise typer.Exit(1)
+
+
+def check_register(repo: str, soft_binding: str | None, watermark: bool) -> None:
+    """Fail before signing anything where ``--register`` cannot work: no soft binding would be recorded, or
+    the repository cannot be opened (a path that is not a repository, PostgreSQL unreachable)."""
+    from rightsmark.repository.open import open_repository
+
+    if soft_binding == "none" and not watermark:
+        raise UsageError("--register needs a soft binding to index", hint="drop --soft-binding none")
+    open_repository(repo, create=True).close()
+
+
+def register_outputs(repo: str, outputs: list[str], quiet: bool) -> int:
+    """Keep the manifests of the signed ``outputs`` in ``repo``; one line per refusal; how many were refused."""
+    from rightsmark.reports.formats import terminal_safe
+    from rightsmark.repository.ingest import register
+
+    results = register(repo, outputs)
+    refused = [r for r in results if r.outcome == "refused"]
+    for r in refused:
+        typer.echo(f"rightsmark: not registered: {terminal_safe(r.message or r.path)}", err=True)
+    if not quiet:
+        added = sum(r.outcome == "added" for r in results)
+        typer.echo(f"registered {added} manifests in {terminal_safe(repo)}", err=True)
+    return len(refused)
 
 
 def print_summary(counts: dict[str, int], inputs: list[Path]) -> bool:
