@@ -393,6 +393,7 @@ def test_a_service_without_a_token_refuses_every_write(filled: Fixture, tmp_path
             {"Content-Type": "application/c2pa", "Authorization": f"Bearer {TOKEN}"},
         )
         assert status == 403 and "writes are disabled" in json_error(status, headers, body)
+    assert server.proc.returncode == 0 and server.stderr() == ""  # SIGTERM: a normal, quiet stop
 
 
 # ---------------------------------------------------------------------------------------------------------

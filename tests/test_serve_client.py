@@ -15,11 +15,13 @@ from typing import Any
 
 import pytest
 
+from rightsmark.keys.devca import KeyFiles
 from rightsmark.repository.base import Entry, RepositoryError
 from rightsmark.repository.ingest import entry_from_file
 from rightsmark.repository.open import open_repository
 from rightsmark.repository.remote import RemoteRepository
 from rightsmark.repository.wire import distance_from_score, similarity_score
+from rightsmark.serve.run import is_loopback
 from rightsmark.softbinding import iscc
 from rightsmark.softbinding.model import ISCC_ALG, WATERMARK_ALG, SoftBinding
 
@@ -236,6 +238,8 @@ def test_only_http_urls_and_tokens_only_where_they_cannot_be_overheard() -> None
 
 
 def test_serve_refuses_what_it_cannot_serve_in_one_line(cli: Cli, tmp_path: Path) -> None:
+    assert all(map(is_loopback, ("127.0.0.1", "127.8.0.1", "::1", "localhost")))
+    assert not any(map(is_loopback, ("0.0.0.0", "::", "192.168.1.5", "example.org")))
     one_error_line(cli("serve", "--repo", tmp_path / "missing.db", "--port", "0"), "missing.db", "no such repository")
     (tmp_path / "not.db").write_text("hello")
     one_error_line(cli("serve", "--repo", tmp_path / "not.db", "--port", "0"), "not.db", "not a rightsmark repository")
@@ -258,3 +262,21 @@ def test_serve_without_the_web_stack_names_the_extra(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path)
     line = one_error_line(done, "starlette and uvicorn")
     assert "pip install 'rightsmark[serve]'" in line
+
+
+def test_verify_recovers_a_stripped_copy_through_the_service(
+    cli: Cli,
+    server: Server,  # noqa: F811
+    filled: Fixture,  # noqa: F811
+    keys: KeyFiles,
+    tmp_path: Path,
+) -> None:
+    stripped = tmp_path / "stripped.jpg"
+    stripped.write_bytes(reencoded(filled.signed["harbour.jpg"]))
+    done = cli("verify", "--format", "jsonl", stripped, "--recover", server.url, "--trust", keys.ca)
+    record = json.loads(done.stdout.splitlines()[0])
+    assert done.returncode == 1 and record["decision"] == "drop", done.stderr
+    assert [r["code"] for r in record["reasons"]] == ["integrity-absent", "recovered-only"]
+    recovered = record["recovered"]
+    assert recovered["manifest_id"] == filled.ids["harbour.jpg"] and recovered["repository"] == server.url
+    assert recovered["trust"] == "trusted" and recovered["author"] == ["Jane Doe"]

@@ -158,7 +158,9 @@ class Routes:
     async def add_manifest(self, request: Request) -> Response:
         token = self.settings.token
         if token is None:
-            raise ApiError(403, "writes are disabled on this service (start it with --token-file to enable them)")
+            raise ApiError(
+                403, "writes are disabled on this service (start it with --token-file or RIGHTSMARK_SERVE_TOKEN)"
+            )
         given = bearer(request.headers.get("authorization"))
         if given is None:
             raise ApiError(401, "writing needs 'Authorization: Bearer TOKEN'", {"WWW-Authenticate": "Bearer"})
