@@ -233,11 +233,13 @@ def test_by_content_finds_the_manifest_of_a_stripped_reencoded_copy(server: Serv
     assert result["matches"] and result["matches"][0]["manifestId"] == filled.ids["market.png"]
     assert 80 <= result["matches"][0]["similarityScore"] <= 100
     # an unrelated picture finds nothing
+    unrelated = io.BytesIO()
+    Image.radial_gradient("L").resize((640, 480)).save(unrelated, "PNG")
     status, _, body = call(
         f"{server.url}/matches/byContent?alg={ISCC_ALG}",
         "POST",
-        reencoded(filled.extra),
-        {"Content-Type": "image/jpeg"},
+        unrelated.getvalue(),
+        {"Content-Type": "image/png"},
     )
     assert status == 200 and json.loads(body) == {"matches": []}
 
