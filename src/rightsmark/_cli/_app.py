@@ -39,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "consent": "rightsmark._cli.consent",
     "trust": "rightsmark._cli.trust",
     "repo": "rightsmark._cli.repo",
+    "serve": "rightsmark._cli.serve",
 }
 
 
