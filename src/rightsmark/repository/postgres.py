@@ -196,10 +196,8 @@ class PostgresRepository:
             ids = bands.near(prefix, cur.fetchall(), max_distance)
             rows: list[tuple[int, str, bytes]] = []
             if ids:
-                cur.execute(
-                    "SELECT id, manifest_id, value FROM bindings WHERE alg = %s AND id = ANY(%s)", (ISCC_ALG, ids)
-                )
-                rows = [(int(i), str(m), bytes(v)) for i, m, v in cur.fetchall()]
+                cur.execute("SELECT id, manifest_id, value, alg FROM bindings WHERE id = ANY(%s)", (ids,))
+                rows = [(int(i), str(m), bytes(v)) for i, m, v, alg in cur.fetchall() if alg == ISCC_ALG]
         return bands.rank(query, rows, max_distance, limit)
 
     @contextmanager

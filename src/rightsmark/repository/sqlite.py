@@ -198,9 +198,9 @@ class SqliteRepository:
             for start in range(0, len(ids), _CHUNK):
                 chunk = ids[start : start + _CHUNK]
                 marks = ",".join("?" * len(chunk))
-                rows += db.execute(
-                    f"SELECT id, manifest_id, value FROM bindings WHERE alg = ? AND id IN ({marks})", [ISCC_ALG, *chunk]
-                ).fetchall()
+                # by id alone: given the algorithm too, SQLite may walk the (alg, value) index instead
+                found = db.execute(f"SELECT id, manifest_id, value, alg FROM bindings WHERE id IN ({marks})", chunk)
+                rows += [(i, m, v) for i, m, v, alg in found if alg == ISCC_ALG]
         return bands.rank(query, rows, max_distance, limit)
 
     @staticmethod
