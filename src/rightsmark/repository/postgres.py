@@ -28,6 +28,7 @@ from rightsmark.repository.base import (
     ConflictError,
     Entry,
     RepositoryError,
+    public_location,
 )
 from rightsmark.repository.schema import FORMAT, MARKER, VERSION, check_entry, check_marker, columns_of, outcomes
 from rightsmark.softbinding.model import ISCC_ALG, WATERMARK_ALG, SoftBinding
@@ -49,19 +50,6 @@ _SCHEMA = (
     "CREATE INDEX bindings_manifest ON bindings (manifest_id)",
     *(f"CREATE INDEX bindings_band{i} ON bindings (band{i}) INCLUDE (prefix)" for i in range(bands.BANDS)),
 )
-
-
-def public_location(url: str) -> str:
-    """``url`` as it may be shown: scheme, host, port and database; no user, password or parameters."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "postgresql://(unreadable URL)"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 class PostgresRepository:
