@@ -353,3 +353,13 @@ def test_repo_cli_on_what_is_not_a_repository(cli: Callable[..., CliResult], tmp
     one_error_line(cli("repo", "info", tmp_path / "none.db"), "none.db", "no such repository")
     one_error_line(cli("repo", "add", text, harbour), "notes.txt", "not a rightsmark repository")
     assert not (tmp_path / "none.db").exists()
+
+
+def test_one_repository_serves_lookups_from_many_threads(repo_spec: str, harbour: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    (result,) = register(repo_spec, [harbour])
+    query = iscc.fingerprint(harbour)
+    with closing(open_repository(repo_spec)) as repo, ThreadPoolExecutor(4) as pool:
+        found = list(pool.map(lambda _: [c.manifest_id for c in repo.find(query)], range(40)))
+    assert found == [[result.manifest_id]] * 40

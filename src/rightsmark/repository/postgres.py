@@ -69,7 +69,7 @@ class PostgresRepository:
             ) from None
         self._psycopg = psycopg
         try:
-            self._db = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT, autocommit=False)
+            self._db = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT, autocommit=True)  # transaction() blocks
         except (psycopg.Error, ValueError) as exc:
             raise self._error(exc, "cannot connect") from None
         try:

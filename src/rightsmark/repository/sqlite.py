@@ -90,7 +90,10 @@ class SqliteRepository:
         mode = "rwc" if create else ("rw" if os.access(self.path, os.W_OK) else "ro")
         try:
             uri = f"{self.path.resolve().as_uri()}?mode={mode}"
-            self._db = sqlite3.connect(uri, uri=True, timeout=BUSY_SECONDS, isolation_level=None)
+            # one connection for the threads of a service, used under self._lock
+            self._db = sqlite3.connect(
+                uri, uri=True, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False
+            )
         except (sqlite3.Error, OSError) as exc:
             raise RepositoryError(f"cannot open the repository: {exc}", path=self.location) from None
         try:
