@@ -30,6 +30,7 @@ from rightsmark.repository.base import MAX_STORE_BYTES, ConflictError, Entry, Re
 from rightsmark.repository.ingest import IngestError, entry_from_file, entry_from_store, register
 from rightsmark.repository.open import open_repository
 from rightsmark.rights.manifest import Rights, manifest_definition
+from rightsmark.sign.signer import Signer
 from rightsmark.softbinding import iscc
 from rightsmark.softbinding.model import ISCC_ALG, WATERMARK_ALG, SoftBinding, assertions
 
@@ -57,8 +58,8 @@ def repo_spec(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def signed_with(
     material: SigningMaterial, src: Path, dest: Path, rights: Rights, bindings: list[SoftBinding] | None = None
 ) -> Path:
-    """``src`` signed into ``dest`` with a ``c2pa.soft-binding`` assertion (its own ISCC fingerprint unless
-    ``bindings`` are given), through the engine building API the signer uses."""
+    """``src`` signed into ``dest`` with exactly the soft bindings given (its own ISCC fingerprint unless
+    ``bindings`` are given; none for ``[]``), through the engine building API the signer uses."""
     data = src.read_bytes()
     recorded = [iscc.fingerprint(data)] if bindings is None else bindings
     definition = manifest_definition(
@@ -87,8 +88,11 @@ def unrelated_image(seed: int) -> bytes:
 
 
 @pytest.fixture
-def harbour(tmp_path: Path, material: SigningMaterial, rights: Rights) -> Path:
-    return signed_with(material, EXAMPLE_IMAGES / "harbour.jpg", tmp_path / "signed" / "harbour.jpg", rights)
+def harbour(tmp_path: Path, signer: Signer, rights: Rights) -> Path:
+    """The bundled harbour photograph signed as ``rightsmark sign`` does (its ISCC recorded by default)."""
+    out = tmp_path / "signed" / "harbour.jpg"
+    signer.sign_file(EXAMPLE_IMAGES / "harbour.jpg", out, rights)
+    return out
 
 
 def synthetic(i: int, body: bytes, header: bytes) -> Entry:
@@ -349,3 +353,13 @@ def test_repo_cli_on_what_is_not_a_repository(cli: Callable[..., CliResult], tmp
     one_error_line(cli("repo", "info", tmp_path / "none.db"), "none.db", "no such repository")
     one_error_line(cli("repo", "add", text, harbour), "notes.txt", "not a rightsmark repository")
     assert not (tmp_path / "none.db").exists()
+
+
+def test_one_repository_serves_lookups_from_many_threads(repo_spec: str, harbour: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    (result,) = register(repo_spec, [harbour])
+    query = iscc.fingerprint(harbour)
+    with closing(open_repository(repo_spec)) as repo, ThreadPoolExecutor(4) as pool:
+        found = list(pool.map(lambda _: [c.manifest_id for c in repo.find(query)], range(40)))
+    assert found == [[result.manifest_id]] * 40

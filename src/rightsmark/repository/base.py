@@ -12,6 +12,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 from rightsmark.errors import RightsmarkError
 from rightsmark.softbinding.model import SoftBinding
@@ -108,6 +109,19 @@ class BatchRepository(Repository, Protocol):
     def algorithms(self) -> dict[str, int]:
         """How many soft-binding values the repository keeps, by algorithm."""
         ...
+
+
+def public_location(url: str) -> str:
+    """``url`` as it may be shown: scheme, host, port and path; no user, password, parameters or fragment."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(an unreadable URL)"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def describe(candidates: Sequence[Candidate]) -> str:

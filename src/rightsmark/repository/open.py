@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from rightsmark.repository.base import Repository, RepositoryError
+from rightsmark.repository.base import Repository, RepositoryError, public_location
 
 _POSTGRES = ("postgresql://", "postgres://")
 _HTTP = ("http://", "https://")
@@ -38,7 +38,12 @@ def open_repository(spec: str, *, create: bool = False) -> Repository:
     if which == "http":
         import importlib
 
-        remote = importlib.import_module("rightsmark.repository.remote")
+        try:  # written apart from this module; without it a URL is one line, never a crash
+            remote = importlib.import_module("rightsmark.repository.remote")
+        except ImportError as exc:
+            raise RepositoryError(
+                f"this rightsmark cannot reach a resolution service ({exc})", path=public_location(spec)
+            ) from None
         repo: Repository = remote.RemoteRepository(spec)
         return repo
     from rightsmark.repository.sqlite import SqliteRepository

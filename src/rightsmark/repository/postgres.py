@@ -28,6 +28,7 @@ from rightsmark.repository.base import (
     ConflictError,
     Entry,
     RepositoryError,
+    public_location,
 )
 from rightsmark.repository.schema import FORMAT, MARKER, VERSION, check_entry, check_marker, columns_of, outcomes
 from rightsmark.softbinding.model import ISCC_ALG, WATERMARK_ALG, SoftBinding
@@ -51,19 +52,6 @@ _SCHEMA = (
 )
 
 
-def public_location(url: str) -> str:
-    """``url`` as it may be shown: scheme, host, port and database; no user, password or parameters."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "postgresql://(unreadable URL)"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{parts.scheme}://{host}{port}{parts.path}"
-
-
 class PostgresRepository:
     """A manifest repository in the PostgreSQL database ``url`` names."""
 
@@ -81,7 +69,7 @@ class PostgresRepository:
             ) from None
         self._psycopg = psycopg
         try:
-            self._db = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT, autocommit=False)
+            self._db = psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT, autocommit=True)  # transaction() blocks
         except (psycopg.Error, ValueError) as exc:
             raise self._error(exc, "cannot connect") from None
         try:
@@ -196,10 +184,8 @@ class PostgresRepository:
             ids = bands.near(prefix, cur.fetchall(), max_distance)
             rows: list[tuple[int, str, bytes]] = []
             if ids:
-                cur.execute(
-                    "SELECT id, manifest_id, value FROM bindings WHERE alg = %s AND id = ANY(%s)", (ISCC_ALG, ids)
-                )
-                rows = [(int(i), str(m), bytes(v)) for i, m, v in cur.fetchall()]
+                cur.execute("SELECT id, manifest_id, value, alg FROM bindings WHERE id = ANY(%s)", (ids,))
+                rows = [(int(i), str(m), bytes(v)) for i, m, v, alg in cur.fetchall() if alg == ISCC_ALG]
         return bands.rank(query, rows, max_distance, limit)
 
     @contextmanager

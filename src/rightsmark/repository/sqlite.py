@@ -90,7 +90,10 @@ class SqliteRepository:
         mode = "rwc" if create else ("rw" if os.access(self.path, os.W_OK) else "ro")
         try:
             uri = f"{self.path.resolve().as_uri()}?mode={mode}"
-            self._db = sqlite3.connect(uri, uri=True, timeout=BUSY_SECONDS, isolation_level=None)
+            # one connection for the threads of a service, used under self._lock
+            self._db = sqlite3.connect(
+                uri, uri=True, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False
+            )
         except (sqlite3.Error, OSError) as exc:
             raise RepositoryError(f"cannot open the repository: {exc}", path=self.location) from None
         try:
@@ -198,9 +201,9 @@ class SqliteRepository:
             for start in range(0, len(ids), _CHUNK):
                 chunk = ids[start : start + _CHUNK]
                 marks = ",".join("?" * len(chunk))
-                rows += db.execute(
-                    f"SELECT id, manifest_id, value FROM bindings WHERE alg = ? AND id IN ({marks})", [ISCC_ALG, *chunk]
-                ).fetchall()
+                # by id alone: given the algorithm too, SQLite may walk the (alg, value) index instead
+                found = db.execute(f"SELECT id, manifest_id, value, alg FROM bindings WHERE id IN ({marks})", chunk)
+                rows += [(i, m, v) for i, m, v, alg in found if alg == ISCC_ALG]
         return bands.rank(query, rows, max_distance, limit)
 
     @staticmethod
