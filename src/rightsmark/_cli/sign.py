@@ -300,6 +300,7 @@ def check_register(repo: str, soft_binding: str | None, watermark: bool) -> None
 def register_outputs(repo: str, outputs: list[str], quiet: bool) -> int:
     """Keep the manifests of the signed ``outputs`` in ``repo``; one line per refusal; how many were refused."""
     from rightsmark.reports.formats import terminal_safe
+    from rightsmark.repository.base import shown_location
     from rightsmark.repository.ingest import register
 
     results = register(repo, outputs)
@@ -308,7 +309,7 @@ def register_outputs(repo: str, outputs: list[str], quiet: bool) -> int:
         typer.echo(f"rightsmark: not registered: {terminal_safe(r.message or r.path)}", err=True)
     if not quiet:
         added = sum(r.outcome == "added" for r in results)
-        typer.echo(f"registered {added} manifests in {terminal_safe(repo)}", err=True)
+        typer.echo(f"registered {added} manifests in {terminal_safe(shown_location(repo))}", err=True)
     return len(refused)
 
 

@@ -124,6 +124,11 @@ def public_location(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
+def shown_location(spec: str) -> str:
+    """A repository as the user named it, safe to show: a path as given, a URL by :func:`public_location`."""
+    return public_location(spec) if "://" in spec else spec
+
+
 def describe(candidates: Sequence[Candidate]) -> str:
     """A short human list of candidates, for messages."""
     return ", ".join(f"{c.manifest_id} ({c.alg}, distance {c.distance})" for c in candidates) or "none"

@@ -197,14 +197,11 @@ class Policy:
 
 def _public(location: str | None) -> str | None:
     """A repository location without the credentials a URL may carry."""
-    if location is None or "://" not in location:
-        return location
-    from urllib.parse import urlsplit, urlunsplit
+    if location is None:
+        return None
+    from rightsmark.repository.base import shown_location
 
-    parts = urlsplit(location)
-    host = parts.hostname or ""
-    netloc = host + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    return shown_location(location)
 
 
 def _sha256_file(path: Path) -> str | None:

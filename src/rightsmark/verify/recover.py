@@ -36,9 +36,9 @@ RECOVERABLE = (Integrity.ABSENT, Integrity.INVALID)
 
 def public_location(spec: str) -> str:
     """``spec`` without the credentials a URL may carry (what records and messages show)."""
-    from rightsmark.verify.policy import _public
+    from rightsmark.repository.base import shown_location
 
-    return _public(spec) or spec
+    return shown_location(spec)
 
 
 class Recoverer:
