@@ -585,3 +585,39 @@ def test_read_shards_from_s3(cluster: str, data: Data, s3: S3, policy: Policy) -
     assert _verdicts(got) == _verdicts(local)
     assert len(got) == len(data.images) + len([k for k in local if "/cut/" in k])
     assert any(r["integrity"] == "error" and "truncated" in r["error"] for k, r in got.items() if "/cut/" in k)
+
+
+def test_ray_engine_recovers_stripped_files_as_the_local_engine_does(
+    cli: Cli, cluster: str, keys: KeyFiles, signer: Signer, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    from rightsmark.models import Training, Use
+    from rightsmark.repository.ingest import register
+
+    from .conftest import EXAMPLE_IMAGES
+
+    members: dict[str, bytes] = {}
+    signed = []
+    for i, use in enumerate((Use.ALLOWED, Use.NOT_ALLOWED)):
+        out = tmp_path / f"signed{i}.jpg"
+        source = tmp_path / f"src{i}.jpg"
+        with Image.open(EXAMPLE_IMAGES / "harbour.jpg") as im:  # two different pictures
+            (im if i == 0 else im.transpose(Image.Transpose.FLIP_TOP_BOTTOM)).save(source, quality=95)
+        signer.sign_file(source, out, open_rights(training=Training(use, use, use, use)))
+        signed.append(out)
+        with Image.open(out) as im:
+            buf = io.BytesIO()
+            im.resize((im.width * 3 // 4, im.height * 3 // 4)).save(buf, "JPEG", quality=80)
+        members[f"{i:06d}.jpg"] = buf.getvalue()
+    assert [r.outcome for r in register(str(tmp_path / "repo.db"), signed)] == ["added", "added"]
+    (tmp_path / "shard.tar").write_bytes(tar_bytes(list(members.items())))
+    common = [tmp_path / "shard.tar", "--recover", "repo.db", "--trust", keys.ca, "-q", "--keep-unsigned"]
+    ray_run = cli("verify", *common, "--engine", "ray", "--address", cluster, "-o", "ray.jsonl", cwd=tmp_path)
+    local = cli("verify", *common, "-o", "local.jsonl", cwd=tmp_path)
+    assert ray_run.returncode == local.returncode == 1, ray_run.stderr
+    assert (tmp_path / "ray.jsonl").read_bytes() == (tmp_path / "local.jsonl").read_bytes()
+    records = [json.loads(line) for line in (tmp_path / "local.jsonl").read_text().splitlines()]
+    assert [r["decision"] for r in records] == ["keep", "drop"]  # kept unsigned / the recovered notAllowed drops
+    assert all(r["recovered"] and r["recovered"]["method"] == "fingerprint" for r in records)
+    assert [r["code"] for r in records[1]["reasons"]] == ["permission-not-allowed"]

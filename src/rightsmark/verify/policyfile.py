@@ -103,7 +103,7 @@ def _repository(value: str | None, root: Path) -> str | None:
     """A policy's ``recover``: a URL as written, a path relative to the policy file."""
     if value is None or "://" in value:
         return value
-    return str(root / value) if not Path(value).is_absolute() else value
+    return str((root / value).absolute()) if not Path(value).is_absolute() else value
 
 
 def _policy_paths(values: Sequence[str], root: Path, source: str | None, what: str) -> tuple[Path, ...]:
@@ -162,7 +162,8 @@ def policy_from_options(
         constrained=constrained,
         keep_absent=True if keep_unsigned else None,
         keep_remote=True if keep_remote else None,
-        recover=recover,
+        # a path as an absolute one: workers (a Ray cluster's too) may run elsewhere than this directory
+        recover=_repository(recover, Path.cwd()) if recover else None,
     )
 
 
