@@ -344,6 +344,15 @@ def audit(
         Path | None, typer.Option("--json", help="Write the audit as JSON (schemas/audit.schema.json).")
     ] = None,
     html_out: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML report.")] = None,
+    recover: Annotated[
+        str | None,
+        typer.Option(
+            "--recover",
+            metavar="REPO_OR_URL",
+            help="Find the manifests of files without a valid one of their own by soft binding in this repository"
+            " (a path, postgresql:// or a resolution service's http(s):// URL), and audit them too.",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No tree on the terminal.")] = False,
 ) -> None:
     """Audit the chain of custody: every manifest, what each said, and what went wrong along the way.
@@ -364,6 +373,7 @@ def audit(
             sources=trusting.trust_sources(),
             withdrawals=tuple(withdrawals or ()),
             expiring_within=parse_window(expiring_within) if expiring_within else None,
+            recover=recover,
         )
         report = run_audit(paths, options, on_file=None if quiet else lambda a: typer.echo(tree_text(a) + "\n"))
         if json_out is not None:

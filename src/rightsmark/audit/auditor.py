@@ -11,7 +11,10 @@ The order of checks, in the manner of in-toto's ``verifylib``:
    the store the engine validated);
 4. compare each manifest with its ingredients: widened permissions, dropped or changed consent,
    changed author or license, signing times out of order;
-5. judge consent at audit time: expired, expiring within the window, withdrawn.
+5. judge consent at audit time: expired, expiring within the window, withdrawn;
+6. with ``recover``, for a file without a valid manifest of its own: find its manifest again through its
+   soft bindings in a repository, and audit that store as steps 2-5 audit a file's
+   (:mod:`rightsmark.audit.recovery`).
 
 Findings carry stable codes, a severity and the manifest labels involved. Here: the order above and
 trust; the walk is :mod:`rightsmark.audit.chain`, the comparisons and the code table
@@ -24,19 +27,22 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rightsmark._version import __version__
 from rightsmark.audit.chain import ManifestNode, walk
 from rightsmark.audit.findings import FINDING_CODES, SEVERITIES, Finding, compare, consent_findings
+from rightsmark.audit.recovery import RecoveredAudit, recovered_audit
 from rightsmark.engine.jumbf import signing_chain
 from rightsmark.engine.reading import EngineReading
 from rightsmark.models import Integrity
 
 if TYPE_CHECKING:
     from rightsmark.trust.sources import TrustSources
+    from rightsmark.verify.facts import Match
+    from rightsmark.verify.recover import Recoverer
 
 #: The audit's types and code table, importable from here as well as from their modules.
 __all__ = [
@@ -46,6 +52,7 @@ __all__ = [
     "FileAudit",
     "Finding",
     "ManifestNode",
+    "RecoveredAudit",
     "audit_reading",
     "compare",
     "consent_findings",
@@ -66,6 +73,8 @@ class FileAudit:
     nodes: list[ManifestNode]
     findings: list[Finding]
     error: str | None = None
+    #: what ``recover`` found for a file without a valid manifest of its own (None: not asked, or not needed)
+    recovered: RecoveredAudit | None = None
 
     @property
     def worst(self) -> str | None:
@@ -81,6 +90,7 @@ class FileAudit:
             "error": self.error,
             "manifests": [n.to_dict() for n in self.nodes],
             "findings": [f.to_dict() for f in self.findings],
+            "recovered": None if self.recovered is None else self.recovered.to_dict(),
         }
 
 
@@ -224,7 +234,10 @@ class Auditor:
     """Audits files against trust sources (and withdrawal lists); one engine front, reused.
 
     ``trust`` adds your own claim-signer anchor files to ``sources`` (default: the bundled lists
-    enabled by default, see :mod:`rightsmark.trust.sources`).
+    enabled by default, see :mod:`rightsmark.trust.sources`). ``recover``: a manifest repository (a path,
+    ``postgresql://`` or a resolution service's URL) in which a file without a valid manifest of its own is
+    matched back to its manifest through its soft bindings; a repository that cannot be asked gives each
+    such file a ``recovery-failed`` finding (:func:`rightsmark.verify.recover.check_repository` asks first).
     """
 
     def __init__(
@@ -235,6 +248,7 @@ class Auditor:
         withdrawn: dict[str, str] | None = None,
         expiring_within: dt.timedelta | None = None,
         now: dt.datetime | None = None,
+        recover: str | None = None,
     ) -> None:
         from rightsmark.trust import lists as trustlists
         from rightsmark.trust.sources import resolve
@@ -246,8 +260,15 @@ class Auditor:
         self.withdrawn = withdrawn or {}
         self.expiring_within = expiring_within
         self.now = now or dt.datetime.now(dt.UTC)
+        self._recoverer: Recoverer | None = None
+        if recover:
+            from rightsmark.verify.recover import Recoverer
+
+            self._recoverer = Recoverer(recover, self._reader, keep_stores=True)
 
     def close(self) -> None:
+        if self._recoverer is not None:
+            self._recoverer.close()
         self._reader.close()
 
     def __enter__(self) -> Auditor:
@@ -258,6 +279,15 @@ class Auditor:
 
     def audit_bytes(self, data: bytes, path: str) -> FileAudit:
         _, reading, store = self._reader.examine_store(data, path)
+        audit = self._audit(path, reading, store)
+        if self._recoverer is not None:
+            from rightsmark.verify.recover import RECOVERABLE
+
+            if reading.integrity in RECOVERABLE:
+                audit = self._with_recovery(audit, data, path)
+        return audit
+
+    def _audit(self, path: str, reading: EngineReading, store: bytes | None) -> FileAudit:
         return audit_reading(
             path,
             reading,
@@ -268,6 +298,18 @@ class Auditor:
             expiring_within=self.expiring_within,
             withdrawn=self.withdrawn,
         )
+
+    def _with_recovery(self, audit: FileAudit, data: bytes, path: str) -> FileAudit:
+        """``audit`` with what recovery finds for the file: the recovered manifests audited, their findings added."""
+        assert self._recoverer is not None
+
+        def audit_store(match: Match) -> tuple[list[ManifestNode], list[Finding]]:
+            assert match.reading is not None  # recovered_audit audits only matches that kept their reading
+            found = self._audit(f"recovered manifest {match.manifest_id}", match.reading, match.store)
+            return found.nodes, found.findings
+
+        recovered, findings = recovered_audit(self._recoverer.recover(data, path), audit_store)
+        return replace(audit, recovered=recovered, findings=_dedupe([*audit.findings, *findings]))
 
     def audit_file(self, path: str | Path, display: str | None = None) -> FileAudit:
         shown = display or str(path)

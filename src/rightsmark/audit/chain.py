@@ -21,6 +21,7 @@ from rightsmark.rights.manifest import (
     read_source_type,
     read_training,
 )
+from rightsmark.softbinding.model import read_bindings
 
 
 @dataclass
@@ -81,6 +82,7 @@ class ManifestNode:
             "license": lic.to_dict() if lic else None,
             "training": read_training(a).to_dict(),
             "consent": a.get(CONSENT_LABEL),
+            "soft_bindings": [b.to_dict() for b in read_bindings(self.data)] if self.data else [],
         }
 
 

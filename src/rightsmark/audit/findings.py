@@ -35,6 +35,19 @@ FINDING_CODES = {
     "consent-expired": ("error", "a consent record has expired at audit time"),
     "consent-expiring": ("warning", "a consent record expires within the warning window"),
     "consent-withdrawn": ("critical", "a consent record was withdrawn"),
+    # audit --recover (rightsmark.audit.recovery); findings of a recovered manifest's own audit are marked recovered
+    "recovered": (
+        "warning",
+        "the file's manifest was found only through a soft binding: it is not embedded in the file",
+    ),
+    "recovered-restricted": ("error", "a manifest recovered through a soft binding does not allow an AI use"),
+    "recovered-ambiguous": ("error", "several different manifests match the file's soft bindings"),
+    "recovered-conflict": ("error", "the file's watermark and fingerprint point at different manifests"),
+    "recovered-invalid": (
+        "error",
+        "a manifest store the repository gives for the file is missing or does not validate",
+    ),
+    "recovery-failed": ("error", "the repository could not be asked, or no soft binding could be computed"),
 }
 
 #: How widening is graded, whatever its code: by another party than the earlier manifest's signer, or
@@ -48,6 +61,8 @@ class Finding:
     severity: str
     message: str
     manifests: tuple[str, ...] = ()
+    #: about a manifest recovered through a soft binding (``audit --recover``), not one the file carries
+    recovered: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +70,7 @@ class Finding:
             "severity": self.severity,
             "message": self.message,
             "manifests": list(self.manifests),
+            "recovered": self.recovered,
         }
 
 

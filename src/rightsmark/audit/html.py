@@ -1,8 +1,10 @@
 """The audit as one self-contained HTML file: inline CSS and inline SVG, no script, no external asset.
 
 Above: a dataset summary; then an index of files and, per file, its chain of custody drawn as a graph
-(geometry in :mod:`rightsmark.audit.svg`) with its findings; below: what makes the audit reproducible
-(tool version, audit time, trust anchors by sha256, withdrawal lists).
+(geometry in :mod:`rightsmark.audit.svg`), the soft bindings its manifests record, what ``--recover`` found
+(a manifest recovered through a soft binding is shown in a panel of its own, marked as not embedded in the
+file; the graph draws only what the file carries), and its findings; below: what makes the audit
+reproducible (tool version, audit time, trust anchors by sha256, withdrawal lists).
 
 This module prepares what the page shows (strings, counts, colours from fixed tables); the markup is in
 ``templates/`` (``report.html.j2``, its macros, ``chain.svg.j2`` and ``report.css``), rendered by Jinja2
@@ -26,7 +28,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from rightsmark.audit.auditor import FINDING_CODES, SEVERITIES, FileAudit
+from rightsmark.audit.auditor import FINDING_CODES, SEVERITIES, FileAudit, ManifestNode, RecoveredAudit
 from rightsmark.audit.svg import (
     NEUTRAL,
     OK,
@@ -35,6 +37,7 @@ from rightsmark.audit.svg import (
     Drawing,
     by_severity,
     chain_drawing,
+    consent_line,
     readable_time,
 )
 from rightsmark.reports.formats import visible_text
@@ -112,6 +115,37 @@ class FindingRow:
     message: str
     #: (label, what is shown for it) per manifest the finding is about
     manifests: tuple[tuple[str, str], ...]
+    #: about a manifest recovered through a soft binding, not one the file carries
+    recovered: bool = False
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    """One manifest described in a table (the soft bindings it records; for a recovered chain, all of it)."""
+
+    label: str
+    title: str
+    depth: int
+    signer: str
+    state: str
+    author: str
+    license: str
+    uses: tuple[Badge, ...]
+    consent: str
+    #: (alg, value as people read it) per soft binding
+    bindings: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class RecoveredPanel:
+    """What ``--recover`` found for a file: a recovered manifest's chain, nothing, or the problem."""
+
+    repository: str
+    manifest_id: str | None
+    how: str
+    others: tuple[str, ...]
+    rows: tuple[ManifestRow, ...]
+    problem: tuple[str, str] | None
 
 
 @dataclass(frozen=True)
@@ -125,6 +159,9 @@ class FileSection:
     drawing: Drawing | None
     why: str
     findings: tuple[FindingRow, ...]
+    #: the file's own manifests that record soft bindings
+    bound: tuple[ManifestRow, ...] = ()
+    recovered: RecoveredPanel | None = None
 
 
 def _plural(n: int, word: str) -> str:
@@ -145,6 +182,44 @@ def _integrity_badge(value: str) -> Badge:
 
 def _trust_badge(trusted: bool) -> Badge:
     return Badge("trusted", OK) if trusted else Badge("untrusted", "#f59e0b", "#3b2300")
+
+
+#: The mark of a manifest recovered through a soft binding (its own colour: no severity uses it).
+RECOVERED = Badge("Recovered through a soft binding — not embedded in this file", "#6d28d9", css="badge recovered")
+
+
+def _recovered_badge(audit: FileAudit) -> Badge | None:
+    r = audit.recovered
+    return RECOVERED if r is not None and r.manifest_id is not None and r.problem is None else None
+
+
+def _use_badge(purpose: str, value: object) -> Badge:
+    symbol, fill, colour, _words = USE_STYLE.get(str(value), USE_STYLE["unspecified"])
+    return Badge(f"{symbol} {purpose}", fill, colour, "badge pill")
+
+
+def _manifest_row(node: ManifestNode) -> ManifestRow:
+    d = node.to_dict()
+    lic = d["license"] or {}
+    state = d["validation"] + ("" if d["trust"] is None else f", {d['trust']}")
+    uses = tuple(_use_badge(name, value) for name, value in d["training"].items() if name != "constraint_info")
+    return ManifestRow(
+        label=str(node.label or ""),
+        title=str(node.title or "untitled"),
+        depth=node.depth,
+        signer=(d["signer"] or {}).get("common_name") or "unknown signer",
+        state=state if node.label else "no manifest",
+        author=", ".join(d["author"]) or "none",
+        license=lic.get("id") or lic.get("url") or "none",
+        uses=uses if node.label else (),
+        consent=consent_line(d["consent"]) if node.label else "",
+        bindings=tuple((b["alg"], b["display"]) for b in d["soft_bindings"]),
+    )
+
+
+def _recovered_panel(r: RecoveredAudit) -> RecoveredPanel:
+    rows = tuple(_manifest_row(n) for n in r.nodes)
+    return RecoveredPanel(r.repository, r.manifest_id, r.how, r.others, rows, r.problem)
 
 
 def _count_badges(findings: Sequence[Any]) -> list[Badge]:
@@ -222,6 +297,7 @@ def _index(audits: Sequence[FileAudit]) -> list[dict[str, Any]]:
             "path": a.path,
             "integrity": _integrity_badge(a.integrity.value),
             "trust": _trust_badge(a.trusted),
+            "recovered": _recovered_badge(a),
             "manifests": sum(1 for n in a.nodes if n.label),
             "chips": _count_badges(a.findings),
         }
@@ -230,13 +306,16 @@ def _index(audits: Sequence[FileAudit]) -> list[dict[str, Any]]:
 
 
 def _file_section(index: int, audit: FileAudit) -> FileSection:
-    titles = {n.label: n.title for n in audit.nodes if n.label}
+    recovered = audit.recovered
+    nodes = [*audit.nodes, *(recovered.nodes if recovered is not None else ())]
+    titles = {n.label: n.title for n in nodes if n.label}
     rows = tuple(
         FindingRow(
             _severity_badge(f.severity),
             f.code,
             f.message,
             tuple((label, str(titles.get(label) or label or "(active manifest)")) for label in f.manifests),
+            f.recovered,
         )
         for f in by_severity(audit.findings)
     )
@@ -250,6 +329,8 @@ def _file_section(index: int, audit: FileAudit) -> FileSection:
         drawing=chain_drawing(audit),
         why=f" ({audit.error})" if audit.error else "",
         findings=rows,
+        bound=tuple(_manifest_row(n) for n in audit.nodes if n.label and n.to_dict()["soft_bindings"]),
+        recovered=None if recovered is None else _recovered_panel(recovered),
     )
 
 
@@ -331,5 +412,6 @@ def render_html(header: Mapping[str, Any], summary: Mapping[str, Any], audits: S
         index=_index(audits),
         legend=_legend(),
         files=[_file_section(i, a) for i, a in _worst_first(audits)],
+        recovered_mark=RECOVERED,
         footer=_footer(header),
     )

@@ -30,13 +30,16 @@ class AuditOptions:
     """How to audit. ``anchors``: your own claim-signer anchor files (recorded in the report by sha256;
     they also vouch for withdrawal lists); ``sources``: the trust sources (default: the default lists
     with ``anchors``); ``withdrawals``: signed withdrawal lists; ``expiring_within``: warn of consent
-    expiring within this window; ``now``: the time of the audit (default: the time of the run)."""
+    expiring within this window; ``now``: the time of the audit (default: the time of the run);
+    ``recover``: a manifest repository in which files without a valid manifest of their own are matched back
+    to their manifests through their soft bindings (:mod:`rightsmark.audit.recovery`)."""
 
     anchors: Sequence[str | Path] = ()
     sources: TrustSources | None = None
     withdrawals: Sequence[str | Path] = ()
     expiring_within: dt.timedelta | None = None
     now: dt.datetime | None = None
+    recover: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,8 @@ def run_audit(
     """Audit every file given and every file below each folder given, in order.
 
     Withdrawal lists are loaded (and their signatures checked against ``options.anchors``) before
-    any file is read; a list that cannot be trusted raises, as does an unusable trust source.
+    any file is read; a list that cannot be trusted raises, as does an unusable trust source, and a
+    ``recover`` repository that cannot be asked (:class:`~rightsmark.repository.base.RepositoryError`).
     """
     from rightsmark.sources.fs import walk_files
 
@@ -102,6 +106,10 @@ def run_audit(
 
         loaded = load_withdrawals(options.withdrawals, options.anchors)
         withdrawn, lists = loaded.withdrawn, loaded.describe()
+    if options.recover:
+        from rightsmark.verify.recover import check_repository
+
+        check_repository(options.recover)
     audits: list[FileAudit] = []
     with Auditor(
         options.anchors,
@@ -109,6 +117,7 @@ def run_audit(
         withdrawn=withdrawn,
         expiring_within=options.expiring_within,
         now=now,
+        recover=options.recover,
     ) as auditor:
         for given in map(str, paths):
             for file in walk_files(given) if os.path.isdir(given) else [given]:

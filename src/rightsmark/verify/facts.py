@@ -148,6 +148,9 @@ class Match:
     #: the fingerprints' Hamming distance, computed here from the store's own binding (None: watermark only)
     distance: int | None
     facts: Facts
+    #: the validated store and its reading, kept only by a recoverer asked to (the audit describes them)
+    store: bytes | None = field(default=None, compare=False, repr=False)
+    reading: EngineReading | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

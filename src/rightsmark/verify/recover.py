@@ -43,15 +43,19 @@ def public_location(spec: str) -> str:
 
 class Recoverer:
     """One process's recovery: its repository connection, opened on first use, and the engine front that
-    reads recovered stores (``reader``: the process's :class:`~rightsmark.verify.facts.FactReader`)."""
+    reads recovered stores (``reader``: the process's :class:`~rightsmark.verify.facts.FactReader`).
+    ``keep_stores``: each match carries its validated store and reading (the audit describes them)."""
 
-    def __init__(self, spec: str, reader: FactReader, *, max_distance: int | None = None) -> None:
+    def __init__(
+        self, spec: str, reader: FactReader, *, max_distance: int | None = None, keep_stores: bool = False
+    ) -> None:
         from rightsmark.repository.base import DEFAULT_MAX_DISTANCE
 
         self.spec = spec
         self.location = public_location(spec)
         self.reader = reader
         self.max_distance = DEFAULT_MAX_DISTANCE if max_distance is None else max_distance
+        self.keep_stores = keep_stores
         self._repository: Repository | None = None
 
     def close(self) -> None:
@@ -87,19 +91,19 @@ class Recoverer:
         except _RecoveryProblemError as problem:
             return self._problem(problem.code, problem.message)
         if by_fingerprint and by_watermark:
-            agreed = sorted(set(by_fingerprint) & set(by_watermark), key=lambda i: (by_fingerprint[i][0] or 0, i))
+            agreed = sorted(set(by_fingerprint) & set(by_watermark), key=lambda i: (by_fingerprint[i].distance or 0, i))
             if not agreed:
                 message = (
                     f"the watermark points at {', '.join(sorted(by_watermark))} and the fingerprint at"
                     f" {', '.join(sorted(by_fingerprint))}"
                 )
                 return self._problem("recovered-conflict", message)
-            matches = [Match(i, "fingerprint+watermark", by_fingerprint[i][0], by_fingerprint[i][1]) for i in agreed]
+            matches = [replace(by_fingerprint[i], method="fingerprint+watermark") for i in agreed]
         elif by_fingerprint:
-            order = sorted(by_fingerprint, key=lambda i: (by_fingerprint[i][0] or 0, i))
-            matches = [Match(i, "fingerprint", by_fingerprint[i][0], by_fingerprint[i][1]) for i in order]
+            order = sorted(by_fingerprint, key=lambda i: (by_fingerprint[i].distance or 0, i))
+            matches = [by_fingerprint[i] for i in order]
         else:
-            matches = [Match(i, "watermark", None, by_watermark[i][1]) for i in sorted(by_watermark)]
+            matches = [by_watermark[i] for i in sorted(by_watermark)]
         return Recovery(self.location, tuple(matches))
 
     def _problem(self, code: str, message: str) -> Recovery:
@@ -112,11 +116,9 @@ class Recoverer:
             self._repository = open_repository(self.spec)
         return self._repository
 
-    def _confirmed(
-        self, repo: Repository, candidates: list[Any], binding: SoftBinding
-    ) -> dict[str, tuple[int | None, Facts]]:
-        """The candidates whose validated store records a binding matching ``binding``: id -> (distance, facts)."""
-        out: dict[str, tuple[int | None, Facts]] = {}
+    def _confirmed(self, repo: Repository, candidates: list[Any], binding: SoftBinding) -> dict[str, Match]:
+        """The candidates whose validated store records a binding matching ``binding``, by manifest id."""
+        out: dict[str, Match] = {}
         for candidate in candidates:
             manifest_id = candidate.manifest_id
             if manifest_id in out:
@@ -139,7 +141,9 @@ class Recoverer:
                 raise _RecoveryProblemError("recovered-invalid", message)
             distance = _matching(binding, read_bindings(reading.active or {}), self.max_distance)
             if distance is not None:
-                out[manifest_id] = (distance if binding.alg == ISCC_ALG else None, facts)
+                method = "fingerprint" if binding.alg == ISCC_ALG else "watermark"
+                match = Match(manifest_id, method, distance if binding.alg == ISCC_ALG else None, facts)
+                out[manifest_id] = replace(match, store=store, reading=reading) if self.keep_stores else match
         return out
 
 
