@@ -40,9 +40,9 @@ def main() -> None:
     import c2pa
 
     from bench_bulk import make_b
-    from rightsmark.verify.facts import FactReader
     from rightsmark.verify.localfile import read_local
     from rightsmark.verify.policy import Policy
+    from rightsmark.verify.reader import FactReader
 
     folder = args.dir or make_b(args.workdir)
     files = sorted(str(p) for p in folder.rglob("*.jpg"))

@@ -31,8 +31,9 @@ from rightsmark.rights.licenses import parse_license
 from rightsmark.sign.signer import Signer
 from rightsmark.sources.base import Item
 from rightsmark.verify.bulk import BulkVerifier
-from rightsmark.verify.facts import FactReader, has_marker, prescan, prescan_local
+from rightsmark.verify.facts import has_marker, prescan, prescan_local
 from rightsmark.verify.policy import Policy
+from rightsmark.verify.reader import FactReader
 
 from .conftest import EXAMPLE_IMAGES, open_rights
 

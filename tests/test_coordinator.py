@@ -205,7 +205,7 @@ def test_sidecars_left_to_the_workers_are_never_judged_unread(folder: Path) -> N
     from rightsmark.sources import open_sources
     from rightsmark.sources.fs import take_sidecars
     from rightsmark.verify.bulk import verify_items
-    from rightsmark.verify.facts import FactReader
+    from rightsmark.verify.reader import FactReader
     from rightsmark.verify.verifier import make_record
 
     policy = Policy(keep_absent=True)

@@ -13,8 +13,8 @@ from rightsmark.engine.reading import LocalFile
 from rightsmark.media.formats import jpeg_scan_start, sniff
 from rightsmark.models import Integrity
 from rightsmark.trust.sources import TrustSources, resolve
-from rightsmark.verify.facts import FactReader
 from rightsmark.verify.localfile import read_local
+from rightsmark.verify.reader import FactReader
 
 pytestmark = pytest.mark.corpus
 

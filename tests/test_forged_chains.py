@@ -22,8 +22,9 @@ from rightsmark.keys.devca import KeyFiles, init_keys
 from rightsmark.keys.material import SigningMaterial, load_signing_material
 from rightsmark.keys.pem import load_trust_anchors
 from rightsmark.trust.sources import TrustSources
-from rightsmark.verify.facts import FactReader, engine_chain
+from rightsmark.verify.facts import engine_chain
 from rightsmark.verify.policy import Policy, SignerRule
+from rightsmark.verify.reader import FactReader
 
 from .forge import FORGERIES, der_chain, forged_batch
 

@@ -24,8 +24,9 @@ from rightsmark.media.formats import jpeg_scan_start
 from rightsmark.models import Integrity
 from rightsmark.sign.signer import Signer
 from rightsmark.trust.sources import resolve
-from rightsmark.verify.facts import HEAD_BYTES, FactReader, Facts
+from rightsmark.verify.facts import HEAD_BYTES, Facts
 from rightsmark.verify.localfile import CHANGED, WHOLE_BYTES, file_facts, read_local
+from rightsmark.verify.reader import FactReader
 
 from .conftest import CliResult, open_rights
 

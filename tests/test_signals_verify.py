@@ -25,8 +25,9 @@ from rightsmark.rights.manifest import Rights
 from rightsmark.sign.signer import Signer
 from rightsmark.sources.base import Item, SidecarValue
 from rightsmark.verify.bulk import BulkVerifier, verify_items
-from rightsmark.verify.facts import FactReader, Facts, prescan, prescan_local
+from rightsmark.verify.facts import Facts, prescan, prescan_local
 from rightsmark.verify.policy import Policy
+from rightsmark.verify.reader import FactReader
 from rightsmark.verify.verifier import make_record
 
 from .conftest import open_rights

@@ -307,7 +307,7 @@ def test_a_cached_verdict_is_not_reused_outside_its_anchors_validity(
     a file timestamped before that stays trusted, one without a timestamp is judged now, when the chain
     no longer validates. Reading the timestamped file first must not lend its verdict to the other."""
     from rightsmark.trust.sources import resolve
-    from rightsmark.verify.facts import FactReader
+    from rightsmark.verify.reader import FactReader
 
     now = dt.datetime.now(dt.UTC)
     expires = (now + LIFETIME).replace(microsecond=0)

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from rightsmark.models import VerifyRecord
-from rightsmark.verify.facts import FactReader
 from rightsmark.verify.policy import Policy
+from rightsmark.verify.reader import FactReader
 from rightsmark.verify.verifier import make_record
 
 if TYPE_CHECKING:

@@ -252,7 +252,7 @@ class Auditor:
     ) -> None:
         from rightsmark.trust import lists as trustlists
         from rightsmark.trust.sources import resolve
-        from rightsmark.verify.facts import FactReader
+        from rightsmark.verify.reader import FactReader
 
         self.trust = tuple(trust)
         self.sources = sources if sources is not None else resolve(trustlists.DEFAULT, anchors=self.trust)

@@ -60,10 +60,10 @@ SKIP, COUNT, REPORT = "skip", "count", "report"
 
 
 class Judge:
-    """One engine context (a :class:`~rightsmark.verify.facts.FactReader`) and a policy: what each actor holds."""
+    """One engine context (a :class:`~rightsmark.verify.reader.FactReader`) and a policy: what each actor holds."""
 
     def __init__(self, policy: Policy, trust: TrustSources | None, now: dt.datetime | None) -> None:
-        from rightsmark.verify.facts import FactReader
+        from rightsmark.verify.reader import FactReader
 
         self.policy = policy
         self.now = now

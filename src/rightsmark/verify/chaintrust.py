@@ -151,7 +151,7 @@ def _validity_window(chain: tuple[bytes, ...], trust: TrustSources) -> tuple[dt.
 class ChainTrust:
     """Trust verdicts for one process: the trusting engine contexts and the verdict per signing chain.
 
-    Not thread-safe; :class:`~rightsmark.verify.facts.FactReader` holds one per worker.
+    Not thread-safe; :class:`~rightsmark.verify.reader.FactReader` holds one per worker.
     """
 
     def __init__(self, trust: TrustSources) -> None:

@@ -9,9 +9,9 @@ past the checked size), and Python reads only what it needs:
   XMP put in a JPEG lies there), and for a file without a manifest marker its last few kilobytes (the
   end-of-image marker that tells a whole file from a cut-off one);
 * any other format, and a JPEG whose header does not walk: the whole file, judged as bytes
-  (:meth:`~rightsmark.verify.facts.FactReader.read`): a manifest or XMP packet may lie anywhere in those.
+  (:meth:`~rightsmark.verify.reader.FactReader.read`): a manifest or XMP packet may lie anywhere in those.
 
-The facts are those :meth:`~rightsmark.verify.facts.FactReader.read` gives for the file's bytes (the shared
+The facts are those :meth:`~rightsmark.verify.reader.FactReader.read` gives for the file's bytes (the shared
 corpus tests compare both on every file). Only a regular file within the size cap is opened
 (:func:`~rightsmark.sources.guard.open_regular`: a FIFO, a device or a directory is an error record, never a
 read), and a file that changes while it is read (its size, its modification time or the header Python read
@@ -26,7 +26,8 @@ from pathlib import Path
 from rightsmark.engine.local import LocalFile
 from rightsmark.media.formats import HEADER_BYTES, jpeg_scan_start, sniff
 from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE, ItemRefusedError, open_regular
-from rightsmark.verify.facts import HEAD_BYTES, TAIL_BYTES, FactReader, Facts, absent_facts, error_facts, has_marker_in
+from rightsmark.verify.facts import HEAD_BYTES, TAIL_BYTES, Facts, absent_facts, error_facts, has_marker_in
+from rightsmark.verify.reader import FactReader
 
 #: The message of a file whose size, modification time or header changed while it was read.
 CHANGED = "the file changed while it was read; verify it again once nothing writes to it"

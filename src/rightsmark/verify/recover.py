@@ -26,7 +26,7 @@ from rightsmark.verify.facts import Facts, Match, Recovery
 
 if TYPE_CHECKING:
     from rightsmark.repository.base import Repository
-    from rightsmark.verify.facts import FactReader
+    from rightsmark.verify.reader import FactReader
 
 #: candidates asked for per binding; more matching manifests than this is itself an ambiguity
 LIMIT = 10
@@ -43,7 +43,7 @@ def public_location(spec: str) -> str:
 
 class Recoverer:
     """One process's recovery: its repository connection, opened on first use, and the engine front that
-    reads recovered stores (``reader``: the process's :class:`~rightsmark.verify.facts.FactReader`).
+    reads recovered stores (``reader``: the process's :class:`~rightsmark.verify.reader.FactReader`).
     ``keep_stores``: each match carries its validated store and reading (the audit describes them)."""
 
     def __init__(

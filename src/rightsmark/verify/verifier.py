@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING
 
 from rightsmark.models import Purpose, Reason, Trust, VerifyRecord
 from rightsmark.rights.signals import declared_beside
-from rightsmark.verify.facts import FactReader, Facts, error_facts
+from rightsmark.verify.facts import Facts, error_facts
 from rightsmark.verify.policy import Policy, judge
+from rightsmark.verify.reader import FactReader
 
 if TYPE_CHECKING:
     from rightsmark.engine.reading import EngineReading

@@ -1,7 +1,7 @@
 """The worker side of bulk verification: everything done per item happens here, not in the coordinator.
 
 A worker process (or the calling process, with one job) holds one :class:`Worker` for its whole
-life: one engine front (:class:`~rightsmark.verify.facts.FactReader`), its own connection to the
+life: one engine front (:class:`~rightsmark.verify.reader.FactReader`), its own connection to the
 verdict cache, and the :class:`Stage` that turns a chunk's facts into what the coordinator wants back
 (facts, records, or a report's encoded lines with their tallies: :mod:`rightsmark.verify.stages`).
 
@@ -22,8 +22,9 @@ from rightsmark.sources.base import Item
 from rightsmark.sources.fs import take_sidecars
 from rightsmark.sources.guard import DEFAULT_MAX_ITEM_SIZE, open_regular, read_capped
 from rightsmark.trust.sources import TrustSources
-from rightsmark.verify.facts import FactReader, Facts, error_facts, prescan, prescan_open
+from rightsmark.verify.facts import Facts, error_facts, prescan, prescan_open
 from rightsmark.verify.localfile import read_error, read_local, unforeseen
+from rightsmark.verify.reader import FactReader
 
 if TYPE_CHECKING:
     from rightsmark.verify.cache import FactsCache
