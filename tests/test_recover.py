@@ -252,3 +252,32 @@ def test_sign_register_refuses_what_cannot_work_before_signing(cli: Cli, keys: K
     done = cli("sign", "a.jpg", "-o", "out/", "--register", "notes.txt", *common)
     one_error_line(done, "notes.txt")
     assert not (tmp_path / "out").exists()
+
+
+def test_an_image_that_cannot_be_decoded_drops_with_recovery_failed_even_if_unsigned_files_are_kept(
+    cli: Cli, registered: Callable[..., tuple[Path, Path, str]], keys: KeyFiles, tmp_path: Path
+) -> None:
+    stripped, repo, _label = registered()
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(stripped.read_bytes()[:2000])  # the header and a little of the scan: no pixels to hash
+    code, record = verify_json(cli, cut, "--keep-unsigned", "--recover", repo, "--trust", keys.ca)
+    assert code == 1 and record["decision"] == "drop", record
+    assert codes(record)[-1] == "recovery-failed"
+
+
+def test_inspect_shows_the_recovered_manifest_marked_as_not_in_the_file(
+    cli: Cli, registered: Callable[..., tuple[Path, Path, str]], keys: KeyFiles
+) -> None:
+    stripped, repo, label = registered(training=NOT_ALLOWED)
+    done = cli("inspect", stripped, "--recover", repo, "--trust", keys.ca)
+    assert done.returncode == 0, done.stderr
+    assert "RECOVERED through a soft binding, not embedded in this file" in done.stdout
+    assert f"recovered manifest {label}" in done.stdout
+    assert "soft binding  io.iscc.v0 ISCC:" in done.stdout
+    assert "permission-not-allowed" in done.stdout
+    info = json.loads(cli("inspect", stripped, "--recover", repo, "--json").stdout)
+    assert info["manifests"] == []
+    (match,) = info["recovered"]["matches"]
+    assert match["manifest_id"] == label and match["manifest"]["training"]["ai_training"] == "notAllowed"
+    plain = json.loads(cli("inspect", stripped, "--json").stdout)
+    assert plain["recovered"] is None

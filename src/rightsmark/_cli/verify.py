@@ -302,8 +302,17 @@ def inspect(
     trust_list_file: TrustListFileOpt = None,
     tsa_trust: TsaTrustOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    recover: Annotated[
+        str | None,
+        typer.Option(
+            "--recover",
+            metavar="REPO_OR_URL",
+            help="For a file without a valid manifest: show the manifests its soft bindings find in this repository.",
+        ),
+    ] = None,
 ) -> None:
     """Show everything a file records: signer, time, tool, author, license, permissions, consent, ingredients."""
+    import dataclasses
     import json
 
     from rightsmark.reports.formats import terminal_safe
@@ -314,7 +323,13 @@ def inspect(
 
     with _errors():
         policy = _with_trust(Policy(), trust, trust_list, no_default_trust, trust_list_file, tsa_trust)
-        with Verifier(policy=policy) as verifier:
+        if recover:
+            from rightsmark.verify.policyfile import policy_from_options
+            from rightsmark.verify.recover import check_repository
+
+            policy = dataclasses.replace(policy, recover=policy_from_options(recover=recover).recover)
+            check_repository(recover)
+        with Verifier(policy=policy, keep_recovered_stores=True) as verifier:
             info = inspect_file(file, verifier=verifier)
     if info["integrity"] == "error":  # unreadable: one line on stderr (JSON still on stdout when asked)
         line = terminal_safe(f"{info['path']}: {info['error']}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rightsmark.engine.reading import TRUST_CODES, signer_info
 from rightsmark.rights.consent import CONSENT_LABEL
@@ -22,7 +22,10 @@ from rightsmark.rights.manifest import (
     read_training,
 )
 from rightsmark.softbinding.model import read_bindings
-from rightsmark.verify.verifier import Verifier, read_file
+from rightsmark.verify.verifier import Verifier, make_record, read_file
+
+if TYPE_CHECKING:
+    from rightsmark.verify.facts import Recovery
 
 
 def _generator(manifest: dict[str, Any]) -> str | None:
@@ -98,12 +101,18 @@ def inspect_file(
     """A JSON-ready description of everything ``path`` records."""
     own = verifier is None
     v = verifier or Verifier(trust)
+    recovered: dict[str, Any] | None = None
     try:
         data, failed = read_file(path)  # a regular file only: a FIFO or a device never blocks or fills memory
         if failed is not None or data is None:
             record, reading = v.verify_file(path), None  # the record carries the error
         else:
             record, reading = v.examine(data, str(path))
+            if v.recovers:
+                facts = v.facts(data, str(path))  # with what recovery found, for a file without a valid manifest
+                if facts.recovery is not None:
+                    record = make_record(str(path), facts, v.policy, v.now)
+                    recovered = describe_recovery(facts.recovery)
     finally:
         if own:
             v.close()
@@ -124,5 +133,22 @@ def inspect_file(
         "error": record.error,
         "declared": [d.to_dict() for d in record.declared],
         "manifests": manifests,
+        "recovered": recovered,
         "trust_sources": v.trust.describe(),
+    }
+
+
+def describe_recovery(recovery: Recovery) -> dict[str, Any]:
+    """What recovery found, for ``inspect``: the problem, or each recovered manifest described in full."""
+    matches = []
+    for match in recovery.matches:
+        active = match.reading.active if match.reading is not None else None
+        manifest = describe_manifest(match.manifest_id, active) if active else {"label": match.manifest_id}
+        matches.append(
+            {"manifest_id": match.manifest_id, "method": match.method, "distance": match.distance, "manifest": manifest}
+        )
+    return {
+        "repository": recovery.repository,
+        "problem": list(recovery.problem) if recovery.problem else None,
+        "matches": matches,
     }

@@ -16,6 +16,7 @@ is dropped with its reason (:mod:`rightsmark.verify.recovered`), never judged as
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,7 +68,13 @@ class Recoverer:
         """``facts`` with what recovery found, for a file without a valid manifest of its own."""
         if facts.integrity not in RECOVERABLE:
             return facts
-        return replace(facts, recovery=self.recover(source, key))
+        try:
+            recovery = self.recover(source, key)
+        except Exception as exc:  # a decoder or the engine raised something unforeseen: a drop, never a crash
+            if os.environ.get("RIGHTSMARK_DEBUG"):
+                raise
+            recovery = self._problem("recovery-failed", f"recovery failed: {type(exc).__name__}: {exc}")
+        return replace(facts, recovery=recovery)
 
     def recover(self, source: bytes | str | Path, key: str) -> Recovery:
         from rightsmark.repository.base import RepositoryError

@@ -114,7 +114,10 @@ class Verifier:
         policy: Policy | None = None,
         purpose: Purpose | None = None,
         now: dt.datetime | None = None,
+        keep_recovered_stores: bool = False,
     ) -> None:
+        """``keep_recovered_stores``: recovered manifests keep their validated store and reading (``inspect``
+        describes them in full)."""
         base = policy or Policy()
         # replace(), not Policy(**base.__dict__): a policy that has decided holds its memoised checks there
         if trust:
@@ -128,8 +131,13 @@ class Verifier:
         if base.recover:
             from rightsmark.verify.recover import Recoverer
 
-            self._recoverer = Recoverer(base.recover, self._reader)
+            self._recoverer = Recoverer(base.recover, self._reader, keep_stores=keep_recovered_stores)
         self.now = now
+
+    @property
+    def recovers(self) -> bool:
+        """Whether files without a valid manifest are recovered through soft bindings (the policy's ``recover``)."""
+        return self._recoverer is not None
 
     @property
     def purpose(self) -> Purpose:
