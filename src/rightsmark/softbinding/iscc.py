@@ -6,7 +6,7 @@ header and a 256-bit body. The body's first 64 bits are the standard 64-bit imag
 with 64 bits elsewhere compares with ours on that prefix.
 
 The binding's value is the unit's bytes (header and body). Two values compare by the Hamming distance
-of their bodies' common prefix (:func:`distance`). ``iscc_core`` is imported on first use (it costs
+of their bodies' common prefix, scaled to 256 bits (:func:`distance`). ``iscc_core`` is imported on first use (it costs
 about 0.1 s).
 """
 
@@ -55,13 +55,14 @@ def body(value: bytes) -> bytes:
     import iscc_core
 
     try:
-        maintype, subtype, version, _length, rest = iscc_core.decode_header(value)
+        maintype, subtype, version, length, rest = iscc_core.decode_header(value)
+        declared = iscc_core.decode_length(maintype, length)
     except Exception:  # iscc_core raises assorted errors on malformed headers
         raise SoftBindingError("the value is not an ISCC code") from None
     if maintype != _MAINTYPE_CONTENT or subtype != _SUBTYPE_IMAGE or version != 0:
         raise SoftBindingError("the value is not an ISCC Content-Code Image (version 0)")
-    if len(rest) < PREFIX_BITS // 8 or len(rest) > BITS // 8:
-        raise SoftBindingError("the ISCC image code has an unexpected length")
+    if len(rest) < PREFIX_BITS // 8 or len(rest) > BITS // 8 or len(rest) * 8 != declared:
+        raise SoftBindingError("the ISCC image code's length is not the one its header declares")
     return bytes(rest)
 
 
@@ -71,7 +72,12 @@ def prefix(value: bytes) -> int:
 
 
 def distance(a: bytes, b: bytes) -> int:
-    """The Hamming distance between two ISCC image codes, over the bits both bodies have."""
+    """The Hamming distance between two ISCC image codes over the bits both bodies have, scaled to 256 bits.
+
+    Two 256-bit codes: the plain count of differing bits. A shorter code (the standard 64-bit one) compares on
+    its bits only, each differing bit counting 256/n times (rounded up), so that one threshold means the same
+    share of differing bits whatever the length: 2 of 64 bits is as far as 8 of 256, never nearer."""
     x, y = body(a), body(b)
     n = min(len(x), len(y))
-    return (int.from_bytes(x[:n], "big") ^ int.from_bytes(y[:n], "big")).bit_count()
+    differing = (int.from_bytes(x[:n], "big") ^ int.from_bytes(y[:n], "big")).bit_count()
+    return -(-differing * BITS // (8 * n))
