@@ -185,7 +185,8 @@ def test_what_cannot_be_marked_is_a_typed_error_in_one_line() -> None:
     for bad in (b"not an image", truncated):
         with pytest.raises(wm.WatermarkError) as err:
             wm.embed(bad, "jpeg", ident)
-        assert isinstance(err.value, RightsmarkError) and "\n" not in err.value.one_line()
+        assert isinstance(err.value, RightsmarkError) and isinstance(err.value, ValueError)
+        assert "\n" not in err.value.one_line()
 
 
 def test_detection_of_undecodable_or_tiny_input() -> None:

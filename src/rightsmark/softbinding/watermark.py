@@ -44,8 +44,9 @@ FORMATS = ("jpeg", "png")
 _MODES = {"jpeg": ("L", "RGB"), "png": ("L", "LA", "RGB", "RGBA", "P")}
 
 
-class WatermarkError(RightsmarkError):
-    """A picture that cannot be marked or read for a mark (undecodable, unsupported, too small)."""
+class WatermarkError(RightsmarkError, ValueError):
+    """A picture that cannot be marked or read for a mark (undecodable, unsupported, too small); a ValueError
+    too, as every refusal of a soft binding's input is."""
 
     exit_code = 1
 
@@ -95,7 +96,7 @@ def embed(data: bytes, fmt_name: str, ident: bytes) -> bytes:
     return _encode(marked, img, fmt_name)
 
 
-def detect(data: bytes | Path) -> bytes | None:
+def detect(data: bytes | Path | str) -> bytes | None:
     """The identifier marked in the picture ``data`` (bytes or a path), or None where no mark is found.
 
     A picture under :data:`MIN_SIDE` has no readable mark (None); an undecodable one is a
@@ -103,12 +104,12 @@ def detect(data: bytes | Path) -> bytes | None:
     return read(data)[0]
 
 
-def read(data: bytes | Path) -> tuple[bytes | None, float]:
+def read(data: bytes | Path | str) -> tuple[bytes | None, float]:
     """The identifier (or None) and the reading's confidence (mean bit z-score of the best try)."""
     try:
         img = open_image(data, least=qim.WORK, mode="L")
     except PixelsError as exc:
-        raise WatermarkError(str(exc), path=data if isinstance(data, Path) else None) from None
+        raise WatermarkError(str(exc), path=None if isinstance(data, bytes) else data) from None
     if min(img.size) < MIN_SIDE:
         return None, 0.0
     import numpy as np
