@@ -614,7 +614,7 @@ class Fuzzer:
         """Problems found with one input and the integrity each reader reported."""
         from rightsmark.audit.html import chain_svg
         from rightsmark.audit.text import tree_text
-        from rightsmark.reports.formats import inspect_text
+        from rightsmark.reports.inspect_text import inspect_text
         from rightsmark.verify.inspection import inspect_file
 
         problems: list[str] = []

@@ -174,7 +174,7 @@ def test_audit_survives_consent_subjects_of_the_wrong_shape(material: SigningMat
 def test_inspect_text_survives_consent_subjects_of_the_wrong_shape(
     material: SigningMaterial, tmp_path: Path, subjects: object
 ) -> None:
-    from rightsmark.reports.formats import inspect_text
+    from rightsmark.reports.inspect_text import inspect_text
     from rightsmark.verify.inspection import inspect_file
 
     path = tmp_path / "photo.jpg"

@@ -22,12 +22,15 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rightsmark.models import VerifyRecord
 from rightsmark.verify.facts import FactReader
 from rightsmark.verify.policy import Policy
 from rightsmark.verify.verifier import make_record
+
+if TYPE_CHECKING:
+    from rightsmark.verify.recover import Recoverer
 
 T = TypeVar("T")
 
@@ -56,10 +59,12 @@ class KeepFilter:
         self.column = column
         self.now = now
         self._reader: FactReader | None = None
+        self._recoverer: Recoverer | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_reader"] = None  # engine objects never cross a process boundary
+        state["_recoverer"] = None
         return state
 
     def _facts_reader(self) -> FactReader:
@@ -68,8 +73,17 @@ class KeepFilter:
         return self._reader
 
     def record(self, data: bytes, key: str = "") -> VerifyRecord:
-        """The full verify record for one image's bytes."""
-        return make_record(key, self._facts_reader().read(data, key), self.policy, self.now)
+        """The full verify record for one image's bytes (recovered through soft bindings where the policy
+        names a repository and the image has no valid manifest of its own)."""
+        reader = self._facts_reader()
+        facts = reader.read(data, key)
+        if self.policy.recover:
+            if self._recoverer is None:
+                from rightsmark.verify.recover import Recoverer
+
+                self._recoverer = Recoverer(self.policy.recover, reader)
+            facts = self._recoverer.apply(facts, data, key)
+        return make_record(key, facts, self.policy, self.now)
 
     def image_bytes(self, sample: Any) -> bytes:
         value = sample[self.column] if isinstance(sample, Mapping) else sample

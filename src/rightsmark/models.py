@@ -223,6 +223,44 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class RecoveredManifest:
+    """A manifest found again for a file that lost its own (or whose own fails), through a soft binding.
+
+    ``method``: ``fingerprint``, ``watermark`` or ``fingerprint+watermark`` (both named it); ``distance``: the
+    fingerprints' Hamming distance (None where only the watermark matched); ``others``: further manifests
+    that matched as well (an ambiguity: never read as permission). The rest is the recovered manifest's own
+    reading, its store validated (signature, claim) and its signer judged as any manifest's.
+    """
+
+    manifest_id: str
+    method: str
+    distance: int | None
+    repository: str
+    trust: Trust
+    signer: SignerInfo | None = None
+    author: tuple[str, ...] = ()
+    license: License | None = None
+    training: Training = field(default_factory=Training)
+    consent: ConsentResult = field(default_factory=lambda: ConsentResult(ConsentStatus.MISSING))
+    others: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "manifest_id": self.manifest_id,
+            "method": self.method,
+            "distance": self.distance,
+            "repository": self.repository,
+            "trust": self.trust.value,
+            "signer": self.signer.to_dict() if self.signer else None,
+            "author": list(self.author),
+            "license": self.license.to_dict() if self.license else None,
+            "training": self.training.to_dict(),
+            "consent": self.consent.to_dict(),
+            "others": list(self.others),
+        }
+
+
+@dataclass(frozen=True)
 class VerifyRecord:
     """Everything ``rightsmark verify`` says about one file."""
 
@@ -248,6 +286,8 @@ class VerifyRecord:
     declared: tuple[DeclaredSignal, ...] = ()
     #: the sample this item belongs to, as its source names it (None where the source has no samples)
     sample: Sample | None = None
+    #: the manifest found again through a soft binding (``verify --recover``), when one was
+    recovered: RecoveredManifest | None = None
 
     @property
     def kept(self) -> bool:
@@ -276,6 +316,7 @@ class VerifyRecord:
             "metadata_drift": [d.to_dict() for d in self.metadata_drift],
             "declared": [d.to_dict() for d in self.declared],
             "sample": self.sample.to_dict() if self.sample else None,
+            "recovered": self.recovered.to_dict() if self.recovered else None,
         }
 
 

@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "keys": "rightsmark._cli.keys",
     "consent": "rightsmark._cli.consent",
     "trust": "rightsmark._cli.trust",
+    "repo": "rightsmark._cli.repo",
 }
 
 

@@ -54,10 +54,14 @@ def flags_profile(
     thumbnail: bool | None = None,
     naming: str | None = None,
     xmp: bool | None = None,
+    soft_binding: str | None = None,
+    watermark: bool | None = None,
 ) -> Profile:
     """What the command line said, as a profile layer (unset flags are ``None``)."""
     from rightsmark.rights.profile import Profile, check_templates
 
+    if soft_binding is not None and soft_binding not in ("iscc", "none"):
+        raise UsageError(f"--soft-binding {soft_binding!r} is not known", hint="give iscc or none")
     people_given = consent is not None or consent_map is not None or no_people
     layer = Profile(
         authors=tuple(author) if author else None,
@@ -80,6 +84,8 @@ def flags_profile(
         thumbnail=thumbnail,
         naming=naming,
         xmp=xmp,
+        soft_binding=soft_binding,
+        watermark=watermark,
     )
     check_templates(layer, "the command line")
     if author_url is not None:
@@ -180,6 +186,25 @@ def sign(
     xmp: Annotated[
         bool | None, typer.Option(help="Also write author, license and AI-use as XMP for non-C2PA tools.")
     ] = None,
+    soft_binding: Annotated[
+        str | None,
+        typer.Option(
+            "--soft-binding",
+            help="Fingerprint recorded as a C2PA soft binding: iscc (the ISCC image code, default) or none.",
+        ),
+    ] = None,
+    watermark: Annotated[
+        bool | None,
+        typer.Option(help="Mark the pixels with an invisible watermark naming the manifest (before signing)."),
+    ] = None,
+    register: Annotated[
+        str | None,
+        typer.Option(
+            "--register",
+            metavar="REPO",
+            help="Add each signed file's manifest to this repository (a path, or a postgresql:// URL).",
+        ),
+    ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (0: all cores).")] = 0,
     pkcs11_module: Pkcs11ModuleOption = None,
     passphrase_file: PassphraseFileOption = None,
@@ -222,12 +247,17 @@ def sign(
             thumbnail=thumbnail,
             naming=naming,
             xmp=xmp,
+            soft_binding=soft_binding,
+            watermark=watermark,
         )
         if consent is not None and no_people:
             raise UsageError("--consent and --no-people contradict each other", hint="give one of them")
         settings = run_settings(profile_file, explicit)
+        if register is not None:
+            check_register(register, settings.soft_binding, bool(settings.watermark))
         source = key_source_for(settings, passphrase_file, passphrase_fd, passphrase_env)
         counts = {"signed": 0, "skipped": 0, "failed": 0, "not-image": 0}
+        outputs: list[str] = []
         with ExportRun(
             settings,
             source,
@@ -246,9 +276,40 @@ def sign(
                     report_outcome(outcome, counts, quiet)
                 for outcome in run.sign(job_list):
                     report_outcome(outcome, counts, quiet)
+                    if outcome.status in ("signed", "skipped") and outcome.dest:
+                        outputs.append(outcome.dest)
                     advance()
-    if not print_summary(counts, inputs):
+    unregistered = 0
+    if register is not None and outputs:
+        with _errors():
+            unregistered = register_outputs(register, outputs, quiet)
+    if not print_summary(counts, inputs) or unregistered:
         raise typer.Exit(1)
+
+
+def check_register(repo: str, soft_binding: str | None, watermark: bool) -> None:
+    """Fail before signing anything where ``--register`` cannot work: no soft binding would be recorded, or
+    the repository cannot be opened (a path that is not a repository, PostgreSQL unreachable)."""
+    from rightsmark.repository.open import open_repository
+
+    if soft_binding == "none" and not watermark:
+        raise UsageError("--register needs a soft binding to index", hint="drop --soft-binding none")
+    open_repository(repo, create=True).close()
+
+
+def register_outputs(repo: str, outputs: list[str], quiet: bool) -> int:
+    """Keep the manifests of the signed ``outputs`` in ``repo``; one line per refusal; how many were refused."""
+    from rightsmark.reports.formats import terminal_safe
+    from rightsmark.repository.ingest import register
+
+    results = register(repo, outputs)
+    refused = [r for r in results if r.outcome == "refused"]
+    for r in refused:
+        typer.echo(f"rightsmark: not registered: {terminal_safe(r.message or r.path)}", err=True)
+    if not quiet:
+        added = sum(r.outcome == "added" for r in results)
+        typer.echo(f"registered {added} manifests in {terminal_safe(repo)}", err=True)
+    return len(refused)
 
 
 def print_summary(counts: dict[str, int], inputs: list[Path]) -> bool:

@@ -142,6 +142,15 @@ def verify(
     constrained: Annotated[UseChoice | None, typer.Option(help="How to count 'constrained' permissions.")] = None,
     keep_unsigned: Annotated[bool, typer.Option(help="Keep files that carry no manifest at all.")] = False,
     keep_remote: Annotated[bool, typer.Option(help="Keep files whose only manifest is remote.")] = False,
+    recover: Annotated[
+        str | None,
+        typer.Option(
+            "--recover",
+            metavar="REPO_OR_URL",
+            help="Find lost manifests by soft binding in this repository (a path, postgresql:// or a resolution"
+            " service's http(s):// URL); what they forbid drops, what they allow keeps only under [treat] recovered.",
+        ),
+    ] = None,
     withdrawals: Annotated[
         list[Path] | None,
         typer.Option(help="Signed consent withdrawal list (JSON with FILE.sig beside it; repeatable)."),
@@ -219,11 +228,16 @@ def verify(
             constrained=Use(constrained.value) if constrained else None,
             keep_unsigned=keep_unsigned,
             keep_remote=keep_remote,
+            recover=recover,
         )
         policy = _with_trust(policy, trust, trust_list, no_default_trust, trust_list_file, tsa_trust)
         if not quiet:
             _warn_trust(policy)
         policy = with_withdrawals(policy, withdrawals or ())
+        if policy.recover:
+            from rightsmark.verify.recover import check_repository
+
+            check_repository(policy.recover)
         options = _storage_options(storage_option)
         fmt = format_.value if format_ else None
         if engine is Engine.ray or address is not None:
@@ -292,7 +306,8 @@ def inspect(
     """Show everything a file records: signer, time, tool, author, license, permissions, consent, ingredients."""
     import json
 
-    from rightsmark.reports.formats import inspect_text, terminal_safe
+    from rightsmark.reports.formats import terminal_safe
+    from rightsmark.reports.inspect_text import inspect_text
     from rightsmark.verify.inspection import inspect_file
     from rightsmark.verify.policy import Policy
     from rightsmark.verify.verifier import Verifier

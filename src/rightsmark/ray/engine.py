@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import ray.data
 
+    from rightsmark.verify.recover import Recoverer
+
 #: What a worker does with items that are not images: leave them out, hand them to the driver to be
 #: counted (rows whose :data:`ITEM` says their role, never a record of the report), or verify them.
 SKIP, COUNT, REPORT = "skip", "count", "report"
@@ -66,10 +68,16 @@ class Judge:
         self.policy = policy
         self.now = now
         self.reader = FactReader(trust, fingerprints=policy.needs_fingerprints)
+        self.recoverer: Recoverer | None = None
+        if policy.recover:
+            from rightsmark.verify.recover import Recoverer
+
+            self.recoverer = Recoverer(policy.recover, self.reader)
 
     def facts(self, data: bytes, key: str) -> Facts:
         try:
-            return self.reader.read(data, key)
+            facts = self.reader.read(data, key)
+            return self.recoverer.apply(facts, data, key) if self.recoverer is not None else facts
         except Exception as exc:  # the engine raised something unforeseen: a drop, never a crash
             return error_facts(f"verification failed: {type(exc).__name__}: {exc}")
 

@@ -175,9 +175,28 @@ def verify_text(record: VerifyRecord) -> str:
         lines.append(f"      declared {declared_text(s.to_dict())}")
     if record.remote_manifest:
         lines.append(f"      remote manifest {record.remote_manifest} (not fetched)")
+    if record.recovered:
+        lines.extend(_recovered_text(record.recovered.to_dict()))
     for r in record.reasons:
         lines.append(f"      - {r.code}: {r.message}")
     return safe_lines(lines)
+
+
+def _recovered_text(rec: dict[str, Any]) -> list[str]:
+    """A recovered manifest in a text record: where it came from, how it matched, what it says."""
+    how = rec["method"] + (f", distance {rec['distance']}" if rec["distance"] is not None else "")
+    signer = (rec.get("signer") or {}).get("common_name") or "unknown signer"
+    lic = rec.get("license") or {}
+    uses = ", ".join(f"{k} {v}" for k, v in rec["training"].items() if k != "constraint_info")
+    lines = [
+        f"      RECOVERED {rec['manifest_id']} from {rec['repository']} ({how}); signer {signer} ({rec['trust']})",
+        f"        author {', '.join(rec['author']) or 'none'} · license {lic.get('id') or lic.get('url') or 'none'}",
+        f"        {uses}",
+        f"        consent {rec['consent']['status']}",
+    ]
+    if rec.get("others"):
+        lines.append(f"        also matched: {', '.join(rec['others'])}")
+    return lines
 
 
 class TextReport(Report):
@@ -226,6 +245,11 @@ FLAT_COLUMNS = (
     "sample_key_from",
     "sample_row",
     "sample_url",
+    # the manifest recovered through a soft binding (verify --recover); empty where none was
+    "recovered_manifest",
+    "recovered_method",
+    "recovered_distance",
+    "recovered_repository",
 )
 LIST_COLUMNS = {"reason_codes", "author", "metadata_drift", "declared", "declared_opt_out", "engine_failure_codes"}
 
@@ -270,6 +294,18 @@ def flat_dict(rec: dict[str, Any]) -> dict[str, Any]:
         "engine_failure_codes": list(rec["engine"]["failure_codes"]),
         "error": rec.get("error"),
         **_sample_columns(rec.get("sample")),
+        **_recovered_columns(rec.get("recovered")),
+    }
+
+
+def _recovered_columns(recovered: dict[str, Any] | None) -> dict[str, Any]:
+    r = recovered or {}
+    distance = r.get("distance")
+    return {
+        "recovered_manifest": r.get("manifest_id"),
+        "recovered_method": r.get("method"),
+        "recovered_distance": None if distance is None else str(distance),
+        "recovered_repository": r.get("repository"),
     }
 
 
@@ -340,75 +376,3 @@ FORMATS: dict[str, type[Report]] = {cls.name: cls for cls in (TextReport, JsonLi
 
 # ---------------------------------------------------------------------------------------------
 # inspect
-
-
-def _value(v: Any) -> str:
-    if isinstance(v, dict):
-        return ", ".join(f"{k} {_value(x)}" for k, x in v.items() if x is not None)
-    if isinstance(v, list):
-        return ", ".join(_value(x) for x in v)
-    return str(v)
-
-
-def inspect_text(info: dict[str, Any]) -> str:
-    from rightsmark.rights.consent import subject_entries
-
-    lines = [
-        f"{info['path']}",
-        f"  integrity {info['integrity']} · trust {info['trust']} · decision {info['decision']}",
-    ]
-    for r in info["reasons"]:
-        lines.append(f"  - {r['code']}: {r['message']}")
-    if "trust_sources" in info:
-        used = ", ".join(f"{t['name']} ({t['role']}, sha256 {t['sha256'][:12]})" for t in info["trust_sources"])
-        lines.append(f"  trust rests on {used or 'nothing: no trust list and no anchors'}")
-    if info.get("error"):
-        lines.append(f"  error: {info['error']}")
-    if info.get("remote_manifest"):
-        lines.append(f"  remote manifest: {info['remote_manifest']} (not fetched)")
-    for signal in info.get("declared") or ():
-        lines.append(f"  declared {declared_text(signal)}")
-    if not info["manifests"]:
-        lines.append("  no manifest to show")
-    for m in info["manifests"]:
-        tag = "active manifest" if m.get("active") else "manifest"
-        lines.append("")
-        lines.append(f"  {tag} {m['label']}")
-        s = m.get("signer") or {}
-        lines.append(f"    signed by     {s.get('common_name')} (issuer {s.get('issuer')}, {s.get('algorithm')})")
-        lines.append(f"    signed at     {s.get('time') or 'no trusted time (not timestamped)'}")
-        lines.append(f"    tool          {m.get('claim_generator') or 'unknown'}")
-        if m.get("title"):
-            lines.append(f"    title         {m['title']}")
-        for a in m["actions"]:
-            lines.append(
-                f"    action        {a.get('action')}"
-                + (f" ({a['digitalSourceType'].rsplit('/', 1)[-1]})" if a.get("digitalSourceType") else "")
-            )
-        lines.append(f"    author        {', '.join(m['author']) or 'not recorded'}")
-        if m.get("copyright"):
-            lines.append(f"    copyright     {m['copyright']}")
-        lic = m.get("license")
-        lic_text = " ".join(x for x in (lic.get("id"), lic.get("url")) if x) if lic else "not recorded"
-        lines.append(f"    license       {lic_text}")
-        for k, v in m["training"].items():
-            lines.append(f"    {k:<24}{v}" if k != "constraint_info" else f"    constraints   {v}")
-        consent = m.get("consent")
-        if consent is None:
-            lines.append("    consent       not recorded")
-        elif isinstance(consent, dict) and not consent.get("identifiable_people"):
-            lines.append("    consent       no identifiable people (declared by the signer)")
-        elif subject_entries(consent) is None:
-            lines.append("    consent       malformed (not a list of subjects): no consent can be read from it")
-        else:
-            for subj in subject_entries(consent) or ():
-                purposes = _value(subj.get("purposes", {}))
-                period = f"{subj.get('granted')} to {subj.get('expires') or 'no expiry'}"
-                lines.append(
-                    f"    consent       {subj.get('ref')}: release {subj.get('release_id')}, {period}, {purposes},"
-                    f" commercial {subj.get('commercial')}"
-                )
-        for ing in m["ingredients"]:
-            status = "valid" if not ing["validation_failures"] else "FAILS: " + ", ".join(ing["validation_failures"])
-            lines.append(f"    ingredient    {ing.get('relationship')} {ing.get('title')} ({status})")
-    return safe_lines(lines)

@@ -8,9 +8,11 @@ and validates it again (a repository is never trusted to have validated for us).
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+from urllib.parse import urlsplit
 
 from rightsmark.errors import RightsmarkError
 from rightsmark.softbinding.model import SoftBinding
@@ -25,6 +27,10 @@ MAX_STORE_BYTES = 4 * 1024 * 1024
 
 class RepositoryError(RightsmarkError):
     """A repository that cannot be used: not a repository, unreachable, or answering garbage."""
+
+
+class ConflictError(RepositoryError):
+    """A different manifest store is already kept under the manifest id given: nothing was replaced."""
 
 
 @dataclass(frozen=True)
@@ -52,19 +58,32 @@ class Entry:
     bindings: tuple[SoftBinding, ...]
 
 
+class Added(str, enum.Enum):
+    """What became of one entry given to a repository."""
+
+    ADDED = "added"
+    #: the same manifest store was already kept under that id
+    PRESENT = "present"
+    #: a DIFFERENT store is kept under that id: nothing replaced, the caller must say so
+    CONFLICT = "conflict"
+
+
 class Repository(Protocol):
     #: where this repository is, for people (a path, or a URL without credentials)
     location: str
 
     def add(self, entry: Entry) -> bool:
-        """Keep ``entry`` (already validated by the caller); False when that manifest id was already there."""
+        """Keep ``entry`` (already validated by the caller); False when that manifest id was already there
+        with the same store. A different store under the same id is a :class:`ConflictError`: a kept
+        store is never replaced."""
         ...
 
     def find(
         self, binding: SoftBinding, *, max_distance: int = DEFAULT_MAX_DISTANCE, limit: int = DEFAULT_LIMIT
     ) -> list[Candidate]:
         """Manifests whose bindings match ``binding``: a fingerprint within ``max_distance``, nearest first;
-        a watermark identifier exactly. An algorithm the repository does not index finds nothing."""
+        a watermark identifier exactly. An algorithm the repository does not index finds nothing.
+        A fingerprint value that is not one raises :class:`~rightsmark.softbinding.model.SoftBindingError`."""
         ...
 
     def manifest(self, manifest_id: str) -> bytes | None:
@@ -76,6 +95,33 @@ class Repository(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class BatchRepository(Repository, Protocol):
+    """A repository that adds many entries in one transaction (the embedded and PostgreSQL ones)."""
+
+    def add_many(self, entries: Sequence[Entry]) -> list[Added]:
+        """Keep every entry that is not there yet, in one transaction; what became of each, in order.
+        A conflicting entry is reported and left out; the others are kept."""
+        ...
+
+    def algorithms(self) -> dict[str, int]:
+        """How many soft-binding values the repository keeps, by algorithm."""
+        ...
+
+
+def public_location(url: str) -> str:
+    """``url`` as it may be shown: scheme, host, port and path; no user, password, parameters or fragment."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(an unreadable URL)"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
 def describe(candidates: Sequence[Candidate]) -> str:

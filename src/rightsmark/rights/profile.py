@@ -48,6 +48,10 @@ class Profile:
     thumbnail: bool | None = None
     naming: str | None = None
     xmp: bool | None = None
+    #: the fingerprint recorded as a soft binding: "iscc" (default) or "none"
+    soft_binding: str | None = None
+    #: an invisible watermark carrying the manifest's identifier, applied before signing
+    watermark: bool | None = None
     source: str | None = None  # the file it came from, for messages
 
     def overlay(self, top: Profile) -> Profile:
@@ -147,6 +151,8 @@ def profile_from_dict(data: dict[str, Any], *, base_dir: Path | None = None, sou
         thumbnail=signing.get("thumbnail"),
         naming=output.get("naming"),
         xmp=output.get("xmp"),
+        soft_binding=output.get("soft_binding"),
+        watermark=output.get("watermark"),
         source=source,
         **uses,
     )
@@ -244,7 +250,15 @@ def profile_toml(profile: Profile, *, relative_to: Path | None = None) -> str:
                 "thumbnail": profile.thumbnail,
             },
         ),
-        ("output", {"naming": profile.naming, "xmp": profile.xmp}),
+        (
+            "output",
+            {
+                "naming": profile.naming,
+                "xmp": profile.xmp,
+                "soft_binding": profile.soft_binding,
+                "watermark": profile.watermark,
+            },
+        ),
     ]
     import tomli_w  # only rightsmark init writes profiles
 

@@ -257,6 +257,8 @@ class ExportRun:
             "tsa": self.tsa_url,
             "xmp": s.xmp is not False,
             "thumbnail": bool(s.thumbnail),
+            "soft_binding": s.soft_binding or "iscc",
+            "watermark": bool(s.watermark),
         }
         self.journal = SignJournal(self.journal_path or default_journal_path())
         self.signer = BatchSigner(
@@ -264,6 +266,8 @@ class ExportRun:
             tsa=self.tsa_url,
             thumbnail=bool(s.thumbnail),
             xmp=s.xmp is not False,
+            soft_binding=(s.soft_binding or "iscc") != "none",
+            watermark=bool(s.watermark),
             jobs=self.jobs,
             journal=self.journal,
         )

@@ -15,7 +15,7 @@ import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from rightsmark._version import __version__
 from rightsmark.engine import adapter as engine
@@ -33,6 +33,9 @@ from rightsmark.media.formats import SIGNABLE, ImageFormat, jpeg_scan_start, sni
 from rightsmark.models import Integrity, SignResult
 from rightsmark.rights.manifest import Rights, manifest_definition
 from rightsmark.sign.output import PendingOutput, Placement, write_pending
+
+if TYPE_CHECKING:
+    from rightsmark.softbinding.model import SoftBinding
 
 #: The largest input ``sign`` reads (it holds the image in memory): far above any photograph.
 MAX_SIGN_INPUT = 4 << 30
@@ -134,6 +137,10 @@ class Signer:
     thumbnail: bool = False
     tsa_url: str | None = None
     xmp: bool = True
+    #: record the ISCC image code as a ``c2pa.soft-binding`` assertion
+    soft_binding: bool = True
+    #: mark the pixels with an invisible watermark (its identifier recorded as a soft binding) before signing
+    watermark: bool = False
 
     def __post_init__(self) -> None:
         if self.tsa_url is not None:
@@ -225,6 +232,13 @@ class Signer:
                 hint=f"pass --parent {src} to record the signed original as the parent of this version",
             )
         notes: list[str] = []
+        bindings: tuple[SoftBinding, ...] = ()
+        if self.soft_binding or self.watermark:
+            from rightsmark.softbinding.signing import bind
+
+            bound = bind(data, fmt.name, src, fingerprint=self.soft_binding, watermark=self.watermark)
+            data, bindings = bound.data, bound.bindings
+            notes.extend(bound.notes)
         content = self._with_xmp(data, fmt, rights, src, notes) if self.xmp else data
         definition = manifest_definition(
             rights,
@@ -234,6 +248,10 @@ class Signer:
             edit=parent is not None,
             widened=widened,
         )
+        if bindings:
+            from rightsmark.softbinding.model import assertions
+
+            definition["assertions"].extend(assertions(bindings))
         ingredient = None
         if parent_data is not None:
             ingredient = ParentIngredient(title=Path(parent or "").name, mime=parent_data[1].mime, data=parent_data[0])
@@ -322,7 +340,9 @@ def sign_file(
     force: bool = False,
     thumbnail: bool = False,
     xmp: bool = True,
+    soft_binding: bool = True,
+    watermark: bool = False,
 ) -> SignResult:
     """Sign one file (convenience wrapper around :class:`Signer`)."""
-    with Signer(material, thumbnail=thumbnail, xmp=xmp) as signer:
+    with Signer(material, thumbnail=thumbnail, xmp=xmp, soft_binding=soft_binding, watermark=watermark) as signer:
         return signer.sign_file(source, output, rights, parent=parent, force=force)

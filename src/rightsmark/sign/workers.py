@@ -52,13 +52,22 @@ class WorkerSettings:
     thumbnail: bool
     xmp: bool
     journal: Path | None
+    soft_binding: bool = True
+    watermark: bool = False
 
     def signer(self) -> Signer:
         from rightsmark.engine.adapter import keep_freed_memory
         from rightsmark.sign.signer import Signer
 
         keep_freed_memory()
-        return Signer(self.source.load(), thumbnail=self.thumbnail, tsa_url=self.tsa, xmp=self.xmp)
+        return Signer(
+            self.source.load(),
+            thumbnail=self.thumbnail,
+            tsa_url=self.tsa,
+            xmp=self.xmp,
+            soft_binding=self.soft_binding,
+            watermark=self.watermark,
+        )
 
 
 class Finisher:
@@ -301,6 +310,8 @@ class BatchSigner:
     tsa: str | None = None
     thumbnail: bool = False
     xmp: bool = True
+    soft_binding: bool = True
+    watermark: bool = False
     jobs: int = 0
     journal: SignJournal | None = None
     _stopping: bool = field(default=False, init=False, repr=False)
@@ -333,7 +344,9 @@ class BatchSigner:
 
     def _settings(self) -> WorkerSettings:
         journal = self.journal.path if self.journal is not None else None
-        return WorkerSettings(self.source, self.tsa, self.thumbnail, self.xmp, journal)
+        return WorkerSettings(
+            self.source, self.tsa, self.thumbnail, self.xmp, journal, self.soft_binding, self.watermark
+        )
 
     def _in_process(self, todo: list[SignJob]) -> Iterator[tuple[SignJob, SignOutcome]]:
         if not todo:

@@ -70,8 +70,15 @@ class SoftBinding:
             raise SoftBindingError("the soft-binding value is empty")
         return cls(alg, raw)
 
+    @property
+    def display(self) -> str:
+        """The value as people read it: an ISCC code for ``io.iscc.v0``, hex for a watermark identifier."""
+        if self.alg == ISCC_ALG:
+            return "ISCC:" + base64.b32encode(self.value).decode("ascii").rstrip("=")
+        return self.value.hex()
+
     def to_dict(self) -> dict[str, str]:
-        return {"alg": self.alg, "value": self.b64}
+        return {"alg": self.alg, "value": self.b64, "display": self.display}
 
 
 def assertions(bindings: Iterable[SoftBinding]) -> list[dict[str, Any]]:

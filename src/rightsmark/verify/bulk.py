@@ -142,7 +142,15 @@ class BulkVerifier:
         self.close()
 
     def _setup(self, stage: Stage[R]) -> Setup[R]:
-        return Setup(stage, self.trust, self._fingerprints, self.max_item_size, self._cache_dir, self._context)
+        return Setup(
+            stage,
+            self.trust,
+            self._fingerprints,
+            self.max_item_size,
+            self._cache_dir,
+            self._context,
+            self.policy.recover,
+        )
 
     def _executor(self, stage: Stage[Any]) -> cf.ProcessPoolExecutor:
         if self._pool is not None and (self._stage is not stage or self._pool_workers != self._pool_size):
@@ -198,7 +206,8 @@ class BulkVerifier:
     def _pipeline(self, items: Iterable[Item], stage: Stage[R]) -> Iterator[tuple[list[Item], R]]:
         source = iter(items)
         head = list(itertools.islice(source, 2))
-        if len(head) == 1 and self._pool is None and (self.jobs == 1 or settles_alone(head[0], self.max_item_size)):
+        alone = self.jobs == 1 or (not self.policy.recover and settles_alone(head[0], self.max_item_size))
+        if len(head) == 1 and self._pool is None and alone:
             # one item (`rightsmark verify photo.jpg`) that needs no engine: judged here, starting workers
             # would cost more than it (one the engine must read goes to a worker: a crash there is a record)
             result, stats = self._in_process(stage).chunk(head)

@@ -167,22 +167,34 @@ class ChainTrust:
             self._claim_only.close()
 
     def judge(
-        self, reading: EngineReading, chain: tuple[bytes, ...] | None, data: bytes | LocalFile, name: str | Path
+        self,
+        reading: EngineReading,
+        chain: tuple[bytes, ...] | None,
+        data: bytes | LocalFile,
+        name: str | Path,
+        *,
+        detached: bool = False,
     ) -> tuple[EngineReading, tuple[str, ...]]:
         """``reading`` (a valid one, from a context that does not evaluate trust) with the verdict on its
         signer, and the bundled lists, not enabled, that would trust it. ``data``: the file's bytes, or the
         local file the engine read (read again, by the trusting context, when the verdict is not known yet).
 
         Without any claim-signer source nobody is trusted and the reading stays as it is; only the hint is sought.
+        ``detached``: ``data`` is a bare manifest store (:func:`~rightsmark.engine.detached.read_detached`).
         """
         if not self.trust.any_claim:
             return reading, (self.hint(chain, _signing_time(reading)) if chain is not None else ())
         if self._trusting is None:
             self._trusting = engine.reading_context(self.trust)
-        return self._trust(reading, chain, data, name)
+        return self._trust(reading, chain, data, name, detached)
 
     def _trust(
-        self, reading: EngineReading, chain: tuple[bytes, ...] | None, data: bytes | LocalFile, name: str | Path
+        self,
+        reading: EngineReading,
+        chain: tuple[bytes, ...] | None,
+        data: bytes | LocalFile,
+        name: str | Path,
+        detached: bool = False,
     ) -> tuple[EngineReading, tuple[str, ...]]:
         """``reading`` (from the fast context) with the verdict on its signer, and lists that would trust it."""
         clean = not any(c.startswith(("signingCredential.", "timeStamp.")) for c in reading.failure_codes)
@@ -193,14 +205,22 @@ class ChainTrust:
             # read before it: Trusted only for a manifest with no failure at all (identity failures
             # leave the engine at Valid), and an untrusted chain's own failure code
             return _with_trust(reading, cached.trusted), cached.hint
-        judged = read_manifest_store(data, name, self._trusting, anchors_given=True)
+
+        def read(context: Any) -> EngineReading:
+            if detached and isinstance(data, bytes):
+                from rightsmark.engine.detached import read_detached
+
+                return read_detached(data, context, anchors_given=True)
+            return read_manifest_store(data, name, context, anchors_given=True)
+
+        judged = read(self._trusting)
         # the engine's pool holds the timestamp authorities' roots too: a claim signer must chain to
         # a claim-signer anchor (a TSA root never vouches for one). Standard validation first; the
         # engine with the claim-signer anchors alone where that library refuses what the engine
         # accepts (e.g. Ed25519 chains) or the chain is ambiguous.
         needs_role = judged.trusted and bool(self.trust.tsa_pem)
         if needs_role and (chain is None or not self._claim_role(chain, _signing_time(judged))):
-            alone = read_manifest_store(data, name, self._claim_only_context(), anchors_given=True)
+            alone = read(self._claim_only_context())
             judged = alone if alone.trusted else _untrusted(judged)
         hint = self.hint(chain, _signing_time(judged)) if chain is not None and not judged.trusted else ()
         if digest is not None and judged.integrity is Integrity.VALID:

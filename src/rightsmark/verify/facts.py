@@ -63,6 +63,9 @@ class Facts:
     #: permissions declared outside C2PA: the file's XMP (:mod:`rightsmark.rights.signals_xmp`), and for a
     #: record also what was recorded beside it (:meth:`with_declared`)
     declared: tuple[DeclaredSignal, ...] = ()
+    #: what ``--recover`` found for a file without a valid manifest of its own (never cached: a repository
+    #: changes); None where recovery was not asked for or not needed
+    recovery: Recovery | None = None
 
     def with_declared(self, more: tuple[DeclaredSignal, ...]) -> Facts:
         """These facts with ``more`` declared signals (each signal once, however often added)."""
@@ -132,6 +135,29 @@ class Facts:
             ),
             declared=tuple(signals.from_dict(x) for x in d["declared"]),
         )
+
+
+@dataclass(frozen=True)
+class Match:
+    """One manifest a file's soft bindings point at: its store fetched, validated and read into ``facts``
+    (integrity VALID means its signature and claim hold; its hard binding belongs to another file)."""
+
+    manifest_id: str
+    #: ``fingerprint``, ``watermark`` or ``fingerprint+watermark``
+    method: str
+    #: the fingerprints' Hamming distance, computed here from the store's own binding (None: watermark only)
+    distance: int | None
+    facts: Facts
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What recovery found for one file: matches best first, or the problem that stopped it."""
+
+    repository: str
+    matches: tuple[Match, ...] = ()
+    #: (reason code, message) where recovery could not be trusted to be complete: the file is dropped
+    problem: tuple[str, str] | None = None
 
 
 def _drift_value(value: str | list[str]) -> str | tuple[str, ...]:
@@ -262,6 +288,26 @@ class FactReader:
         if early is not None:
             return early
         return self.examine(data, name)[0]
+
+    def examine_detached(self, store: bytes, name: str) -> tuple[Facts, EngineReading]:
+        """Facts of a bare manifest store (a repository's copy): its signature and claim validated, its hard
+        binding set aside (:func:`~rightsmark.engine.detached.read_detached`), its signer judged as any file's."""
+        from rightsmark.engine.detached import read_detached
+        from rightsmark.engine.jumbf import leaf_fingerprint
+        from rightsmark.verify.chaintrust import ChainTrust, engine_chain
+
+        self.engine_reads += 1
+        reading = read_detached(store, self._fast)
+        if reading.integrity is not Integrity.VALID:
+            return self._facts(reading, b"", None, None), reading
+        chain = engine_chain(reading, store)
+        hint: tuple[str, ...] = ()
+        if self.trust is not None:
+            if self._chains is None:
+                self._chains = ChainTrust(self.trust)
+            reading, hint = self._chains.judge(reading, chain, store, name, detached=True)
+        fingerprint = leaf_fingerprint(chain) if self.fingerprints and chain else None
+        return self._facts(reading, b"", None, fingerprint, hint), reading
 
     def examine(self, data: bytes, name: str | Path = "") -> tuple[Facts, EngineReading]:
         """Facts and the engine reading they came from (always runs the engine).

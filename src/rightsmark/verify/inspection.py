@@ -21,6 +21,7 @@ from rightsmark.rights.manifest import (
     read_source_type,
     read_training,
 )
+from rightsmark.softbinding.model import read_bindings
 from rightsmark.verify.verifier import Verifier, read_file
 
 
@@ -68,6 +69,7 @@ def describe_manifest(label: str, manifest: dict[str, Any]) -> dict[str, Any]:
         "license": lic.to_dict() if lic else None,
         "training": read_training(assertions).to_dict(),
         "consent": assertions.get(CONSENT_LABEL),
+        "soft_bindings": [b.to_dict() for b in read_bindings(manifest)],
         "assertions": [
             {"label": str(a.get("label")), "created": str(a.get("label")) in created}
             for a in manifest.get("assertions") or ()

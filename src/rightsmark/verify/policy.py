@@ -28,37 +28,10 @@ from rightsmark.trust import lists as trustlists
 from rightsmark.trust.lists import DEFAULT as DEFAULT_TRUST_LISTS
 from rightsmark.trust.sources import CLAIM_SIGNER
 from rightsmark.verify.facts import Facts
+from rightsmark.verify.reasons import REASON_CODES
 
 if TYPE_CHECKING:
     from rightsmark.trust.sources import TrustSources
-
-#: Every reason code a policy can produce, with what it means.
-REASON_CODES = {
-    "integrity-invalid": "the manifest or the image bytes fail validation (tampered, damaged or malformed)",
-    "integrity-absent": "the file carries no C2PA manifest",
-    "integrity-error": "the file could not be read or is not a supported format",
-    "manifest-remote": "the only manifest is a remote reference, which offline verification does not fetch",
-    "untrusted": "the signer does not chain to a trust anchor",
-    "no-trust-anchors": "no trust anchors were given, so no signer can be trusted",
-    "signer-not-allowed": "the signer is trusted but not one of the policy's allowed signers",
-    "ingredient-invalid": "an ingredient (an earlier version in the chain of custody) fails validation",
-    "identity-invalid": "an identity assertion in the manifest fails validation",
-    "permission-not-allowed": "the file does not allow the purpose (notAllowed)",
-    "permission-constrained": "the file allows the purpose only under constraints, counted as not allowed",
-    "permission-unspecified": "the file says nothing about the purpose; permission is opt-in",
-    "license-missing": "the policy needs a license and the file records none",
-    "license-not-allowed": "the license is not on the policy's allow list",
-    "license-denied": "the license is on the policy's deny list",
-    "license-non-commercial": "the license forbids commercial use and the policy's use is commercial",
-    "consent-missing": "the file does not say whether identifiable people are pictured",
-    "consent-invalid": "the consent assertion is malformed",
-    "consent-expired": "a pictured person's consent has expired",
-    "consent-not-yet-valid": "a pictured person's consent starts in the future",
-    "consent-not-covered": "a pictured person's consent does not cover the purpose (or commercial use)",
-    "consent-withdrawn": "a pictured person's consent is on a signed withdrawal list",
-    "duplicate-key": "several items of one source (tar members, Parquet rows) share this key; all of them are dropped",
-    "declared-opt-out": "a signal declared outside C2PA (XMP, a sidecar header, a column) opts out of the purpose",
-}
 
 
 class PolicyError(RightsmarkError):
@@ -116,6 +89,10 @@ class Policy:
     keep_declared_allowed: bool = False
     #: release ids of withdrawn consent records (from signed withdrawal lists, ``--withdrawals``)
     withdrawn: frozenset[str] = frozenset()
+    #: the manifest repository (a path or URL) that ``--recover`` finds lost manifests in, or None
+    recover: str | None = None
+    #: keep a file on a recovered manifest that allows it (``[treat] recovered = "keep"``)
+    keep_recovered: bool = False
     source: str | None = field(default=None, compare=False)
 
     @property
@@ -209,11 +186,25 @@ class Policy:
                 "remote": "keep" if self.keep_remote else "drop",
                 "ingredient_invalid": "keep" if self.keep_ingredient_invalid else "drop",
                 "declared_allowed": "keep" if self.keep_declared_allowed else "drop",
+                "recovered": "keep" if self.keep_recovered else "drop",
             },
+            "recover": _public(self.recover),
         }
 
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def _public(location: str | None) -> str | None:
+    """A repository location without the credentials a URL may carry."""
+    if location is None or "://" not in location:
+        return location
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(location)
+    host = parts.hostname or ""
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def _sha256_file(path: Path) -> str | None:
@@ -426,6 +417,10 @@ def judge(facts: Facts, policy: Policy, now: dt.datetime | None = None) -> tuple
     else:
         consent = ConsentResult(ConsentStatus.MISSING, message="no valid manifest to read consent from")
     decision, reasons = policy.decide(facts, consent)
+    if facts.recovery is not None:
+        from rightsmark.verify.recovered import judge_recovery
+
+        decision, reasons = judge_recovery(facts.recovery, policy, now, decision, reasons)
     return consent, decision, reasons
 
 

@@ -22,12 +22,12 @@ from rightsmark.trust.lists import DEFAULT as DEFAULT_TRUST_LISTS
 from rightsmark.trust.sources import NONE, enabled_lists
 from rightsmark.verify.policy import Policy, PolicyError, SignerRule, with_overrides
 
-_TOP = {"purpose", "commercial", "trust", "licenses", "consent", "treat"}
+_TOP = {"purpose", "commercial", "trust", "licenses", "consent", "treat", "recover"}
 _TABLES = {
     "trust": {"anchors", "lists", "list_files", "tsa_anchors", "allow_untrusted", "allowed_signers"},
     "licenses": {"allow", "deny", "required"},
     "consent": {"required"},
-    "treat": {"constrained", "absent", "remote", "ingredient_invalid", "declared_allowed"},
+    "treat": {"constrained", "absent", "remote", "ingredient_invalid", "declared_allowed", "recovered"},
 }
 
 
@@ -93,8 +93,17 @@ def policy_from_dict(data: dict[str, Any], *, base_dir: Path | None = None, sour
         keep_remote=treat.get("remote", "drop") == "keep",
         keep_ingredient_invalid=treat.get("ingredient_invalid", "drop") == "keep",
         keep_declared_allowed=treat.get("declared_allowed", "drop") == "keep",
+        keep_recovered=treat.get("recovered", "drop") == "keep",
+        recover=_repository(data.get("recover"), root),
         source=source,
     )
+
+
+def _repository(value: str | None, root: Path) -> str | None:
+    """A policy's ``recover``: a URL as written, a path relative to the policy file."""
+    if value is None or "://" in value:
+        return value
+    return str(root / value) if not Path(value).is_absolute() else value
 
 
 def _policy_paths(values: Sequence[str], root: Path, source: str | None, what: str) -> tuple[Path, ...]:
@@ -127,6 +136,7 @@ def policy_from_options(
     constrained: Use | None = None,
     keep_unsigned: bool = False,
     keep_remote: bool = False,
+    recover: str | None = None,
 ) -> Policy:
     """The policy file (or the strict default) with ``rightsmark verify``'s options laid over it.
 
@@ -152,6 +162,7 @@ def policy_from_options(
         constrained=constrained,
         keep_absent=True if keep_unsigned else None,
         keep_remote=True if keep_remote else None,
+        recover=recover,
     )
 
 

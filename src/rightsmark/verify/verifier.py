@@ -33,6 +33,7 @@ from rightsmark.verify.policy import Policy, judge
 if TYPE_CHECKING:
     from rightsmark.engine.reading import EngineReading
     from rightsmark.sources.base import Item
+    from rightsmark.verify.recover import Recoverer
 
 
 def make_record(
@@ -70,6 +71,10 @@ def make_record(
         declared=facts.declared,
         sample=item.sample if item is not None else None,
     )
+    if facts.recovery is not None:
+        from rightsmark.verify.recovered import recovered_manifest
+
+        record = replace(record, recovered=recovered_manifest(facts, policy, now))
     if item is not None and item.error is not None and item.reason is not None:
         record = replace(record, reasons=(Reason(item.reason, record.error or item.reason),))
     return record
@@ -118,6 +123,11 @@ class Verifier:
         self.policy = base
         self.trust = base.trust_sources()
         self._reader = FactReader(self.trust, fingerprints=base.needs_fingerprints)
+        self._recoverer: Recoverer | None = None
+        if base.recover:
+            from rightsmark.verify.recover import Recoverer
+
+            self._recoverer = Recoverer(base.recover, self._reader)
         self.now = now
 
     @property
@@ -125,6 +135,8 @@ class Verifier:
         return self.policy.purpose
 
     def close(self) -> None:
+        if self._recoverer is not None:
+            self._recoverer.close()
         self._reader.close()
 
     def __enter__(self) -> Verifier:
@@ -134,14 +146,15 @@ class Verifier:
         self.close()
 
     def facts(self, data: bytes, name: str | Path = "") -> Facts:
-        return self._reader.read(data, name)
+        facts = self._reader.read(data, name)
+        return self._recoverer.apply(facts, data, str(name)) if self._recoverer is not None else facts
 
     def read(self, data: bytes, name: str | Path) -> EngineReading:
         """The engine's full reading of ``data`` (with trust), for inspection."""
         return self._reader.examine(data, name)[1]
 
     def verify_bytes(self, data: bytes, path: str) -> VerifyRecord:
-        return make_record(path, self._reader.read(data, path), self.policy, self.now)
+        return make_record(path, self.facts(data, path), self.policy, self.now)
 
     def examine(self, data: bytes, path: str) -> tuple[VerifyRecord, EngineReading]:
         """The record for ``data`` together with the engine reading it was made from."""

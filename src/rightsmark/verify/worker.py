@@ -27,6 +27,7 @@ from rightsmark.verify.localfile import read_error, read_local, unforeseen
 
 if TYPE_CHECKING:
     from rightsmark.verify.cache import FactsCache
+    from rightsmark.verify.recover import Recoverer
 
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
@@ -48,6 +49,8 @@ class Setup(Generic[R]):
     max_item_size: int = DEFAULT_MAX_ITEM_SIZE
     cache_dir: str | None = None
     cache_context: str = ""
+    #: the repository a file without a valid manifest of its own is recovered from (``--recover``)
+    recover: str | None = None
 
 
 @dataclass
@@ -77,6 +80,11 @@ class Worker(Generic[R]):
         self.setup = setup
         self.max_item_size = setup.max_item_size
         self.reader = FactReader(setup.trust, fingerprints=setup.fingerprints)
+        self.recoverer: Recoverer | None = None
+        if setup.recover:
+            from rightsmark.verify.recover import Recoverer
+
+            self.recoverer = Recoverer(setup.recover, self.reader)
         self.cache: FactsCache | None = None
         if setup.cache_dir:
             from rightsmark.verify.cache import FactsCache
@@ -84,6 +92,8 @@ class Worker(Generic[R]):
             self.cache = FactsCache(setup.cache_dir, setup.cache_context)
 
     def close(self) -> None:
+        if self.recoverer is not None:
+            self.recoverer.close()
         self.reader.close()
         if self.cache is not None:
             self.cache.close()
@@ -111,7 +121,20 @@ class Worker(Generic[R]):
         if self.reader.engine_reads == engine_reads and stats.cache_hits == hits:
             stats.prescanned += 1  # settled without the engine: no manifest, or unreadable
         stats.engine_reads += self.reader.engine_reads - engine_reads
+        if self.recoverer is not None:
+            facts = self._recovered(item, facts)
         return facts
+
+    def _recovered(self, item: Item, facts: Facts) -> Facts:
+        """``facts`` with what recovery found, for an item without a valid manifest of its own (never cached)."""
+        assert self.recoverer is not None
+        if item.error is not None:
+            return facts
+        try:
+            data = item.read(self.max_item_size)  # a local file: checked to be regular and within the cap again
+        except OSError as exc:
+            return error_facts(read_error(exc))
+        return self.recoverer.apply(facts, data, item.key)
 
     def _facts(self, item: Item, stats: ChunkStats) -> Facts:
         """The facts of an item that carries its bytes, or of any item when a cache is kept (the cache

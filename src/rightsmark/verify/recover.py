@@ -1,0 +1,206 @@
+"""Finding the manifest of a file that lost it, or whose own fails, through its soft bindings.
+
+For such a file :class:`Recoverer` computes the soft bindings of its pixels (the ISCC image code, and the
+watermark's identifier where the pixels carry one), asks the repository for the manifests they point at,
+fetches each store and validates it as any manifest is validated (signature, claim, the signer's trust;
+the hard binding belongs to the original file and is set aside: :mod:`rightsmark.engine.detached`). A
+repository is never believed: a candidate counts only if its validated store itself records a binding that
+matches the file (the fingerprint within the radius, the watermark identifier exactly), and the distance
+reported is the one computed here. Where the watermark and the fingerprint both find manifests, they must
+name the same one.
+
+Anything that keeps recovery from being complete (a repository that cannot be reached or answers garbage,
+a listed store missing or no longer validating, an image that cannot be decoded) is a *problem*: the file
+is dropped with its reason (:mod:`rightsmark.verify.recovered`), never judged as if nothing was found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rightsmark.models import Integrity
+from rightsmark.softbinding.model import ISCC_ALG, WATERMARK_ALG, SoftBinding, read_bindings
+from rightsmark.verify.facts import Facts, Match, Recovery
+
+if TYPE_CHECKING:
+    from rightsmark.repository.base import Repository
+    from rightsmark.verify.facts import FactReader
+
+#: candidates asked for per binding; more matching manifests than this is itself an ambiguity
+LIMIT = 10
+#: readings of a file after which recovery is tried
+RECOVERABLE = (Integrity.ABSENT, Integrity.INVALID)
+
+
+def public_location(spec: str) -> str:
+    """``spec`` without the credentials a URL may carry (what records and messages show)."""
+    from rightsmark.verify.policy import _public
+
+    return _public(spec) or spec
+
+
+class Recoverer:
+    """One process's recovery: its repository connection, opened on first use, and the engine front that
+    reads recovered stores (``reader``: the process's :class:`~rightsmark.verify.facts.FactReader`)."""
+
+    def __init__(self, spec: str, reader: FactReader, *, max_distance: int | None = None) -> None:
+        from rightsmark.repository.base import DEFAULT_MAX_DISTANCE
+
+        self.spec = spec
+        self.location = public_location(spec)
+        self.reader = reader
+        self.max_distance = DEFAULT_MAX_DISTANCE if max_distance is None else max_distance
+        self._repository: Repository | None = None
+
+    def close(self) -> None:
+        if self._repository is not None:
+            self._repository.close()
+            self._repository = None
+
+    def apply(self, facts: Facts, source: bytes | str | Path, key: str) -> Facts:
+        """``facts`` with what recovery found, for a file without a valid manifest of its own."""
+        if facts.integrity not in RECOVERABLE:
+            return facts
+        return replace(facts, recovery=self.recover(source, key))
+
+    def recover(self, source: bytes | str | Path, key: str) -> Recovery:
+        from rightsmark.repository.base import RepositoryError
+        from rightsmark.softbinding.iscc import fingerprint
+        from rightsmark.softbinding.pixels import PixelsError
+
+        try:
+            mine = fingerprint(source)
+        except PixelsError as exc:
+            return self._problem("recovery-failed", f"no soft binding can be computed from this file: {exc}")
+        ident = _watermark(source)
+        try:
+            repo = self._repo()
+            by_fingerprint = self._confirmed(repo, repo.find(mine, max_distance=self.max_distance, limit=LIMIT), mine)
+            by_watermark = {}
+            if ident is not None:
+                found = repo.find(ident, max_distance=0, limit=LIMIT)
+                by_watermark = self._confirmed(repo, found, ident)
+        except RepositoryError as exc:
+            return self._problem("recovery-failed", exc.one_line())
+        except _RecoveryProblemError as problem:
+            return self._problem(problem.code, problem.message)
+        if by_fingerprint and by_watermark:
+            agreed = sorted(set(by_fingerprint) & set(by_watermark), key=lambda i: (by_fingerprint[i][0] or 0, i))
+            if not agreed:
+                message = (
+                    f"the watermark points at {', '.join(sorted(by_watermark))} and the fingerprint at"
+                    f" {', '.join(sorted(by_fingerprint))}"
+                )
+                return self._problem("recovered-conflict", message)
+            matches = [Match(i, "fingerprint+watermark", by_fingerprint[i][0], by_fingerprint[i][1]) for i in agreed]
+        elif by_fingerprint:
+            order = sorted(by_fingerprint, key=lambda i: (by_fingerprint[i][0] or 0, i))
+            matches = [Match(i, "fingerprint", by_fingerprint[i][0], by_fingerprint[i][1]) for i in order]
+        else:
+            matches = [Match(i, "watermark", None, by_watermark[i][1]) for i in sorted(by_watermark)]
+        return Recovery(self.location, tuple(matches))
+
+    def _problem(self, code: str, message: str) -> Recovery:
+        return Recovery(self.location, problem=(code, message))
+
+    def _repo(self) -> Repository:
+        if self._repository is None:
+            from rightsmark.repository.open import open_repository
+
+            self._repository = open_repository(self.spec)
+        return self._repository
+
+    def _confirmed(
+        self, repo: Repository, candidates: list[Any], binding: SoftBinding
+    ) -> dict[str, tuple[int | None, Facts]]:
+        """The candidates whose validated store records a binding matching ``binding``: id -> (distance, facts)."""
+        out: dict[str, tuple[int | None, Facts]] = {}
+        for candidate in candidates:
+            manifest_id = candidate.manifest_id
+            if manifest_id in out:
+                continue
+            store = repo.manifest(manifest_id)
+            if store is None:
+                raise _RecoveryProblemError(
+                    "recovered-invalid", f"{self.location} lists manifest {manifest_id} but cannot give its store"
+                )
+            facts, reading = self.reader.examine_detached(store, manifest_id)
+            if facts.integrity is not Integrity.VALID:
+                why = facts.message or facts.integrity.value
+                raise _RecoveryProblemError(
+                    "recovered-invalid",
+                    f"the store of manifest {manifest_id} in {self.location} does not validate: {why}",
+                )
+            label = (reading.store or {}).get("active_manifest")
+            if label != manifest_id:
+                message = f"{self.location} answered manifest {label} when asked for {manifest_id}"
+                raise _RecoveryProblemError("recovered-invalid", message)
+            distance = _matching(binding, read_bindings(reading.active or {}), self.max_distance)
+            if distance is not None:
+                out[manifest_id] = (distance if binding.alg == ISCC_ALG else None, facts)
+        return out
+
+
+def check_repository(spec: str) -> None:
+    """Fail now, with one line, where ``spec`` is no repository that can be asked (not a repository, a
+    service that is down or answers garbage), rather than dropping every file of a run for it."""
+    from rightsmark.repository.open import open_repository
+
+    repo = open_repository(spec)
+    try:
+        probe = getattr(repo, "algorithms", None)
+        if callable(probe):
+            probe()
+        else:
+            repo.count()
+    finally:
+        repo.close()
+
+
+def recoverer_for(spec: str | None, reader: FactReader) -> Recoverer | None:
+    """The process's recoverer for a policy's ``recover`` (None: recovery not asked for)."""
+    return Recoverer(spec, reader) if spec else None
+
+
+class _RecoveryProblemError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _matching(binding: SoftBinding, recorded: tuple[SoftBinding, ...], max_distance: int) -> int | None:
+    """The distance from ``binding`` to the nearest of the same algorithm ``recorded`` within reach, or None."""
+    best: int | None = None
+    for other in recorded:
+        if other.alg != binding.alg:
+            continue
+        if binding.alg == WATERMARK_ALG:
+            if other.value == binding.value:
+                return 0
+            continue
+        if binding.alg == ISCC_ALG:
+            from rightsmark.softbinding.iscc import distance
+            from rightsmark.softbinding.model import SoftBindingError
+
+            try:
+                d = distance(binding.value, other.value)
+            except SoftBindingError:
+                continue
+            if d <= max_distance and (best is None or d < best):
+                best = d
+    return best
+
+
+def _watermark(source: bytes | str | Path) -> SoftBinding | None:
+    """The watermark identifier the pixels carry, as a binding, or None (none found, or none readable)."""
+    import importlib
+
+    try:
+        marking = importlib.import_module("rightsmark.softbinding.watermark")
+    except ModuleNotFoundError:
+        return None
+    ident = marking.detect(source)
+    return None if ident is None else SoftBinding(WATERMARK_ALG, ident)
