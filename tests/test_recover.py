@@ -23,6 +23,7 @@ from rightsmark.models import Training, Use
 from rightsmark.repository.ingest import register
 from rightsmark.rights.consent import load_consent_file
 from rightsmark.sign.signer import Signer
+from rightsmark.softbinding.model import read_bindings
 from rightsmark.verify.policy import Policy
 from rightsmark.verify.verifier import Verifier
 from tests.conftest import EXAMPLE_IMAGES, REPO, one_error_line, open_rights
@@ -281,3 +282,60 @@ def test_inspect_shows_the_recovered_manifest_marked_as_not_in_the_file(
     assert match["manifest_id"] == label and match["manifest"]["training"]["ai_training"] == "notAllowed"
     plain = json.loads(cli("inspect", stripped, "--json").stdout)
     assert plain["recovered"] is None
+
+
+def _photo(path: Path, *, flip: bool = False, size: tuple[int, int] = (800, 600)) -> Path:
+    """A photograph large enough to carry the watermark (the bundled one, enlarged)."""
+    with Image.open(EXAMPLE_IMAGES / "harbour.jpg") as im:
+        big = im.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+    (big.transpose(Image.Transpose.FLIP_TOP_BOTTOM) if flip else big).save(path, "JPEG", quality=92)
+    return path
+
+
+def test_a_watermarked_file_is_recovered_by_both_methods_in_agreement(cli: Cli, keys: KeyFiles, tmp_path: Path) -> None:
+    from rightsmark.softbinding import watermark
+    from rightsmark.softbinding.model import WATERMARK_ALG
+
+    _photo(tmp_path / "p.jpg")
+    common = ["--key", keys.key, "--cert", keys.chain, "--ai-training", "notAllowed", "--no-people"]
+    done = cli("sign", "p.jpg", "-o", "out/", "--watermark", "--register", "repo.db", *common)
+    assert done.returncode == 0, done.stderr
+    signed = tmp_path / "out" / "p.jpg"
+    import c2pa
+
+    with c2pa.Reader(str(signed)) as reader:
+        store = json.loads(reader.json())
+    recorded = {b.alg: b.value for b in read_bindings(store["manifests"][store["active_manifest"]])}
+    assert set(recorded) == {"io.iscc.v0", WATERMARK_ALG}
+    assert watermark.detect(signed) == recorded[WATERMARK_ALG]  # the signed pixels carry the recorded identifier
+    stripped = stripped_copy(signed, tmp_path / "s.jpg", scale=0.6, quality=75)
+    code, record = verify_json(cli, stripped, "--recover", "repo.db", "--trust", keys.ca, "--keep-unsigned")
+    assert record["recovered"]["method"] == "fingerprint+watermark"
+    assert code == 1 and codes(record) == ["permission-not-allowed"]
+
+
+def test_a_watermark_and_a_fingerprint_naming_different_manifests_never_keep(
+    cli: Cli, keys: KeyFiles, tmp_path: Path, signer: Signer
+) -> None:
+    from rightsmark.softbinding import watermark
+
+    marked_signer = Signer(signer.material, watermark=True)
+    a, b = _photo(tmp_path / "a.jpg"), _photo(tmp_path / "b.jpg", flip=True)
+    marked_signer.sign_file(a, tmp_path / "sa.jpg", open_rights())
+    signer.sign_file(b, tmp_path / "sb.jpg", open_rights())
+    repo = tmp_path / "repo.db"
+    assert [r.outcome for r in register(str(repo), [tmp_path / "sa.jpg", tmp_path / "sb.jpg"])] == ["added"] * 2
+    ident = watermark.detect(tmp_path / "sa.jpg")
+    assert ident is not None
+    # picture b carrying a's identifier: the fingerprint says b's manifest, the watermark a's
+    forged = tmp_path / "forged.jpg"
+    forged.write_bytes(watermark.embed((tmp_path / "b.jpg").read_bytes(), "jpeg", ident))
+    policy = tmp_path / "p.toml"
+    policy.write_text(f'recover = "{repo}"\n[treat]\nrecovered = "keep"\nabsent = "keep"\n')
+    code, record = verify_json(cli, forged, "--policy", policy, "--trust", keys.ca)
+    assert code == 1 and record["decision"] == "drop"
+    assert codes(record) == ["recovered-conflict"]
+    # each alone is recovered (and, under this policy, kept)
+    code, record = verify_json(cli, stripped_copy(tmp_path / "sb.jpg", tmp_path / "b2.jpg"), "--policy", policy,
+                               "--trust", keys.ca)  # fmt: skip
+    assert code == 0 and record["recovered"]["method"] == "fingerprint"

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from rightsmark.repository.base import Repository, RepositoryError, public_location
+from rightsmark.repository.base import Repository, RepositoryError
 
 _POSTGRES = ("postgresql://", "postgres://")
 _HTTP = ("http://", "https://")
@@ -36,16 +36,9 @@ def open_repository(spec: str, *, create: bool = False) -> Repository:
 
         return PostgresRepository(spec, create=create)
     if which == "http":
-        import importlib
+        from rightsmark.repository.remote import RemoteRepository
 
-        try:  # written apart from this module; without it a URL is one line, never a crash
-            remote = importlib.import_module("rightsmark.repository.remote")
-        except ImportError as exc:
-            raise RepositoryError(
-                f"this rightsmark cannot reach a resolution service ({exc})", path=public_location(spec)
-            ) from None
-        repo: Repository = remote.RemoteRepository(spec)
-        return repo
+        return RemoteRepository(spec)
     from rightsmark.repository.sqlite import SqliteRepository
 
     return SqliteRepository(spec, create=create)

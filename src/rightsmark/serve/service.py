@@ -9,7 +9,6 @@ the status code to answer.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +26,6 @@ log = logging.getLogger("rightsmark.serve")
 T = TypeVar("T")
 
 #: the module that reads rightsmark's watermark, when installed (``detect(data)``)
-WATERMARK_MODULE = "rightsmark.softbinding.watermark"
 
 
 class ApiError(Exception):
@@ -153,35 +151,18 @@ class Service:
 def content_bindings(data: bytes, alg: str | None) -> list[SoftBinding]:
     """The soft bindings of the image ``data`` (all rightsmark computes, or only ``alg``'s).
 
-    Raises :class:`~rightsmark.softbinding.pixels.PixelsError` where the image cannot be decoded, and
-    :class:`ApiError` (400) where ``alg`` is the watermark and this installation cannot read it."""
+    Raises :class:`~rightsmark.softbinding.pixels.PixelsError` where the image cannot be decoded."""
     from rightsmark.softbinding import iscc
+    from rightsmark.softbinding.watermark import detect
 
     found = []
     if alg in (None, ISCC_ALG):
         found.append(iscc.fingerprint(data))
     if alg in (None, WATERMARK_ALG):
-        detect = watermark_reader()
-        if detect is None:
-            if alg is not None:
-                raise ApiError(400, "this service cannot read watermarks from content")
-        else:
-            mark = _detected(detect, data)
-            if mark is not None:
-                found.append(mark)
+        mark = _detected(detect, data)
+        if mark is not None:
+            found.append(mark)
     return found
-
-
-def watermark_reader() -> object | None:
-    """The watermark module's ``detect`` function, or None where the module is not installed."""
-    try:
-        module = importlib.import_module(WATERMARK_MODULE)
-    except ModuleNotFoundError as exc:
-        if exc.name == WATERMARK_MODULE:
-            return None
-        raise
-    detect = getattr(module, "detect", None)
-    return detect if callable(detect) else None
 
 
 def _detected(detect: object, data: bytes) -> SoftBinding | None:

@@ -33,9 +33,8 @@ def bind(data: bytes, fmt_name: str, path: Path, *, fingerprint: bool, watermark
     bindings: list[SoftBinding] = []
     notes: list[str] = []
     if watermark:
-        import importlib
+        from rightsmark.softbinding import watermark as marking
 
-        marking = importlib.import_module("rightsmark.softbinding.watermark")
         ident = marking.new_ident()
         try:
             data = marking.embed(data, fmt_name, ident)

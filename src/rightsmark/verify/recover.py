@@ -207,11 +207,7 @@ def _matching(binding: SoftBinding, recorded: tuple[SoftBinding, ...], max_dista
 
 def _watermark(source: bytes | str | Path) -> SoftBinding | None:
     """The watermark identifier the pixels carry, as a binding, or None (none found, or none readable)."""
-    import importlib
+    from rightsmark.softbinding.watermark import detect
 
-    try:
-        marking = importlib.import_module("rightsmark.softbinding.watermark")
-    except ModuleNotFoundError:
-        return None
-    ident = marking.detect(source)
+    ident = detect(source)
     return None if ident is None else SoftBinding(WATERMARK_ALG, ident)
