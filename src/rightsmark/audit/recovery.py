@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from rightsmark.audit.chain import ManifestNode
 from rightsmark.audit.findings import FINDING_CODES, Finding
+from rightsmark.verify.recovered import EMBEDDED
 
 if TYPE_CHECKING:
     from rightsmark.verify.facts import Match, Recovery
@@ -101,11 +102,12 @@ def recovered_audit(recovery: Recovery, audit_store: AuditStore) -> tuple[Recove
     """The audit's view of ``recovery`` and its findings; ``audit_store`` audits one matched store."""
     if recovery.problem is not None:
         return _problem(recovery.repository, *recovery.problem)
-    if not recovery.matches:
+    matches = [m for m in recovery.matches if m.method != EMBEDDED]  # the file's own manifest is audited as such
+    if not matches:
         return RecoveredAudit(recovery.repository), []
     findings: list[Finding] = []
     described: list[ManifestNode] = []
-    for match in recovery.matches:  # what any matching manifest says against the use is reported
+    for match in matches:  # what any matching manifest says against the use is reported
         if match.reading is None or match.store is None:
             message = f"the store of manifest {match.manifest_id} was not kept to be audited"
             return _problem(recovery.repository, "recovered-invalid", message)
@@ -114,8 +116,8 @@ def recovered_audit(recovery: Recovery, audit_store: AuditStore) -> tuple[Recove
         prefix = f"recovered manifest {match.manifest_id} ({_how(match)}): "
         findings += [replace(f, message=prefix + f.message, recovered=True) for f in found]
         findings += _restricted(match)
-    best = recovery.matches[0]
-    ids = list(dict.fromkeys(m.manifest_id for m in recovery.matches))
+    best = matches[0]
+    ids = list(dict.fromkeys(m.manifest_id for m in matches))
     audit = RecoveredAudit(recovery.repository, best.manifest_id, best.method, best.distance, tuple(ids[1:]), described)
     message = (
         f"manifest {best.manifest_id} was found only through a soft binding in {recovery.repository}"

@@ -17,7 +17,8 @@ from urllib.parse import urlsplit
 from rightsmark.errors import RightsmarkError
 from rightsmark.softbinding.model import SoftBinding
 
-#: Hamming distance (bits of the 64-bit ISCC image-code prefix) within which a fingerprint matches.
+#: Hamming distance within which a fingerprint matches: bits of the 256-bit ISCC image code (a shorter code's
+#: differing bits scaled up to 256: :func:`rightsmark.softbinding.iscc.distance`).
 DEFAULT_MAX_DISTANCE = 8
 #: candidates returned for one query unless the caller asks otherwise (the API's default too)
 DEFAULT_LIMIT = 10

@@ -40,7 +40,7 @@ from rightsmark.repository.wire import (
     parse_algorithms,
     parse_matches,
 )
-from rightsmark.softbinding.model import KINDS, Kind, SoftBinding
+from rightsmark.softbinding.model import ISCC_ALG, KINDS, Kind, SoftBinding
 
 #: the environment variable holding the token for :meth:`RemoteRepository.add`
 TOKEN_ENV = "RIGHTSMARK_REPO_TOKEN"
@@ -110,8 +110,12 @@ class RemoteRepository:
         self, binding: SoftBinding, *, max_distance: int = DEFAULT_MAX_DISTANCE, limit: int = DEFAULT_LIMIT
     ) -> list[Candidate]:
         """The service's matches for ``binding`` within ``max_distance`` (as its ``similarityScore`` says),
-        nearest first. An algorithm the service does not list finds nothing."""
+        nearest first; a match without a score is a candidate too (whoever uses it measures the distance
+        from the store itself). A service that does not look up the ISCC fingerprint is an error (it could
+        hide a manifest forbidding the use); another algorithm it does not list finds nothing."""
         if binding.alg not in self.algorithms():
+            if binding.alg == ISCC_ALG:
+                raise self._error(f"does not look up {ISCC_ALG} fingerprints", hint="give a service that does")
             return []
         limit = max(1, min(limit, MAX_RESULTS))
         if len(binding.b64) <= MAX_GET_VALUE:
@@ -129,8 +133,8 @@ class RemoteRepository:
         exact = KINDS.get(binding.alg) is not Kind.FINGERPRINT
         found = []
         for match in matches:
-            # no score: the strength is unknown, so only an exact algorithm's match counts
-            unknown = 0 if exact else max_distance + 1
+            # no score (the API makes it optional): a candidate all the same, at the edge of the reach
+            unknown = 0 if exact else max_distance
             distance = unknown if match.score is None else distance_from_score(match.score)
             if distance > max_distance or (exact and distance):
                 continue
@@ -263,7 +267,9 @@ def _read_bounded(answer: Any, limit: int, deadline: float, what: str) -> bytes:
     while True:
         if time.monotonic() > deadline:
             raise _RefusedError(f"took too long answering {what}")
-        chunk = answer.read(min(64 * 1024, limit + 1 - size))
+        # read1: what one read of the socket gives, so that a body dripped byte by byte meets the deadline
+        # within one socket timeout instead of filling a whole buffer first
+        chunk = answer.read1(min(64 * 1024, limit + 1 - size))
         if not chunk:
             return b"".join(parts)
         size += len(chunk)

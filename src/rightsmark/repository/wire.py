@@ -4,10 +4,9 @@ and the shape of a ``c2pa.softBindingQueryResult``.
 
 The API reports a match's strength as ``similarityScore``, an integer from 0 (weakest) to 100 (strongest);
 rightsmark's repositories measure it as a Hamming distance in bits (:func:`rightsmark.softbinding.iscc.distance`,
-over the bits both ISCC codes have; 0 for an exact watermark match). :func:`similarity_score` and
-:func:`distance_from_score` are the one mapping between the two: 64 bits (the length of the prefix every ISCC
-image code has) or more apart scores 0, and the mapping is exact both ways for every distance 0-64 (a score
-step is 1.5625 bits).
+over the 256-bit code, a shorter code's differing bits scaled up; 0 for an exact watermark match).
+:func:`similarity_score` and :func:`distance_from_score` are the one mapping between the two: 64 bits or more
+apart scores 0, and the mapping is exact both ways for every distance 0-64 (a score step is 1.5625 bits).
 """
 
 from __future__ import annotations

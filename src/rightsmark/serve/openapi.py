@@ -33,8 +33,9 @@ NOTES = {
     "(signature and claim; its hard binding's expected mismatch, with no asset, set aside), names the manifest "
     "id it is kept under as its active manifest, and records the soft binding the query matched. A store that "
     "no longer validates answers 500 and is never served. Trust in the signer is for the client to judge.",
-    "similarityScore": "100 - 100 * d / 64, rounded, for a fingerprint d bits apart over the 64-bit ISCC "
-    "prefix; 100 for an exact watermark match.",
+    "similarityScore": "100 - 100 * d / 64, rounded (0 from 64 apart), for a fingerprint d bits apart over the "
+    "256-bit ISCC image code (a shorter code's differing bits scaled up to 256); 100 for an exact watermark "
+    "match.",
     "byContent": "The uploaded image's ISCC image code (io.iscc.v0) is computed, and its watermark where the "
     "service can read one; 'alg' limits the query to one algorithm, 'hintAlg'/'hintValue' add a binding.",
 }

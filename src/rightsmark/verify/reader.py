@@ -59,6 +59,15 @@ class FactReader:
             return early
         return self.examine(data, name)[0]
 
+    def embedded_store(self, data: bytes, name: str | Path = "") -> bytes | None:
+        """The raw manifest store embedded in ``data`` (whether or not it validates), or None."""
+        from rightsmark.engine.reading import read_manifest_store
+
+        found: list[bytes] = []
+        self.engine_reads += 1
+        read_manifest_store(data, name, self._fast, False, store_sink=found.append)
+        return found[0] if found else None
+
     def examine_detached(self, store: bytes, name: str) -> tuple[Facts, EngineReading]:
         """Facts of a bare manifest store (a repository's copy): its signature and claim validated, its hard
         binding set aside (:func:`~rightsmark.engine.detached.read_detached`), its signer judged as any file's."""

@@ -70,6 +70,8 @@ class Recoverer:
             return facts
         try:
             recovery = self.recover(source, key)
+            if facts.integrity is Integrity.INVALID and recovery.matches and isinstance(source, bytes):
+                recovery = self._with_embedded(recovery, source, key)
         except Exception as exc:  # a decoder or the engine raised something unforeseen: a drop, never a crash
             if os.environ.get("RIGHTSMARK_DEBUG"):
                 raise
@@ -88,30 +90,57 @@ class Recoverer:
         ident = _watermark(source)
         try:
             repo = self._repo()
-            by_fingerprint = self._confirmed(repo, repo.find(mine, max_distance=self.max_distance, limit=LIMIT), mine)
+            by_fingerprint = self._confirmed(repo, self._find(repo, mine, self.max_distance), mine)
             by_watermark = {}
             if ident is not None:
-                found = repo.find(ident, max_distance=0, limit=LIMIT)
-                by_watermark = self._confirmed(repo, found, ident)
+                by_watermark = self._confirmed(repo, self._find(repo, ident, 0), ident)
         except RepositoryError as exc:
             return self._problem("recovery-failed", exc.one_line())
         except _RecoveryProblemError as problem:
             return self._problem(problem.code, problem.message)
-        if by_fingerprint and by_watermark:
-            agreed = sorted(set(by_fingerprint) & set(by_watermark), key=lambda i: (by_fingerprint[i].distance or 0, i))
-            if not agreed:
-                message = (
-                    f"the watermark points at {', '.join(sorted(by_watermark))} and the fingerprint at"
-                    f" {', '.join(sorted(by_fingerprint))}"
-                )
-                return self._problem("recovered-conflict", message)
-            matches = [replace(by_fingerprint[i], method="fingerprint+watermark") for i in agreed]
-        elif by_fingerprint:
-            order = sorted(by_fingerprint, key=lambda i: (by_fingerprint[i].distance or 0, i))
-            matches = [by_fingerprint[i] for i in order]
-        else:
-            matches = [by_watermark[i] for i in sorted(by_watermark)]
+        agreed = set(by_fingerprint) & set(by_watermark)
+        if by_fingerprint and by_watermark and not agreed:
+            message = (
+                f"the watermark points at {', '.join(sorted(by_watermark))} and the fingerprint at"
+                f" {', '.join(sorted(by_fingerprint))}"
+            )
+            return self._problem("recovered-conflict", message)
+        # every confirmed candidate is judged for what it forbids; the agreed ones first, then the nearest
+        matches = [replace(by_fingerprint[i], method="fingerprint+watermark") for i in agreed]
+        matches += [m for i, m in by_fingerprint.items() if i not in agreed]
+        matches += [m for i, m in by_watermark.items() if i not in agreed]
+        matches.sort(
+            key=lambda m: (m.method != "fingerprint+watermark", m.distance is None, m.distance or 0, m.manifest_id)
+        )
         return Recovery(self.location, tuple(matches))
+
+    @staticmethod
+    def _find(repo: Repository, binding: SoftBinding, max_distance: int) -> list[Any]:
+        """The repository's candidates for ``binding``; more than :data:`LIMIT` of them is an ambiguity that
+        could hide a manifest forbidding the use behind the others, never a list to judge in part."""
+        found = repo.find(binding, max_distance=max_distance, limit=LIMIT + 1)
+        if len(found) > LIMIT:
+            what = "fingerprint" if binding.alg == ISCC_ALG else "watermark identifier"
+            raise _RecoveryProblemError(
+                "recovered-ambiguous", f"more than {LIMIT} manifests match this file's {what}: none is judged alone"
+            )
+        return found
+
+    def _with_embedded(self, recovery: Recovery, data: bytes, key: str) -> Recovery:
+        """``recovery`` with the file's own manifest heard too, where only its hard binding fails (its pixels
+        changed, its signature holds): what it forbids still counts (:mod:`rightsmark.verify.recovered`)."""
+        from rightsmark.verify.recovered import EMBEDDED
+
+        store = self.reader.embedded_store(data, key)
+        if store is None:
+            return recovery
+        facts, reading = self.reader.examine_detached(store, key)
+        label = (reading.store or {}).get("active_manifest")
+        if facts.integrity is not Integrity.VALID or not isinstance(label, str):
+            return recovery  # a manifest whose own signature fails says nothing
+        if any(m.manifest_id == label for m in recovery.matches):
+            return recovery  # the very manifest recovered: heard already
+        return replace(recovery, matches=(*recovery.matches, Match(label, EMBEDDED, None, facts)))
 
     def _problem(self, code: str, message: str) -> Recovery:
         return Recovery(self.location, problem=(code, message))
@@ -157,13 +186,20 @@ class Recoverer:
 def check_repository(spec: str) -> None:
     """Fail now, with one line, where ``spec`` is no repository that can be asked (not a repository, a
     service that is down or answers garbage), rather than dropping every file of a run for it."""
-    from rightsmark.repository.open import open_repository
+    from rightsmark.repository.base import RepositoryError
+    from rightsmark.repository.open import kind, open_repository
 
     repo = open_repository(spec)
     try:
-        probe = getattr(repo, "algorithms", None)
-        if callable(probe):
-            probe()
+        if kind(spec) == "http":
+            from rightsmark.repository.remote import RemoteRepository
+
+            if not isinstance(repo, RemoteRepository) or ISCC_ALG not in repo.algorithms():
+                raise RepositoryError(
+                    f"the resolution service does not look up {ISCC_ALG} fingerprints",
+                    path=repo.location,
+                    hint="give a service that does",
+                )
         else:
             repo.count()
     finally:

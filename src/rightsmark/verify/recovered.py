@@ -42,6 +42,9 @@ RESTRICTING = frozenset(
         "declared-opt-out",
     }
 )
+#: the method of a "match" that is the file's own manifest, signed but no longer matching its changed pixels:
+#: heard for what it forbids, never a recovered manifest itself
+EMBEDDED = "embedded"
 #: the file's own reasons that a recovered manifest answers, where the policy accepts recovered manifests
 _ANSWERED = frozenset({"integrity-absent", "integrity-invalid", "manifest-remote"})
 
@@ -55,43 +58,52 @@ def _how(match: Match) -> str:
     return match.method + (f", distance {match.distance}" if match.distance is not None else "")
 
 
+def _speaker(match: Match) -> str:
+    if match.method == EMBEDDED:
+        return f"the file's own manifest {match.manifest_id} (its signature holds; the file was changed)"
+    return f"recovered manifest {match.manifest_id} ({_how(match)})"
+
+
 def judge_recovery(
     recovery: Recovery, judge: Judge, keep_recovered: bool, decision: Decision, reasons: list[Reason]
 ) -> tuple[Decision, list[Reason]]:
     """The decision on a file whose own reading gave ``decision`` and ``reasons``, now that ``recovery`` is
-    known; ``judge`` is the policy's judgement, ``keep_recovered`` its ``[treat] recovered = "keep"``."""
+    known; ``judge`` is the policy's judgement, ``keep_recovered`` its ``[treat] recovered = "keep"``.
+
+    Every match is heard for what it forbids (a manifest found by its watermark alone, and the file's own
+    manifest whose pixels changed, included); only one found by the fingerprint may speak for the file."""
     out = list(reasons)
     if recovery.problem is not None:
         code, message = recovery.problem
         return Decision.DROP, [*out, Reason(code, message)]
-    if not recovery.matches:
+    found = [m for m in recovery.matches if m.method != EMBEDDED]
+    if not found:
         return decision, out
     restricting: list[Reason] = []
-    granting = True
     for match in recovery.matches:
-        verdict, why = _judged(match, judge)
-        granting = granting and verdict is Decision.KEEP
-        restricting += [
-            Reason(r.code, f"recovered manifest {match.manifest_id} ({_how(match)}): {r.message}")
-            for r in why
-            if r.code in RESTRICTING
-        ]
+        _verdict, why = _judged(match, judge)
+        restricting += [Reason(r.code, f"{_speaker(match)}: {r.message}") for r in why if r.code in RESTRICTING]
     if restricting:
         return Decision.DROP, [*out, *restricting]
     if decision is Decision.KEEP:
-        return decision, out  # kept on its own terms; the recovered manifest says nothing against it
-    ids = sorted({m.manifest_id for m in recovery.matches})
+        return decision, out  # kept on its own terms; no manifest found says anything against it
+    ids = sorted({m.manifest_id for m in found})
     if len(ids) > 1:
         message = f"{len(ids)} different manifests match this file's soft bindings: {', '.join(ids)}"
         return Decision.DROP, [*out, Reason("recovered-ambiguous", message)]
-    best = recovery.matches[0]
-    if keep_recovered and granting:
+    best = found[0]
+    if "fingerprint" not in best.method:
+        message = (
+            f"manifest {best.manifest_id} was found by its watermark alone, which anyone can copy onto another"
+            " picture, and this file's fingerprint does not match it: it can forbid, never allow"
+        )
+        return Decision.DROP, [*out, Reason("recovered-only", message)]
+    verdict, why = _judged(best, judge)
+    if keep_recovered and verdict is Decision.KEEP:
         rest = [r for r in out if r.code not in _ANSWERED]
         return (Decision.DROP if rest else Decision.KEEP), rest
     if keep_recovered:  # the recovered manifest does not pass the policy itself: say why
-        _verdict, why = _judged(best, judge)
-        prefix = f"recovered manifest {best.manifest_id} ({_how(best)}): "
-        return Decision.DROP, [*out, *(Reason(r.code, prefix + r.message) for r in why)]
+        return Decision.DROP, [*out, *(Reason(r.code, f"{_speaker(best)}: {r.message}") for r in why)]
     message = (
         f"only manifest {best.manifest_id}, recovered from {recovery.repository} by {_how(best)}, speaks for this"
         ' file; a recovered manifest keeps a file only where the policy says [treat] recovered = "keep"'
@@ -102,9 +114,10 @@ def judge_recovery(
 def recovered_manifest(facts: Facts, judge: Judge) -> RecoveredManifest | None:
     """What a record shows of the best recovered manifest (None where nothing was recovered)."""
     recovery = facts.recovery
-    if recovery is None or not recovery.matches:
+    found = [m for m in recovery.matches if m.method != EMBEDDED] if recovery is not None else []
+    if recovery is None or not found:
         return None
-    best = recovery.matches[0]
+    best = found[0]
     consent, _decision, _reasons = judge(best.facts)
     rf = best.facts
     return RecoveredManifest(
@@ -118,5 +131,5 @@ def recovered_manifest(facts: Facts, judge: Judge) -> RecoveredManifest | None:
         license=rf.license,
         training=rf.training,
         consent=consent,
-        others=tuple(dict.fromkeys(m.manifest_id for m in recovery.matches[1:] if m.manifest_id != best.manifest_id)),
+        others=tuple(dict.fromkeys(m.manifest_id for m in found[1:] if m.manifest_id != best.manifest_id)),
     )

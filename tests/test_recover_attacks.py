@@ -1,0 +1,195 @@
+"""Recovery under attack: what an adversary with their own key, a public watermark algorithm, many
+registrations or a misbehaving service can make of a stripped file. None of it may turn into a keep, and none
+of it may hide what the owner's manifest forbids."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import sqlite3
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from rightsmark.filters import KeepFilter
+from rightsmark.keys.devca import KeyFiles
+from rightsmark.keys.material import load_signing_material
+from rightsmark.models import Training, Use, VerifyRecord
+from rightsmark.repository.base import RepositoryError
+from rightsmark.repository.ingest import register
+from rightsmark.sign.signer import Signer
+from rightsmark.softbinding import watermark
+from rightsmark.verify.policy import Policy
+from rightsmark.verify.recover import check_repository
+from tests.conftest import EXAMPLE_IMAGES, open_rights
+
+NOT_ALLOWED = Training(Use.NOT_ALLOWED, Use.NOT_ALLOWED, Use.NOT_ALLOWED, Use.NOT_ALLOWED)
+
+
+def photo(path: Path, *, flip: bool = False) -> Path:
+    with Image.open(EXAMPLE_IMAGES / "harbour.jpg") as im:
+        big = im.convert("RGB").resize((800, 600), Image.Resampling.LANCZOS)
+    (big.transpose(Image.Transpose.FLIP_TOP_BOTTOM) if flip else big).save(path, "JPEG", quality=92)
+    return path
+
+
+def stripped(signed: Path, dest: Path) -> Path:
+    with Image.open(signed) as im:
+        im.convert("RGB").resize((640, 480), Image.Resampling.LANCZOS).save(dest, "JPEG", quality=80)
+    return dest
+
+
+def codes(record: VerifyRecord) -> list[str]:
+    return [r.code for r in record.reasons]
+
+
+@pytest.fixture
+def evil(other_keys: KeyFiles) -> Signer:
+    """An attacker's own, valid signing key (its CA is trusted only where a test says so)."""
+    return Signer(load_signing_material(other_keys.key, other_keys.chain))
+
+
+def test_a_watermarked_copy_of_an_owners_picture_cannot_hide_the_owners_not_allowed(
+    signer: Signer, evil: Signer, keys: KeyFiles, other_keys: KeyFiles, tmp_path: Path
+) -> None:
+    p = photo(tmp_path / "p.jpg")
+    signer.sign_file(p, tmp_path / "owner.jpg", open_rights(training=NOT_ALLOWED))
+    Signer(evil.material, watermark=True).sign_file(p, tmp_path / "attacker.jpg", open_rights())
+    repo = tmp_path / "repo.db"
+    register(str(repo), [tmp_path / "owner.jpg", tmp_path / "attacker.jpg"])
+    # the attacker's copy agrees with its own manifest by watermark and fingerprint; the owner's is near too
+    copy = stripped(tmp_path / "attacker.jpg", tmp_path / "s.jpg").read_bytes()
+    for policy in (
+        Policy(anchors=(keys.ca,), recover=str(repo), keep_absent=True),
+        Policy(anchors=(keys.ca, other_keys.ca), recover=str(repo), keep_recovered=True),
+    ):
+        record = KeepFilter(policy).record(copy, "s")
+        assert not record.kept
+        assert "permission-not-allowed" in codes(record)
+
+
+def test_a_watermark_copied_onto_another_picture_can_never_allow_it(
+    signer: Signer, keys: KeyFiles, tmp_path: Path
+) -> None:
+    Signer(signer.material, watermark=True).sign_file(photo(tmp_path / "a.jpg"), tmp_path / "sa.jpg", open_rights())
+    repo = tmp_path / "repo.db"
+    register(str(repo), [tmp_path / "sa.jpg"])
+    ident = watermark.detect(tmp_path / "sa.jpg")
+    assert ident is not None
+    other = photo(tmp_path / "b.jpg", flip=True).read_bytes()
+    forged = watermark.embed(other, "jpeg", ident)  # the algorithm is public: anyone can do this
+    record = KeepFilter(Policy(anchors=(keys.ca,), recover=str(repo), keep_recovered=True)).record(forged, "f")
+    assert not record.kept
+    assert codes(record) == ["integrity-absent", "recovered-only"]
+    assert record.recovered is not None and record.recovered.method == "watermark"
+
+
+def test_a_flood_of_colliding_registrations_is_an_ambiguity_never_a_partial_judgement(
+    signer: Signer, evil: Signer, keys: KeyFiles, tmp_path: Path
+) -> None:
+    p = photo(tmp_path / "p.jpg")
+    signer.sign_file(p, tmp_path / "owner.jpg", open_rights(training=NOT_ALLOWED))
+    copy = stripped(tmp_path / "owner.jpg", tmp_path / "s.jpg")
+    floods = []
+    for i in range(10):  # the attacker signs the stripped copy itself, ten times: distance 0, nearer than the owner
+        floods.append(tmp_path / f"flood{i}.jpg")
+        evil.sign_file(copy, floods[-1], open_rights())
+    repo = tmp_path / "repo.db"
+    register(str(repo), [tmp_path / "owner.jpg", *floods])
+    record = KeepFilter(Policy(anchors=(keys.ca,), recover=str(repo), keep_absent=True)).record(copy.read_bytes(), "s")
+    assert not record.kept
+    assert codes(record) == ["recovered-ambiguous"]
+
+
+def test_a_files_own_manifest_still_forbids_after_its_pixels_changed(
+    signer: Signer, evil: Signer, keys: KeyFiles, other_keys: KeyFiles, tmp_path: Path
+) -> None:
+    p = photo(tmp_path / "p.jpg")
+    signer.sign_file(
+        p,
+        tmp_path / "owner.jpg",
+        open_rights(training=NOT_ALLOWED),
+    )
+    evil.sign_file(p, tmp_path / "other.jpg", open_rights())  # someone else's "allowed" for the same picture
+    repo = tmp_path / "repo.db"
+    register(str(repo), [tmp_path / "other.jpg"])
+    signed = (tmp_path / "owner.jpg").read_bytes()
+    from rightsmark.media.formats import jpeg_scan_start
+
+    start = jpeg_scan_start(signed)
+    assert start is not None
+    data = bytearray(signed)
+    data[start + 40] ^= 0x10  # the owner's file with a changed byte of its scan: the same manifest, its hard
+    # binding fails
+    policy = Policy(anchors=(keys.ca, other_keys.ca), recover=str(repo), keep_recovered=True)
+    record = KeepFilter(policy).record(bytes(data), "t")
+    assert record.integrity.value == "invalid" and not record.kept
+    assert "permission-not-allowed" in codes(record)
+    assert any("the file's own manifest" in r.message for r in record.reasons)
+
+
+class _Service(http.server.BaseHTTPRequestHandler):
+    """A resolution service that answers within the published schema but unhelpfully (a real HTTP server)."""
+
+    mode = "no-score"
+    manifest_id = ""
+    store = b""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _send(self, body: bytes, kind: str = "application/json") -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        path = urllib.parse.urlsplit(self.path).path
+        if path == "/services/supportedAlgorithms":
+            algs = [] if self.mode == "no-fingerprints" else [{"alg": "io.iscc.v0"}]
+            self._send(json.dumps({"fingerprints": algs, "watermarks": []}).encode())
+        elif path == "/matches/byBinding":  # similarityScore is optional in the API
+            self._send(json.dumps({"matches": [{"manifestId": self.manifest_id}]}).encode())
+        elif path.startswith("/manifests/"):
+            self._send(self.store, "application/c2pa")
+        else:
+            self.send_response(404)
+            self.end_headers()
+
+
+@pytest.fixture
+def service(signer: Signer, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    signer.sign_file(photo(tmp_path / "p.jpg"), tmp_path / "owner.jpg", open_rights(training=NOT_ALLOWED))
+    register(str(tmp_path / "r.db"), [tmp_path / "owner.jpg"])
+    with sqlite3.connect(tmp_path / "r.db") as db:
+        _Service.manifest_id, _Service.store = db.execute("SELECT manifest_id, store FROM manifests").fetchone()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Service)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}", stripped(tmp_path / "owner.jpg", tmp_path / "s.jpg")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_service_match_without_a_score_is_still_heard(service: tuple[str, Path], keys: KeyFiles) -> None:
+    url, copy = service
+    _Service.mode = "no-score"
+    check_repository(url)
+    record = KeepFilter(Policy(anchors=(keys.ca,), recover=url, keep_absent=True)).record(copy.read_bytes(), "s")
+    assert not record.kept and codes(record) == ["permission-not-allowed"]
+
+
+def test_a_service_that_cannot_look_up_fingerprints_is_refused(service: tuple[str, Path], keys: KeyFiles) -> None:
+    url, copy = service
+    _Service.mode = "no-fingerprints"
+    with pytest.raises(RepositoryError, match=r"does not look up io\.iscc\.v0"):
+        check_repository(url)
+    record = KeepFilter(Policy(anchors=(keys.ca,), recover=url, keep_absent=True)).record(copy.read_bytes(), "s")
+    assert not record.kept and codes(record) == ["recovery-failed"]
