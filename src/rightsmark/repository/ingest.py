@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rightsmark.repository.base import (
     DEFAULT_MAX_DISTANCE,
@@ -29,6 +29,9 @@ from rightsmark.repository.base import (
     RepositoryError,
 )
 from rightsmark.softbinding.model import ISCC_ALG, KINDS, SoftBinding
+
+if TYPE_CHECKING:
+    from rightsmark.engine.reading import EngineReading
 
 #: entries (or bytes of stores) added in one transaction by :func:`register`
 BATCH_ENTRIES = 256
@@ -95,26 +98,37 @@ def entry_from_file(path: str | Path, context: Any = None) -> Entry:
     return entry
 
 
+def store_problem(reading: EngineReading) -> str | None:
+    """Why a bare store's detached ``reading`` may not be kept or served (None: it may): the one rule the
+    repository's intake and the resolution service apply. It must validate on its own, ingredients included,
+    and name its active manifest."""
+    from rightsmark.models import Integrity
+
+    if reading.integrity is not Integrity.VALID or reading.ingredient_codes:
+        problems = ", ".join([*reading.integrity_failures, *reading.ingredient_codes]) or reading.message
+        return f"its manifest store does not validate on its own ({problems})"
+    label = reading.store.get("active_manifest") if reading.store else None
+    if not isinstance(label, str) or not label or reading.active is None:
+        return "its manifest store names no active manifest"
+    return None
+
+
 def entry_from_store(store: bytes, source: str, context: Any = None) -> Entry:
     """The repository entry of a bare manifest ``store`` (an upload, say), validated detached; ``source``
     names it in errors."""
     from rightsmark.engine import adapter as engine
     from rightsmark.engine.detached import read_detached
-    from rightsmark.models import Integrity
     from rightsmark.softbinding.model import read_bindings
 
     if len(store) > MAX_STORE_BYTES:
         raise IngestError(f"its manifest store is larger than {MAX_STORE_BYTES} bytes; not kept", path=source)
     ctx = context if context is not None else engine.reading_context(None, verify_trust=False)
     reading = read_detached(store, ctx)
-    if reading.integrity is not Integrity.VALID or reading.ingredient_codes:
-        problems = ", ".join([*reading.integrity_failures, *reading.ingredient_codes]) or reading.message
-        raise IngestError(f"its manifest store does not validate on its own ({problems}); not kept", path=source)
-    label = reading.store.get("active_manifest") if reading.store else None
-    active = reading.active
-    if not isinstance(label, str) or not label or active is None:
-        raise IngestError("its manifest store names no active manifest; not kept", path=source)
-    bindings = read_bindings(active)
+    problem = store_problem(reading)
+    if problem is not None:
+        raise IngestError(f"{problem}; not kept", path=source)
+    label = str((reading.store or {}).get("active_manifest"))
+    bindings = read_bindings(reading.active or {})
     if not any(b.alg in KINDS for b in bindings):
         raise IngestError(
             "its manifest records no soft binding rightsmark can look up (fingerprint or watermark); not kept",
