@@ -231,16 +231,18 @@ def test_the_band_search_finds_every_code_within_the_radius_as_brute_force_does(
     query = SoftBinding(ISCC_ALG, header + centre)
     with closing(open_repository(repo_spec, create=True)) as repo:
         repo.add_many(entries)
-        for radius in (0, 3, 4, 7, 8, 11, bands.MAX_SEARCH_DISTANCE):
-            expected = sorted(
-                ((iscc.distance(query.value, e.bindings[0].value), n, e.manifest_id) for n, e in enumerate(entries)),
+        for radius in (0, 3, 4, 7, 8, 11, 16, 20, 32, bands.MAX_DISTANCE):
+            # brute force with the one rule (whole codes within the radius, prefixes within PREFIX_RADIUS)
+            matching = (
+                (iscc.within(query.value, e.bindings[0].value, radius), n, e.manifest_id) for n, e in enumerate(entries)
             )
-            want = [(m, d) for d, _, m in expected if d <= radius]
+            want = [(m, d) for d, _, m in sorted((d, n, m) for d, n, m in matching if d is not None)]
             found = repo.find(query, max_distance=radius, limit=1000)
             assert [(c.manifest_id, c.distance) for c in found] == want, radius  # nearest first, then first stored
+            assert radius < 4 or len(want) > 0
         assert len(repo.find(query, max_distance=8, limit=3)) == 3
         with pytest.raises(RepositoryError, match="reaches 0 to"):
-            repo.find(query, max_distance=bands.MAX_SEARCH_DISTANCE + 1)
+            repo.find(query, max_distance=bands.MAX_DISTANCE + 1)
         with pytest.raises(RepositoryError, match="at least one"):
             repo.find(query, limit=0)
 
@@ -249,8 +251,10 @@ def test_the_probes_meet_the_pigeonhole_bound() -> None:
     for d in range(bands.MAX_SEARCH_DISTANCE + 1):
         r = bands.radii(d)
         assert sum(x + 1 for x in r) > d  # a code missed by every band differs in more than d bits
-    assert [len(p) for p in bands.probes(0, 7)] == [17] * 4
-    assert [len(p) for p in bands.probes(0, 8)] == [137, 17, 17, 17]
+    # the prefixes of matching codes are at most PREFIX_RADIUS (4) apart: 17 + 1 + 1 + 1 lookups at any radius from 4
+    assert [len(p) for p in bands.probes(0, 3)] == [1, 1, 1, 1]
+    assert [len(p) for p in bands.probes(0, 8)] == [17, 1, 1, 1]
+    assert [len(p) for p in bands.probes(0, 32)] == [17, 1, 1, 1]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,17 +1,16 @@
-"""How a repository finds fingerprints by Hamming distance: multi-index hashing on the 64-bit ISCC prefix.
+"""How a repository finds fingerprints: multi-index hashing on the 64-bit ISCC prefix, then the whole code.
 
-The 64-bit prefix of an ISCC image code (:func:`rightsmark.softbinding.iscc.prefix`) is cut into
-:data:`BANDS` bands of :data:`BAND_BITS` bits, each kept in its own indexed column. A query probes band
-``i`` with every value within ``r_i`` bits of its own band ``i`` (exact lookups in the index). If a stored
-prefix differs from the query's in ``d_i`` bits in band ``i`` and no probe found it, every ``d_i > r_i``,
-so the prefixes differ in at least ``sum(r_i + 1)`` bits: choosing ``sum(r_i) >= max_distance - BANDS + 1``
-therefore finds *every* stored code within ``max_distance`` (the generalised pigeonhole principle). Up to
-distance 3 one exact probe per band suffices, up to 7 the exact value and its 16 one-bit variants
-(4 x 17 probes), at 8 (the default) band 0 adds its two-bit variants (137 + 3 x 17 probes).
-
-The distance that decides a match is the exact one over the whole bodies both codes have
-(:func:`rightsmark.softbinding.iscc.distance`); it is never smaller than the prefixes' distance, so the
-probes miss nothing. The probes' cost grows quickly with the radius: searches beyond
+A fingerprint match (:func:`rightsmark.softbinding.iscc.within`) needs both: the 64-bit prefixes (the
+image's lowest frequencies) at most :data:`~rightsmark.softbinding.iscc.PREFIX_RADIUS` bits apart, and the
+whole 256-bit codes at most ``max_distance`` apart. The index serves the first: the prefix
+(:func:`rightsmark.softbinding.iscc.prefix`) is cut into :data:`BANDS` bands of :data:`BAND_BITS` bits, each
+kept in its own indexed column, and a query probes band ``i`` with every value within ``r_i`` bits of its own
+band ``i`` (exact lookups in the index). If a stored prefix differs from the query's in ``d_i`` bits in band
+``i`` and no probe found it, every ``d_i > r_i``, so the prefixes differ in at least ``sum(r_i + 1)`` bits:
+choosing ``sum(r_i) >= radius - BANDS + 1`` therefore finds *every* stored code whose prefix is within the
+radius (the generalised pigeonhole principle). At the prefix radius 4, band 0 is probed with its value and
+its 16 one-bit variants, the others with their value alone: 20 lookups. The candidates' whole codes are then
+compared (:func:`rank`). The probes' cost grows quickly with the radius: prefix radii beyond
 :data:`MAX_SEARCH_DISTANCE` are refused rather than clipped (a clipped search would silently miss).
 """
 
@@ -28,8 +27,10 @@ from rightsmark.softbinding.model import SoftBindingError
 BANDS = 4
 BAND_BITS = 16
 _BAND_MASK = (1 << BAND_BITS) - 1
-#: the largest ``max_distance`` a fingerprint search accepts (4,608 index probes per query)
+#: the largest prefix radius the index is probed within (4,608 index probes per query)
 MAX_SEARCH_DISTANCE = 16
+#: the largest ``max_distance`` (over 256 bits) a fingerprint search accepts
+MAX_DISTANCE = 64
 
 
 def split(prefix: int) -> tuple[int, ...]:
@@ -67,9 +68,20 @@ def _masks(radius: int) -> tuple[int, ...]:
     return tuple(found)
 
 
+def reach(max_distance: int) -> int:
+    """How far the prefixes of two matching codes may be apart (:func:`rightsmark.softbinding.iscc.within`)."""
+    if not 0 <= max_distance <= MAX_DISTANCE:
+        raise RepositoryError(
+            f"a fingerprint search reaches 0 to {MAX_DISTANCE} bits, not {max_distance}",
+            hint="ask for a smaller distance",
+        )
+    return min(iscc.PREFIX_RADIUS, max_distance)
+
+
 def probes(prefix: int, max_distance: int) -> list[list[int]]:
-    """For each band, the values to look up so that every prefix within ``max_distance`` is found."""
-    return [[band ^ m for m in _masks(r)] for band, r in zip(split(prefix), radii(max_distance), strict=True)]
+    """For each band, the values to look up so that every code matching within ``max_distance`` is found."""
+    radius = reach(max_distance)
+    return [[band ^ m for m in _masks(r)] for band, r in zip(split(prefix), radii(radius), strict=True)]
 
 
 def columns(value: bytes) -> tuple[int, int, int, int, int]:
@@ -82,9 +94,10 @@ def columns(value: bytes) -> tuple[int, int, int, int, int]:
 
 
 def near(query: int, rows: Iterable[tuple[int, int]], max_distance: int) -> list[int]:
-    """The ids of ``(id, stored signed prefix)`` rows whose prefix is within ``max_distance`` of ``query``
-    (a first, cheap cut: the exact distance is then measured on the whole bodies)."""
-    return sorted({i for i, p in rows if (unsigned64(p) ^ query).bit_count() <= max_distance})
+    """The ids of ``(id, stored signed prefix)`` rows whose prefix is within reach of ``query`` for a search
+    within ``max_distance`` (a first, cheap cut: the whole codes are then compared)."""
+    radius = reach(max_distance)
+    return sorted({i for i, p in rows if (unsigned64(p) ^ query).bit_count() <= radius})
 
 
 def rank(query: bytes, rows: Iterable[tuple[int, str, bytes]], max_distance: int, limit: int) -> list[tuple[str, int]]:
@@ -93,13 +106,13 @@ def rank(query: bytes, rows: Iterable[tuple[int, str, bytes]], max_distance: int
     best: dict[str, tuple[int, int]] = {}
     for row_id, manifest_id, value in rows:
         try:
-            d = iscc.distance(query, value)
+            d = iscc.within(query, value, max_distance)
         except SoftBindingError:
             raise RepositoryError(
                 f"the fingerprint kept for manifest {manifest_id} is not an ISCC image code",
                 hint="the repository is damaged; register that manifest again in a fresh one",
             ) from None
-        if d <= max_distance and (manifest_id not in best or (d, row_id) < best[manifest_id]):
+        if d is not None and (manifest_id not in best or (d, row_id) < best[manifest_id]):
             best[manifest_id] = (d, row_id)
     ordered = sorted(best.items(), key=lambda item: item[1])
     return [(manifest_id, d) for manifest_id, (d, _) in ordered[:limit]]

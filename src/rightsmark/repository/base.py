@@ -18,8 +18,10 @@ from rightsmark.errors import RightsmarkError
 from rightsmark.softbinding.model import SoftBinding
 
 #: Hamming distance within which a fingerprint matches: bits of the 256-bit ISCC image code (a shorter code's
-#: differing bits scaled up to 256: :func:`rightsmark.softbinding.iscc.distance`).
-DEFAULT_MAX_DISTANCE = 8
+#: differing bits scaled up to 256: :func:`rightsmark.softbinding.iscc.distance`), the 64-bit prefixes being
+#: within :data:`rightsmark.softbinding.iscc.PREFIX_RADIUS` too (:func:`rightsmark.softbinding.iscc.within`).
+#: Chosen by measurement (benchmarks/bench_softbinding.py, README "Soft bindings measured").
+DEFAULT_MAX_DISTANCE = 32
 #: candidates returned for one query unless the caller asks otherwise (the API's default too)
 DEFAULT_LIMIT = 10
 #: the largest manifest store accepted into a repository

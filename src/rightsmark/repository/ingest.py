@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rightsmark.repository.base import (
-    DEFAULT_MAX_DISTANCE,
     MAX_STORE_BYTES,
     Added,
     BatchRepository,
@@ -36,6 +35,11 @@ if TYPE_CHECKING:
 #: entries (or bytes of stores) added in one transaction by :func:`register`
 BATCH_ENTRIES = 256
 BATCH_BYTES = 64 * 1024 * 1024
+
+
+#: how far (over 256 bits) a manifest's recorded ISCC code may be from the pixels of the very file it signs:
+#: computed from the same pixels, it is 0 unless another decoder rounds differently
+RECORDED_MAX_DISTANCE = 8
 
 
 class IngestError(RepositoryError):
@@ -161,7 +165,7 @@ def _check_fingerprints(data: bytes, bindings: Iterable[SoftBinding], name: str)
             raise IngestError(
                 f"its manifest records a fingerprint that cannot be read ({exc}); not kept", path=name
             ) from None
-        if d > DEFAULT_MAX_DISTANCE:
+        if d > RECORDED_MAX_DISTANCE:
             raise IngestError(
                 f"its manifest records a fingerprint {d} bits away from the picture's own; not kept", path=name
             )

@@ -41,15 +41,16 @@ def distance_from_score(score: int) -> int:
     return round((100 - score) * DISTANCE_BITS / 100)
 
 
-def binding_distance(query: SoftBinding, recorded: SoftBinding) -> int | None:
-    """How far the ``recorded`` value is from the ``query``: :func:`rightsmark.softbinding.iscc.distance` for
-    the ISCC fingerprint (as the repositories measure it); 0 when any other algorithm's values are equal; None
-    when they cannot match (another algorithm, a different value, a value not of its algorithm's form)."""
+def binding_distance(query: SoftBinding, recorded: SoftBinding, max_distance: int) -> int | None:
+    """How far the ``recorded`` value is from the ``query`` when it matches: for the ISCC fingerprint the
+    distance when :func:`rightsmark.softbinding.iscc.within` ``max_distance`` (the repositories' one rule); 0
+    when any other algorithm's values are equal; None when they do not match (another algorithm, a different
+    or farther value, a value not of its algorithm's form)."""
     if query.alg != recorded.alg:
         return None
     if query.alg == ISCC_ALG:
         try:
-            return iscc.distance(query.value, recorded.value)
+            return iscc.within(query.value, recorded.value, max_distance)
         except SoftBindingError:
             return None
     return 0 if query.value == recorded.value else None

@@ -100,8 +100,9 @@ class Service:
         if not verdict.valid:
             self._refused(manifest_id, verdict.reason)
             return None
-        distances = [d for r in verdict.bindings if (d := binding_distance(query, r)) is not None]
-        if not distances or min(distances) > (self.settings.max_distance if query.alg == ISCC_ALG else 0):
+        reach = self.settings.max_distance
+        distances = [d for r in verdict.bindings if (d := binding_distance(query, r, reach)) is not None]
+        if not distances:
             log.warning("manifest %s was indexed under a binding its store does not record; not listed", manifest_id)
             return None
         return min(distances)

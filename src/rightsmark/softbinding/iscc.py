@@ -71,6 +71,26 @@ def prefix(value: bytes) -> int:
     return int.from_bytes(body(value)[: PREFIX_BITS // 8], "big")
 
 
+#: the most bits the standard 64-bit prefixes of two codes of one picture may differ in; the prefix holds the
+#: image's lowest frequencies, which survive re-encoding best (measured: benchmarks/bench_softbinding.py)
+PREFIX_RADIUS = 4
+
+
+def prefix_distance(a: bytes, b: bytes) -> int:
+    """The plain Hamming distance between the 64-bit prefixes of two ISCC image codes."""
+    return (prefix(a) ^ prefix(b)).bit_count()
+
+
+def within(a: bytes, b: bytes, max_distance: int) -> int | None:
+    """The distance between two ISCC image codes (:func:`distance`) when they match, else None: the one rule
+    of a fingerprint match. Both must hold: the 64-bit prefixes differ in at most :data:`PREFIX_RADIUS` bits
+    (and at most ``max_distance``), and the whole codes are at most ``max_distance`` apart over 256 bits."""
+    d = distance(a, b)
+    if d > max_distance or prefix_distance(a, b) > min(PREFIX_RADIUS, max_distance):
+        return None
+    return d
+
+
 def distance(a: bytes, b: bytes) -> int:
     """The Hamming distance between two ISCC image codes over the bits both bodies have, scaled to 256 bits.
 

@@ -229,14 +229,14 @@ def _matching(binding: SoftBinding, recorded: tuple[SoftBinding, ...], max_dista
                 return 0
             continue
         if binding.alg == ISCC_ALG:
-            from rightsmark.softbinding.iscc import distance
+            from rightsmark.softbinding.iscc import within
             from rightsmark.softbinding.model import SoftBindingError
 
             try:
-                d = distance(binding.value, other.value)
+                d = within(binding.value, other.value, max_distance)
             except SoftBindingError:
                 continue
-            if d <= max_distance and (best is None or d < best):
+            if d is not None and (best is None or d < best):
                 best = d
     return best
 
