@@ -62,7 +62,7 @@ SIZES = (1, 2, 3, 4, 6, 8, 12, 16, 20, 24)  # megapixels, in turn
 RADII = (0, 2, 4, 6, 8, 10, 12, 14, 16, 20, 24, 32, 40)
 RADII_64 = (0, 1, 2, 3, 4, 5, 6, 8, 10, 12)
 #: two-stage rules (64-bit prefix within a, then 256-bit code within b): the repository probes the prefix
-RULES = ((8, 8), (2, 8), (4, 16), (4, 24), (6, 24), (8, 24), (6, 32), (8, 32))
+RULES = ((8, 8), (2, 8), (4, 16), (4, 24), (6, 24), (6, 28), (8, 24), (4, 32), (6, 32), (8, 32))
 UNRELATED_SEED = 1_000_000
 
 

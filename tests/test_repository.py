@@ -254,7 +254,7 @@ def test_the_probes_meet_the_pigeonhole_bound() -> None:
     # the prefixes of matching codes are at most PREFIX_RADIUS (4) apart: 17 + 1 + 1 + 1 lookups at any radius from 4
     assert [len(p) for p in bands.probes(0, 3)] == [1, 1, 1, 1]
     assert [len(p) for p in bands.probes(0, 8)] == [17, 1, 1, 1]
-    assert [len(p) for p in bands.probes(0, 32)] == [17, 1, 1, 1]
+    assert [len(p) for p in bands.probes(0, 28)] == [17, 1, 1, 1]
 
 
 # ---------------------------------------------------------------------------------------------

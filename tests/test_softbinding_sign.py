@@ -110,3 +110,25 @@ def test_unreadable_blocks_are_skipped_never_guessed(block: object) -> None:
         ]
     }
     assert read_bindings(manifest) == (SoftBinding("x.y", b"\x01\x02\x03"),)
+
+
+def test_the_match_rule_needs_near_prefixes_and_near_whole_codes(jpeg: Path, tmp_path: Path) -> None:
+    from rightsmark.softbinding.iscc import PREFIX_RADIUS, image_code, normalised_pixels, within
+
+    pixels = normalised_pixels(jpeg)
+    full = image_code(pixels)
+    short = image_code(pixels, bits=64)  # the standard 64-bit code of the same picture
+    assert within(full, short, 28) == 0
+    flipped = bytearray(short)
+    for bit in range(3):  # three differing prefix bits: fine between whole codes, too many for a short one
+        flipped[2 + bit] ^= 0x80
+    assert within(full, bytes(flipped), 28) is None
+    far = bytearray(full)
+    for i in range(2 + 8, 2 + 8 + 4):  # the prefix intact, 32 other bits differ: the whole codes are too far
+        far[i] ^= 0xFF
+    assert within(full, bytes(far), 28) is None
+    assert within(full, bytes(far), 32) == 32
+    near_prefix = bytearray(full)
+    for bit in range(PREFIX_RADIUS + 1):
+        near_prefix[2 + bit] ^= 0x80
+    assert within(full, bytes(near_prefix), 28) is None  # 5 of 64 prefix bits: another picture

@@ -21,7 +21,7 @@ from rightsmark.softbinding.model import SoftBinding
 #: differing bits scaled up to 256: :func:`rightsmark.softbinding.iscc.distance`), the 64-bit prefixes being
 #: within :data:`rightsmark.softbinding.iscc.PREFIX_RADIUS` too (:func:`rightsmark.softbinding.iscc.within`).
 #: Chosen by measurement (benchmarks/bench_softbinding.py, README "Soft bindings measured").
-DEFAULT_MAX_DISTANCE = 32
+DEFAULT_MAX_DISTANCE = 28
 #: candidates returned for one query unless the caller asks otherwise (the API's default too)
 DEFAULT_LIMIT = 10
 #: the largest manifest store accepted into a repository

@@ -74,6 +74,8 @@ def prefix(value: bytes) -> int:
 #: the most bits the standard 64-bit prefixes of two codes of one picture may differ in; the prefix holds the
 #: image's lowest frequencies, which survive re-encoding best (measured: benchmarks/bench_softbinding.py)
 PREFIX_RADIUS = 4
+#: the same where a code has only its 64-bit prefix: nothing else then tells pictures apart, so it is tighter
+SHORT_PREFIX_RADIUS = 2
 
 
 def prefix_distance(a: bytes, b: bytes) -> int:
@@ -84,9 +86,11 @@ def prefix_distance(a: bytes, b: bytes) -> int:
 def within(a: bytes, b: bytes, max_distance: int) -> int | None:
     """The distance between two ISCC image codes (:func:`distance`) when they match, else None: the one rule
     of a fingerprint match. Both must hold: the 64-bit prefixes differ in at most :data:`PREFIX_RADIUS` bits
-    (and at most ``max_distance``), and the whole codes are at most ``max_distance`` apart over 256 bits."""
+    (:data:`SHORT_PREFIX_RADIUS` where either code has no more than its prefix; never more than
+    ``max_distance``), and the whole codes are at most ``max_distance`` apart over 256 bits."""
     d = distance(a, b)
-    if d > max_distance or prefix_distance(a, b) > min(PREFIX_RADIUS, max_distance):
+    reach = PREFIX_RADIUS if min(len(body(a)), len(body(b))) * 8 > PREFIX_BITS else SHORT_PREFIX_RADIUS
+    if d > max_distance or prefix_distance(a, b) > min(reach, max_distance):
         return None
     return d
 
