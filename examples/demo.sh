@@ -46,4 +46,29 @@ rightsmark verify "$out/studio/harbour.jpg" --trust keys/examples/ca.pem --non-c
     | python3 -c 'import json,sys; r=json.load(sys.stdin)[0]; print("harbour.jpg:", r["decision"], "consent", r["consent"]["status"], "XMP drift", r["metadata_drift"])'
 
 echo
+echo "== permission that survives stripping: keep the signed manifests in a repository (indexed by the ISCC"
+echo "   fingerprint each records), let a platform strip and re-encode two pictures, find their manifests again"
+rightsmark repo add "$out/manifests.db" "$out"/harbour.jpg "$out"/market.png "$out"/street.webp \
+    "$out"/studio.tiff "$out"/sketch.gif
+python3 - "$out" <<'PY'
+import sys
+from PIL import Image
+out = sys.argv[1]
+for name in ("sketch.gif", "harbour.jpg"):  # resized, JPEG quality 80, every byte of metadata gone
+    with Image.open(f"{out}/{name}") as im:
+        small = im.convert("RGB").resize((im.width * 3 // 4, im.height * 3 // 4))
+    small.save(f"{out}/stripped-{name.split('.')[0]}.jpg", "JPEG", quality=80)
+PY
+echo "   the stripped sketch carries no manifest, yet its recovered manifest says notAllowed: dropped even"
+echo "   where unsigned files are kept (--keep-unsigned)"
+rightsmark verify "$out/stripped-sketch.jpg" --recover "$out/manifests.db" --trust keys/examples/ca.pem \
+    --keep-unsigned && status=0 || status=$?
+[ "$status" -eq 1 ] || { echo "unexpected verify exit code $status" >&2; exit 1; }
+echo "   the stripped harbour photo's recovered manifest allows it, which alone keeps nothing (a fingerprint"
+echo "   can be made to collide) unless a policy says [treat] recovered = \"keep\""
+rightsmark verify "$out/stripped-harbour.jpg" --recover "$out/manifests.db" --trust keys/examples/ca.pem \
+    --non-commercial && status=0 || status=$?
+[ "$status" -eq 1 ] || { echo "unexpected verify exit code $status" >&2; exit 1; }
+
+echo
 echo "demo finished: signed copies, report.jsonl and keep.txt are in $out/"
