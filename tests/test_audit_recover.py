@@ -257,3 +257,16 @@ def test_text_from_a_recovered_manifest_is_escaped_in_the_page(
     assert "<img" not in page and "onerror=&quot;alert(1)&quot;" in page and "\u202e" not in page
     (panel,) = panels(page).panels
     assert '<img src=x onerror="alert(1)"><U+202E>' in panel
+
+
+def test_a_repository_damaged_inside_is_a_recovery_failed_finding_not_a_crash(
+    cli: Cli, registered: Registered, keys: KeyFiles, tmp_path: Path
+) -> None:
+    stripped, repo, _label = registered()
+    with sqlite3.connect(repo) as db:  # a kept fingerprint's prefix lost: the repository answers, wrongly
+        db.execute("UPDATE bindings SET prefix = NULL")
+    done, document = audit_json(cli, tmp_path, stripped, "--recover", repo, "--trust", keys.ca)
+    (entry,) = document["files"]
+    assert done.returncode == 1, done.stderr
+    assert entry["recovered"]["problem"]["code"] == "recovery-failed"
+    assert "damaged" in entry["recovered"]["problem"]["message"]

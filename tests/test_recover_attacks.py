@@ -193,3 +193,16 @@ def test_a_service_that_cannot_look_up_fingerprints_is_refused(service: tuple[st
         check_repository(url)
     record = KeepFilter(Policy(anchors=(keys.ca,), recover=url, keep_absent=True)).record(copy.read_bytes(), "s")
     assert not record.kept and codes(record) == ["recovery-failed"]
+
+
+def test_two_manifests_for_one_picture_are_an_ambiguity_even_where_unsigned_files_are_kept(
+    signer: Signer, evil: Signer, keys: KeyFiles, tmp_path: Path
+) -> None:
+    p = photo(tmp_path / "p.jpg")
+    signer.sign_file(p, tmp_path / "one.jpg", open_rights())
+    evil.sign_file(p, tmp_path / "two.jpg", open_rights())  # the same picture, signed again by someone else
+    repo = tmp_path / "repo.db"
+    register(str(repo), [tmp_path / "one.jpg", tmp_path / "two.jpg"])
+    copy = stripped(tmp_path / "one.jpg", tmp_path / "s.jpg").read_bytes()
+    record = KeepFilter(Policy(anchors=(keys.ca,), recover=str(repo), keep_absent=True)).record(copy, "s")
+    assert not record.kept and codes(record) == ["recovered-ambiguous"]

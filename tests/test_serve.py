@@ -434,9 +434,9 @@ def test_a_store_tampered_in_the_repository_is_never_served_nor_listed(
             status, headers, body = call(f"{server.url}/manifests/{urllib.parse.quote(entry.manifest_id, safe='')}")
             assert status == 500 and "does not validate" in json_error(status, headers, body)
             assert body != entry.store and harbour.store not in body
-            for name in pictures:
-                status, _, body = by_binding(server, fingerprint_of(filled.signed[name]))
-                assert status == 200 and json.loads(body) == {"matches": []}
+            for name in pictures:  # the query that would list it fails whole: a partial answer could hide it
+                status, headers, body = by_binding(server, fingerprint_of(filled.signed[name]))
+                assert status == 500 and "does not validate" in json_error(status, headers, body)
         assert server.proc.poll() is None
     log = server.stderr()
     assert f"manifest {harbour.manifest_id}: its kept store does not validate" in log
@@ -455,8 +455,8 @@ def test_a_store_damaged_behind_the_repositorys_back_is_not_served(filled: Fixtu
     with running(repo, tmp_path) as server:
         status, headers, body = call(f"{server.url}/manifests/{urllib.parse.quote(entry.manifest_id, safe='')}")
         assert status == 500 and "does not validate" in json_error(status, headers, body)
-        status, _, body = by_binding(server, fingerprint_of(filled.signed["harbour.jpg"]))
-        assert json.loads(body) == {"matches": []}
+        status, headers, body = by_binding(server, fingerprint_of(filled.signed["harbour.jpg"]))
+        assert status == 500 and "does not validate" in json_error(status, headers, body)
 
 
 # ---------------------------------------------------------------------------------------------------------

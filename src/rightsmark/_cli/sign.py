@@ -202,7 +202,8 @@ def sign(
         typer.Option(
             "--register",
             metavar="REPO",
-            help="Add each signed file's manifest to this repository (a path, or a postgresql:// URL).",
+            help="Add each signed file's manifest to this repository (a path, a postgresql:// URL, or a"
+            " resolution service's http(s):// URL with RIGHTSMARK_REPO_TOKEN).",
         ),
     ] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes (0: all cores).")] = 0,
@@ -294,7 +295,15 @@ def check_register(repo: str, soft_binding: str | None, watermark: bool) -> None
 
     if soft_binding == "none" and not watermark:
         raise UsageError("--register needs a soft binding to index", hint="drop --soft-binding none")
-    open_repository(repo, create=True).close()
+    from rightsmark.repository.open import kind
+    from rightsmark.repository.remote import RemoteRepository
+
+    opened = open_repository(repo, create=True)
+    try:
+        if kind(repo) == "http" and isinstance(opened, RemoteRepository):
+            opened.algorithms()  # a service that is down is found now, before any file is signed
+    finally:
+        opened.close()
 
 
 def register_outputs(repo: str, outputs: list[str], quiet: bool) -> int:

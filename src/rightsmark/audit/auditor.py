@@ -308,7 +308,7 @@ class Auditor:
             found = self._audit(f"recovered manifest {match.manifest_id}", match.reading, match.store)
             return found.nodes, found.findings
 
-        recovered, findings = recovered_audit(self._recoverer.recover(data, path), audit_store)
+        recovered, findings = recovered_audit(self._recoverer.recover_safely(data, path), audit_store)
         return replace(audit, recovered=recovered, findings=_dedupe([*audit.findings, *findings]))
 
     def audit_file(self, path: str | Path, display: str | None = None) -> FileAudit:

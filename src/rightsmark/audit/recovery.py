@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 AuditStore = Callable[["Match"], tuple[list[ManifestNode], list[Finding]]]
 
 #: The problems a recovery can end in; any other code a recoverer gives is reported as ``recovery-failed``.
-PROBLEMS = ("recovered-conflict", "recovered-invalid", "recovery-failed")
+PROBLEMS = ("recovered-ambiguous", "recovered-conflict", "recovered-invalid", "recovery-failed")
 
 _PURPOSES = ("ai_training", "ai_generative_training", "ai_inference", "data_mining")
 

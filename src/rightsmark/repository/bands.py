@@ -97,7 +97,16 @@ def near(query: int, rows: Iterable[tuple[int, int]], max_distance: int) -> list
     """The ids of ``(id, stored signed prefix)`` rows whose prefix is within reach of ``query`` for a search
     within ``max_distance`` (a first, cheap cut: the whole codes are then compared)."""
     radius = reach(max_distance)
-    return sorted({i for i, p in rows if (unsigned64(p) ^ query).bit_count() <= radius})
+    found = set()
+    for i, p in rows:
+        if not isinstance(p, int):
+            raise RepositoryError(
+                "a kept fingerprint's prefix is not a number: the repository is damaged",
+                hint="register its manifests again in a fresh repository",
+            )
+        if (unsigned64(p) ^ query).bit_count() <= radius:
+            found.add(i)
+    return sorted(found)
 
 
 def rank(query: bytes, rows: Iterable[tuple[int, str, bytes]], max_distance: int, limit: int) -> list[tuple[str, int]]:

@@ -160,12 +160,13 @@ def _check_fingerprints(data: bytes, bindings: Iterable[SoftBinding], name: str)
         ) from None
     for b in recorded:
         try:
-            d = iscc.distance(own.value, b.value)
+            near = iscc.within(own.value, b.value, RECORDED_MAX_DISTANCE)
         except SoftBindingError as exc:
             raise IngestError(
                 f"its manifest records a fingerprint that cannot be read ({exc}); not kept", path=name
             ) from None
-        if d > RECORDED_MAX_DISTANCE:
+        if near is None:
+            d = iscc.distance(own.value, b.value)
             raise IngestError(
                 f"its manifest records a fingerprint {d} bits away from the picture's own; not kept", path=name
             )

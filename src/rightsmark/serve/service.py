@@ -28,6 +28,10 @@ T = TypeVar("T")
 #: the module that reads rightsmark's watermark, when installed (``detect(data)``)
 
 
+#: the answer to a query one of whose matches has a kept store that does not validate
+INCOMPLETE = "a manifest store matching this query does not validate; the answer would be incomplete"
+
+
 class ApiError(Exception):
     """A request the service answers with ``status`` and ``{"error": message}``."""
 
@@ -73,7 +77,9 @@ class Service:
 
     def matches(self, bindings: Sequence[SoftBinding], limit: int) -> list[Match]:
         """The manifests matching any of ``bindings``, nearest first, at most ``limit``: only those whose
-        kept store validates as theirs and records a binding within reach of the query."""
+        kept store validates as theirs and records a binding within reach of the query. A candidate whose kept
+        store does not validate makes the answer a 500: leaving it out would tell the client that nothing
+        else matches, and the store left out may be the one that forbids the use."""
         best: dict[str, int] = {}
         for binding in bindings:
             # a few more than asked, so that a store refused below does not shorten the answer
@@ -93,13 +99,14 @@ class Service:
             store = self.repository.manifest(manifest_id)
         except RepositoryError as exc:  # a store the repository itself finds damaged
             self._refused(manifest_id, exc.message)
-            return None
+            raise ApiError(500, INCOMPLETE) from None
         if store is None:
-            return None
+            self._refused(manifest_id, "listed by the index, but no store is kept")
+            raise ApiError(500, INCOMPLETE)
         verdict = self.validator.accepts(store, manifest_id)
         if not verdict.valid:
             self._refused(manifest_id, verdict.reason)
-            return None
+            raise ApiError(500, INCOMPLETE)
         reach = self.settings.max_distance
         distances = [d for r in verdict.bindings if (d := binding_distance(query, r, reach)) is not None]
         if not distances:

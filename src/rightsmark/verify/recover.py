@@ -68,15 +68,21 @@ class Recoverer:
         """``facts`` with what recovery found, for a file without a valid manifest of its own."""
         if facts.integrity not in RECOVERABLE:
             return facts
+        embedded = facts.integrity is Integrity.INVALID and isinstance(source, bytes)
+        return replace(facts, recovery=self.recover_safely(source, key, embedded=embedded))
+
+    def recover_safely(self, source: bytes | str | Path, key: str, *, embedded: bool = False) -> Recovery:
+        """:meth:`recover` where anything unforeseen (a decoder, the engine, a damaged repository) is the
+        problem ``recovery-failed``, never a crash; ``embedded``: hear the file's own manifest too."""
         try:
             recovery = self.recover(source, key)
-            if facts.integrity is Integrity.INVALID and recovery.matches and isinstance(source, bytes):
+            if embedded and recovery.matches and isinstance(source, bytes):
                 recovery = self._with_embedded(recovery, source, key)
-        except Exception as exc:  # a decoder or the engine raised something unforeseen: a drop, never a crash
+        except Exception as exc:
             if os.environ.get("RIGHTSMARK_DEBUG"):
                 raise
             recovery = self._problem("recovery-failed", f"recovery failed: {type(exc).__name__}: {exc}")
-        return replace(facts, recovery=recovery)
+        return recovery
 
     def recover(self, source: bytes | str | Path, key: str) -> Recovery:
         from rightsmark.repository.base import RepositoryError

@@ -85,12 +85,12 @@ def judge_recovery(
         restricting += [Reason(r.code, f"{_speaker(match)}: {r.message}") for r in why if r.code in RESTRICTING]
     if restricting:
         return Decision.DROP, [*out, *restricting]
-    if decision is Decision.KEEP:
-        return decision, out  # kept on its own terms; no manifest found says anything against it
     ids = sorted({m.manifest_id for m in found})
-    if len(ids) > 1:
+    if len(ids) > 1:  # an ambiguity is never read as permission, not even the file's own terms'
         message = f"{len(ids)} different manifests match this file's soft bindings: {', '.join(ids)}"
         return Decision.DROP, [*out, Reason("recovered-ambiguous", message)]
+    if decision is Decision.KEEP:
+        return decision, out  # kept on its own terms; the manifest found says nothing against it
     best = found[0]
     if "fingerprint" not in best.method:
         message = (
