@@ -450,7 +450,10 @@ def test_a_store_damaged_behind_the_repositorys_back_is_not_served(filled: Fixtu
         entry = entry_from_file(filled.signed["harbour.jpg"])
         repository.add(entry)
     with sqlite3.connect(repo) as db:  # the digest column left as it was
-        db.execute("UPDATE manifests SET store = ? WHERE manifest_id = ?", (entry.store[:-1] + b"!", entry.manifest_id))
+        db.execute(
+            "UPDATE manifests SET store = ? WHERE manifest_id = ?",
+            (entry.store[:-1] + bytes([entry.store[-1] ^ 0xFF]), entry.manifest_id),
+        )
     db.close()
     with running(repo, tmp_path) as server:
         status, headers, body = call(f"{server.url}/manifests/{urllib.parse.quote(entry.manifest_id, safe='')}")
