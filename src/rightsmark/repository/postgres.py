@@ -11,7 +11,6 @@ parameters: a password is never printed. psycopg is imported when a repository i
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,17 +20,22 @@ from urllib.parse import unquote, urlsplit
 
 from rightsmark.repository import bands
 from rightsmark.repository.base import (
-    DEFAULT_LIMIT,
-    DEFAULT_MAX_DISTANCE,
     Added,
-    Candidate,
-    ConflictError,
     Entry,
     RepositoryError,
     public_location,
 )
-from rightsmark.repository.schema import FORMAT, MARKER, VERSION, check_entry, check_marker, columns_of, outcomes
-from rightsmark.softbinding.model import ISCC_ALG, WATERMARK_ALG, SoftBinding
+from rightsmark.repository.schema import (
+    FORMAT,
+    MARKER,
+    VERSION,
+    IndexedRepository,
+    check_marker,
+    intake,
+    manifest_rows,
+    outcomes,
+)
+from rightsmark.softbinding.model import ISCC_ALG, SoftBinding
 
 #: seconds to wait for the server to answer a connection
 CONNECT_TIMEOUT = 10
@@ -52,7 +56,7 @@ _SCHEMA = (
 )
 
 
-class PostgresRepository:
+class PostgresRepository(IndexedRepository):
     """A manifest repository in the PostgreSQL database ``url`` names."""
 
     def __init__(self, url: str, *, create: bool = False) -> None:
@@ -81,19 +85,8 @@ class PostgresRepository:
     # -----------------------------------------------------------------------------------------
     # the repository protocol
 
-    def add(self, entry: Entry) -> bool:
-        (outcome,) = self.add_many([entry])
-        if outcome is Added.CONFLICT:
-            raise ConflictError(
-                f"manifest {entry.manifest_id} is already kept with a different manifest store; nothing replaced",
-                path=self.location,
-            )
-        return outcome is Added.ADDED
-
     def add_many(self, entries: Sequence[Entry]) -> list[Added]:
-        for entry in entries:
-            check_entry(entry, self.location)
-        indexed = [columns_of(entry, self.location) for entry in entries]
+        indexed = intake(entries, self.location)
         now = datetime.now(UTC)
         with self._transaction() as cur:
             ids = list(dict.fromkeys(e.manifest_id for e in entries))
@@ -107,10 +100,7 @@ class PostgresRepository:
             new = [i for i, outcome in enumerate(result) if outcome is Added.ADDED]
             cur.executemany(
                 "INSERT INTO manifests (manifest_id, store, sha256, added) VALUES (%s, %s, %s, %s)",
-                [
-                    (entries[i].manifest_id, entries[i].store, hashlib.sha256(entries[i].store).hexdigest(), now)
-                    for i in new
-                ],
+                manifest_rows(entries, new, now),
             )
             cur.executemany(
                 "INSERT INTO bindings (manifest_id, alg, value, prefix, band0, band1, band2, band3)"
@@ -118,34 +108,6 @@ class PostgresRepository:
                 [row for i in new for row in indexed[i]],
             )
         return result
-
-    def find(
-        self, binding: SoftBinding, *, max_distance: int = DEFAULT_MAX_DISTANCE, limit: int = DEFAULT_LIMIT
-    ) -> list[Candidate]:
-        bands.check_limit(limit)
-        if binding.alg == ISCC_ALG:
-            found = self._nearest(binding.value, max_distance, limit)
-        elif binding.alg == WATERMARK_ALG:
-            with self._transaction() as cur:
-                cur.execute(
-                    "SELECT manifest_id FROM bindings WHERE alg = %s AND value = %s ORDER BY id LIMIT %s",
-                    (binding.alg, binding.value, limit),
-                )
-                found = [(str(r[0]), 0) for r in cur.fetchall()]
-        else:
-            return []
-        return [Candidate(m, binding.alg, d, self.location) for m, d in found]
-
-    def manifest(self, manifest_id: str) -> bytes | None:
-        with self._transaction() as cur:
-            cur.execute("SELECT store, sha256 FROM manifests WHERE manifest_id = %s", (manifest_id,))
-            row = cur.fetchone()
-        if row is None:
-            return None
-        store = bytes(row[0])
-        if hashlib.sha256(store).hexdigest() != row[1]:
-            raise RepositoryError(f"the manifest store kept for {manifest_id} is damaged", path=self.location)
-        return store
 
     def count(self) -> int:
         with self._transaction() as cur:
@@ -187,6 +149,20 @@ class PostgresRepository:
                 cur.execute("SELECT id, manifest_id, value, alg FROM bindings WHERE id = ANY(%s)", (ids,))
                 rows = [(int(i), str(m), bytes(v)) for i, m, v, alg in cur.fetchall() if alg == ISCC_ALG]
         return bands.rank(query, rows, max_distance, limit)
+
+    def _exact(self, binding: SoftBinding, limit: int) -> list[str]:
+        with self._transaction() as cur:
+            cur.execute(
+                "SELECT manifest_id FROM bindings WHERE alg = %s AND value = %s ORDER BY id LIMIT %s",
+                (binding.alg, binding.value, limit),
+            )
+            return [str(r[0]) for r in cur.fetchall()]
+
+    def _store_row(self, manifest_id: str) -> tuple[bytes, str] | None:
+        with self._transaction() as cur:
+            cur.execute("SELECT store, sha256 FROM manifests WHERE manifest_id = %s", (manifest_id,))
+            row = cur.fetchone()
+        return None if row is None else (bytes(row[0]), str(row[1]))
 
     @contextmanager
     def _transaction(self) -> Iterator[Any]:

@@ -1,12 +1,23 @@
-"""What the SQLite and PostgreSQL repositories share: the marker, the checks on an entry, the rows of its bindings."""
+"""What the SQLite and PostgreSQL repositories share: the marker, the checks on an entry, the rows of its
+bindings, and :class:`IndexedRepository`, the protocol's methods written once over four backend queries."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 
 from rightsmark.repository import bands
-from rightsmark.repository.base import MAX_STORE_BYTES, Added, Entry, RepositoryError
-from rightsmark.softbinding.model import ISCC_ALG, MAX_VALUE_BYTES, SoftBindingError
+from rightsmark.repository.base import (
+    DEFAULT_LIMIT,
+    DEFAULT_MAX_DISTANCE,
+    MAX_STORE_BYTES,
+    Added,
+    Candidate,
+    ConflictError,
+    Entry,
+    RepositoryError,
+)
+from rightsmark.softbinding.model import ISCC_ALG, MAX_VALUE_BYTES, WATERMARK_ALG, SoftBinding, SoftBindingError
 
 #: the table whose rows say "this is a rightsmark manifest repository, schema VERSION"
 MARKER = "rightsmark_repository"
@@ -80,3 +91,69 @@ def outcomes(entries: Sequence[Entry], kept: Mapping[str, bytes]) -> list[Added]
         else:
             result.append(Added.PRESENT if before == entry.store else Added.CONFLICT)
     return result
+
+
+class IndexedRepository:
+    """What the SQLite and PostgreSQL repositories do alike, on top of four backend queries:
+    :meth:`_nearest` (the band index), :meth:`_exact` (a value looked up as it is), :meth:`_store_row`
+    (a store and its recorded digest) and :meth:`add_many`."""
+
+    location: str
+
+    def add(self, entry: Entry) -> bool:
+        (outcome,) = self.add_many([entry])
+        if outcome is Added.CONFLICT:
+            raise ConflictError(
+                f"manifest {entry.manifest_id} is already kept with a different manifest store; nothing replaced",
+                path=self.location,
+            )
+        return outcome is Added.ADDED
+
+    def find(
+        self, binding: SoftBinding, *, max_distance: int = DEFAULT_MAX_DISTANCE, limit: int = DEFAULT_LIMIT
+    ) -> list[Candidate]:
+        bands.check_limit(limit)
+        if binding.alg == ISCC_ALG:
+            found = self._nearest(binding.value, max_distance, limit)
+        elif binding.alg == WATERMARK_ALG:
+            found = [(manifest_id, 0) for manifest_id in self._exact(binding, limit)]
+        else:
+            return []
+        return [Candidate(m, binding.alg, d, self.location) for m, d in found]
+
+    def manifest(self, manifest_id: str) -> bytes | None:
+        """The store kept under ``manifest_id``, checked against the digest recorded when it was kept."""
+        row = self._store_row(manifest_id)
+        if row is None:
+            return None
+        store, digest = row
+        if hashlib.sha256(store).hexdigest() != digest:
+            raise RepositoryError(f"the manifest store kept for {manifest_id} is damaged", path=self.location)
+        return store
+
+    def add_many(self, entries: Sequence[Entry]) -> list[Added]:
+        raise NotImplementedError
+
+    def _nearest(self, query: bytes, max_distance: int, limit: int) -> list[tuple[str, int]]:
+        raise NotImplementedError
+
+    def _exact(self, binding: SoftBinding, limit: int) -> list[str]:
+        raise NotImplementedError
+
+    def _store_row(self, manifest_id: str) -> tuple[bytes, str] | None:
+        raise NotImplementedError
+
+
+def intake(entries: Sequence[Entry], location: str) -> list[list[BindingRow]]:
+    """Check every entry of a batch (:func:`check_entry`) and give each one's binding rows."""
+    for entry in entries:
+        check_entry(entry, location)
+    return [columns_of(entry, location) for entry in entries]
+
+
+def manifest_rows(entries: Sequence[Entry], new: Sequence[int], added: object) -> list[tuple[str, bytes, str, object]]:
+    """The ``manifests`` rows of the entries at ``new``: id, store, the store's SHA-256 (checked on every read
+    by :meth:`IndexedRepository.manifest`), and when it was added."""
+    return [
+        (entries[i].manifest_id, entries[i].store, hashlib.sha256(entries[i].store).hexdigest(), added) for i in new
+    ]

@@ -10,7 +10,6 @@ waits up to :data:`BUSY_SECONDS` for another writer. A batch is added in one tra
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 import threading
@@ -21,11 +20,7 @@ from pathlib import Path
 
 from rightsmark.repository import bands
 from rightsmark.repository.base import (
-    DEFAULT_LIMIT,
-    DEFAULT_MAX_DISTANCE,
     Added,
-    Candidate,
-    ConflictError,
     Entry,
     RepositoryError,
 )
@@ -33,12 +28,13 @@ from rightsmark.repository.schema import (
     FORMAT,
     MARKER,
     VERSION,
-    check_entry,
+    IndexedRepository,
     check_marker,
-    columns_of,
+    intake,
+    manifest_rows,
     outcomes,
 )
-from rightsmark.softbinding.model import ISCC_ALG, WATERMARK_ALG, SoftBinding
+from rightsmark.softbinding.model import ISCC_ALG, SoftBinding
 
 #: how long a write waits for another process's write to finish
 BUSY_SECONDS = 30.0
@@ -73,7 +69,7 @@ CREATE INDEX bindings_band3 ON bindings (band3, prefix);
 """
 
 
-class SqliteRepository:
+class SqliteRepository(IndexedRepository):
     """A manifest repository in the SQLite file ``path``; ``create`` makes it when the path is new."""
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = False) -> None:
@@ -105,19 +101,8 @@ class SqliteRepository:
     # -----------------------------------------------------------------------------------------
     # the repository protocol
 
-    def add(self, entry: Entry) -> bool:
-        (outcome,) = self.add_many([entry])
-        if outcome is Added.CONFLICT:
-            raise ConflictError(
-                f"manifest {entry.manifest_id} is already kept with a different manifest store; nothing replaced",
-                path=self.location,
-            )
-        return outcome is Added.ADDED
-
     def add_many(self, entries: Sequence[Entry]) -> list[Added]:
-        for entry in entries:
-            check_entry(entry, self.location)
-        indexed = [columns_of(entry, self.location) for entry in entries]
+        indexed = intake(entries, self.location)
         now = datetime.now(UTC).isoformat(timespec="seconds")
         with self._transaction(write=True) as db:
             kept = self._stores(db, [e.manifest_id for e in entries])
@@ -125,10 +110,7 @@ class SqliteRepository:
             new = [i for i, outcome in enumerate(result) if outcome is Added.ADDED]
             db.executemany(
                 "INSERT INTO manifests (manifest_id, store, sha256, added) VALUES (?, ?, ?, ?)",
-                (
-                    (e.manifest_id, e.store, hashlib.sha256(e.store).hexdigest(), now)
-                    for e in map(entries.__getitem__, new)
-                ),
+                manifest_rows(entries, new, now),
             )
             db.executemany(
                 "INSERT INTO bindings (manifest_id, alg, value, prefix, band0, band1, band2, band3)"
@@ -136,33 +118,6 @@ class SqliteRepository:
                 (row for i in new for row in indexed[i]),
             )
         return result
-
-    def find(
-        self, binding: SoftBinding, *, max_distance: int = DEFAULT_MAX_DISTANCE, limit: int = DEFAULT_LIMIT
-    ) -> list[Candidate]:
-        bands.check_limit(limit)
-        if binding.alg == ISCC_ALG:
-            found = self._nearest(binding.value, max_distance, limit)
-        elif binding.alg == WATERMARK_ALG:
-            with self._transaction() as db:
-                rows = db.execute(
-                    "SELECT manifest_id FROM bindings WHERE alg = ? AND value = ? ORDER BY id LIMIT ?",
-                    (binding.alg, binding.value, limit),
-                ).fetchall()
-            found = [(str(r[0]), 0) for r in rows]
-        else:
-            return []
-        return [Candidate(m, binding.alg, d, self.location) for m, d in found]
-
-    def manifest(self, manifest_id: str) -> bytes | None:
-        with self._transaction() as db:
-            row = db.execute("SELECT store, sha256 FROM manifests WHERE manifest_id = ?", (manifest_id,)).fetchone()
-        if row is None:
-            return None
-        store = bytes(row[0])
-        if hashlib.sha256(store).hexdigest() != row[1]:
-            raise RepositoryError(f"the manifest store kept for {manifest_id} is damaged", path=self.location)
-        return store
 
     def count(self) -> int:
         with self._transaction() as db:
@@ -205,6 +160,19 @@ class SqliteRepository:
                 found = db.execute(f"SELECT id, manifest_id, value, alg FROM bindings WHERE id IN ({marks})", chunk)
                 rows += [(i, m, v) for i, m, v, alg in found if alg == ISCC_ALG]
         return bands.rank(query, rows, max_distance, limit)
+
+    def _exact(self, binding: SoftBinding, limit: int) -> list[str]:
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT manifest_id FROM bindings WHERE alg = ? AND value = ? ORDER BY id LIMIT ?",
+                (binding.alg, binding.value, limit),
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def _store_row(self, manifest_id: str) -> tuple[bytes, str] | None:
+        with self._transaction() as db:
+            row = db.execute("SELECT store, sha256 FROM manifests WHERE manifest_id = ?", (manifest_id,)).fetchone()
+        return None if row is None else (bytes(row[0]), str(row[1]))
 
     @staticmethod
     def _stores(db: sqlite3.Connection, ids: Sequence[str]) -> dict[str, bytes]:
