@@ -186,17 +186,6 @@ class ChainTrust:
             return reading, (self.hint(chain, _signing_time(reading)) if chain is not None else ())
         if self._trusting is None:
             self._trusting = engine.reading_context(self.trust)
-        return self._trust(reading, chain, data, name, detached)
-
-    def _trust(
-        self,
-        reading: EngineReading,
-        chain: tuple[bytes, ...] | None,
-        data: bytes | LocalFile,
-        name: str | Path,
-        detached: bool = False,
-    ) -> tuple[EngineReading, tuple[str, ...]]:
-        """``reading`` (from the fast context) with the verdict on its signer, and lists that would trust it."""
         clean = not any(c.startswith(("signingCredential.", "timeStamp.")) for c in reading.failure_codes)
         digest = chain_digest(chain) if clean and chain else None
         cached = self._chain_trust.get(digest) if digest is not None else None
@@ -207,9 +196,10 @@ class ChainTrust:
             return _with_trust(reading, cached.trusted), cached.hint
 
         def read(context: Any) -> EngineReading:
-            if detached and isinstance(data, bytes):
+            if detached:
                 from rightsmark.engine.detached import read_detached
 
+                assert isinstance(data, bytes), "a detached manifest store is read from its bytes"
                 return read_detached(data, context, anchors_given=True)
             return read_manifest_store(data, name, context, anchors_given=True)
 

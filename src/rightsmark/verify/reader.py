@@ -72,21 +72,10 @@ class FactReader:
         """Facts of a bare manifest store (a repository's copy): its signature and claim validated, its hard
         binding set aside (:func:`~rightsmark.engine.detached.read_detached`), its signer judged as any file's."""
         from rightsmark.engine.detached import read_detached
-        from rightsmark.engine.jumbf import leaf_fingerprint
-        from rightsmark.verify.chaintrust import ChainTrust, engine_chain
 
         self.engine_reads += 1
         reading = read_detached(store, self._fast)
-        if reading.integrity is not Integrity.VALID:
-            return self._facts(reading, b"", None, None), reading
-        chain = engine_chain(reading, store)
-        hint: tuple[str, ...] = ()
-        if self.trust is not None:
-            if self._chains is None:
-                self._chains = ChainTrust(self.trust)
-            reading, hint = self._chains.judge(reading, chain, store, name, detached=True)
-        fingerprint = leaf_fingerprint(chain) if self.fingerprints and chain else None
-        return self._facts(reading, b"", None, fingerprint, hint), reading
+        return self._judged(reading, store, store, name, b"", None, detached=True)
 
     def examine(self, data: bytes, name: str | Path = "") -> tuple[Facts, EngineReading]:
         """Facts and the engine reading they came from (always runs the engine).
@@ -112,21 +101,37 @@ class FactReader:
     def _examine(
         self, data: bytes | LocalFile, head: bytes, name: str | Path
     ) -> tuple[Facts, EngineReading, bytes | None]:
+        fmt = sniff(head[:HEADER_BYTES], name)
+        reading, store_bytes = self._read(data, name, self._fast, want_store=self.trust is not None)
+        facts, reading = self._judged(reading, store_bytes, data, name, head, fmt)
+        return facts, reading, store_bytes
+
+    def _judged(
+        self,
+        reading: EngineReading,
+        store: bytes | None,
+        data: bytes | LocalFile,
+        name: str | Path,
+        head: bytes,
+        fmt: ImageFormat | None,
+        *,
+        detached: bool = False,
+    ) -> tuple[Facts, EngineReading]:
+        """The facts of a fast-context ``reading``: for a valid one, its signer's chain (from the raw
+        ``store``) judged once per distinct chain and its fingerprint taken when the policy wants one."""
         from rightsmark.engine.jumbf import leaf_fingerprint
         from rightsmark.verify.chaintrust import ChainTrust, engine_chain
 
-        fmt = sniff(head[:HEADER_BYTES], name)
-        reading, store_bytes = self._read(data, name, self._fast, want_store=self.trust is not None)
         if reading.integrity is not Integrity.VALID:
-            return self._facts(reading, head, fmt, None), reading, store_bytes
-        chain = engine_chain(reading, store_bytes)
+            return self._facts(reading, head, fmt, None), reading
+        chain = engine_chain(reading, store)
         hint: tuple[str, ...] = ()
         if self.trust is not None:
             if self._chains is None:
                 self._chains = ChainTrust(self.trust)
-            reading, hint = self._chains.judge(reading, chain, data, name)
+            reading, hint = self._chains.judge(reading, chain, data, name, detached=detached)
         fingerprint = leaf_fingerprint(chain) if self.fingerprints and chain else None
-        return self._facts(reading, head, fmt, fingerprint, hint), reading, store_bytes
+        return self._facts(reading, head, fmt, fingerprint, hint), reading
 
     def _read(
         self, data: bytes | LocalFile, name: str | Path, context: Any, *, want_store: bool = False
