@@ -7,7 +7,6 @@ from __future__ import annotations
 import http.server
 import json
 import sqlite3
-import threading
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from rightsmark.softbinding import watermark
 from rightsmark.verify.policy import Policy
 from rightsmark.verify.recover import check_repository
 from tests.conftest import EXAMPLE_IMAGES, open_rights
+from tests.test_serve_client import http_server, reply
 
 NOT_ALLOWED = Training(Use.NOT_ALLOWED, Use.NOT_ALLOWED, Use.NOT_ALLOWED, Use.NOT_ALLOWED)
 
@@ -132,63 +132,45 @@ def test_a_files_own_manifest_still_forbids_after_its_pixels_changed(
     assert any("the file's own manifest" in r.message for r in record.reasons)
 
 
-class _Service(http.server.BaseHTTPRequestHandler):
-    """A resolution service that answers within the published schema but unhelpfully (a real HTTP server)."""
-
-    mode = "no-score"
-    manifest_id = ""
-    store = b""
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _send(self, body: bytes, kind: str = "application/json") -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_GET(self) -> None:
-        path = urllib.parse.urlsplit(self.path).path
-        if path == "/services/supportedAlgorithms":
-            algs = [] if self.mode == "no-fingerprints" else [{"alg": "io.iscc.v0"}]
-            self._send(json.dumps({"fingerprints": algs, "watermarks": []}).encode())
-        elif path == "/matches/byBinding":  # similarityScore is optional in the API
-            self._send(json.dumps({"matches": [{"manifestId": self.manifest_id}]}).encode())
-        elif path.startswith("/manifests/"):
-            self._send(self.store, "application/c2pa")
-        else:
-            self.send_response(404)
-            self.end_headers()
+Service = tuple[str, Path, dict[str, str]]
 
 
 @pytest.fixture
-def service(signer: Signer, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def service(signer: Signer, tmp_path: Path) -> Iterator[Service]:
+    """A resolution service that answers within the published schema but unhelpfully (a real HTTP server):
+    its matches carry no score (the API makes it optional); ``mode["algorithms"]`` says what it lists."""
     signer.sign_file(photo(tmp_path / "p.jpg"), tmp_path / "owner.jpg", open_rights(training=NOT_ALLOWED))
     register(str(tmp_path / "r.db"), [tmp_path / "owner.jpg"])
     with sqlite3.connect(tmp_path / "r.db") as db:
-        _Service.manifest_id, _Service.store = db.execute("SELECT manifest_id, store FROM manifests").fetchone()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Service)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", stripped(tmp_path / "owner.jpg", tmp_path / "s.jpg")
-    finally:
-        server.shutdown()
-        server.server_close()
+        manifest_id, store = db.execute("SELECT manifest_id, store FROM manifests").fetchone()
+    mode = {"algorithms": "io.iscc.v0"}
+
+    def answer(handler: http.server.BaseHTTPRequestHandler) -> None:
+        path = urllib.parse.urlsplit(handler.path).path
+        if path == "/services/supportedAlgorithms":
+            algs = [{"alg": a} for a in mode["algorithms"].split()]
+            reply(200, "application/json", json.dumps({"fingerprints": algs, "watermarks": []}).encode())(handler)
+        elif path == "/matches/byBinding":
+            reply(200, "application/json", json.dumps({"matches": [{"manifestId": manifest_id}]}).encode())(handler)
+        elif path.startswith("/manifests/"):
+            reply(200, "application/c2pa", bytes(store))(handler)
+        else:
+            reply(404, "application/json", b'{"error": "no such route"}')(handler)
+
+    with http_server(answer) as url:
+        yield url.rstrip("/"), stripped(tmp_path / "owner.jpg", tmp_path / "s.jpg"), mode
 
 
-def test_a_service_match_without_a_score_is_still_heard(service: tuple[str, Path], keys: KeyFiles) -> None:
-    url, copy = service
-    _Service.mode = "no-score"
+def test_a_service_match_without_a_score_is_still_heard(service: Service, keys: KeyFiles) -> None:
+    url, copy, _mode = service
     check_repository(url)
     record = KeepFilter(Policy(anchors=(keys.ca,), recover=url, keep_absent=True)).record(copy.read_bytes(), "s")
     assert not record.kept and codes(record) == ["permission-not-allowed"]
 
 
-def test_a_service_that_cannot_look_up_fingerprints_is_refused(service: tuple[str, Path], keys: KeyFiles) -> None:
-    url, copy = service
-    _Service.mode = "no-fingerprints"
+def test_a_service_that_cannot_look_up_fingerprints_is_refused(service: Service, keys: KeyFiles) -> None:
+    url, copy, mode = service
+    mode["algorithms"] = ""
     with pytest.raises(RepositoryError, match=r"does not look up io\.iscc\.v0"):
         check_repository(url)
     record = KeepFilter(Policy(anchors=(keys.ca,), recover=url, keep_absent=True)).record(copy.read_bytes(), "s")

@@ -188,20 +188,17 @@ class Policy:
                 "declared_allowed": "keep" if self.keep_declared_allowed else "drop",
                 "recovered": "keep" if self.keep_recovered else "drop",
             },
-            "recover": _public(self.recover),
+            "recover": _shown(self.recover),
         }
 
     def fingerprint(self) -> str:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
 
 
-def _public(location: str | None) -> str | None:
-    """A repository location without the credentials a URL may carry."""
-    if location is None:
-        return None
+def _shown(location: str | None) -> str | None:
     from rightsmark.repository.base import shown_location
 
-    return shown_location(location)
+    return None if location is None else shown_location(location)
 
 
 def _sha256_file(path: Path) -> str | None:

@@ -35,13 +35,6 @@ LIMIT = 10
 RECOVERABLE = (Integrity.ABSENT, Integrity.INVALID)
 
 
-def public_location(spec: str) -> str:
-    """``spec`` without the credentials a URL may carry (what records and messages show)."""
-    from rightsmark.repository.base import shown_location
-
-    return shown_location(spec)
-
-
 class Recoverer:
     """One process's recovery: its repository connection, opened on first use, and the engine front that
     reads recovered stores (``reader``: the process's :class:`~rightsmark.verify.reader.FactReader`).
@@ -50,10 +43,10 @@ class Recoverer:
     def __init__(
         self, spec: str, reader: FactReader, *, max_distance: int | None = None, keep_stores: bool = False
     ) -> None:
-        from rightsmark.repository.base import DEFAULT_MAX_DISTANCE
+        from rightsmark.repository.base import DEFAULT_MAX_DISTANCE, shown_location
 
         self.spec = spec
-        self.location = public_location(spec)
+        self.location = shown_location(spec)
         self.reader = reader
         self.max_distance = DEFAULT_MAX_DISTANCE if max_distance is None else max_distance
         self.keep_stores = keep_stores
@@ -210,11 +203,6 @@ def check_repository(spec: str) -> None:
             repo.count()
     finally:
         repo.close()
-
-
-def recoverer_for(spec: str | None, reader: FactReader) -> Recoverer | None:
-    """The process's recoverer for a policy's ``recover`` (None: recovery not asked for)."""
-    return Recoverer(spec, reader) if spec else None
 
 
 class _RecoveryProblemError(Exception):
