@@ -155,6 +155,16 @@ def test_a_watermark_identifier_finds_its_manifest_exactly(
         assert repo.algorithms() == {ISCC_ALG: 1, WATERMARK_ALG: 1}
 
 
+def test_a_value_recorded_many_times_cannot_crowd_another_manifest_out_of_a_lookup(repo_spec: str) -> None:
+    mark = SoftBinding(WATERMARK_ALG, bytes.fromhex("00112233445566778899aabb"))
+    loud = Entry("urn:test:loud", b"store-loud", (mark,) * 25)  # one manifest naming the value 25 times
+    quiet = Entry("urn:test:quiet", b"store-quiet", (mark,))
+    with closing(open_repository(repo_spec, create=True)) as repo:
+        repo.add_many([loud, quiet])
+        assert [c.manifest_id for c in repo.find(mark, limit=2)] == ["urn:test:loud", "urn:test:quiet"]
+        assert repo.algorithms() == {WATERMARK_ALG: 2}
+
+
 def test_the_same_manifest_twice_is_kept_once_and_another_store_under_its_id_is_a_conflict(
     repo_spec: str, harbour: Path, tmp_path: Path
 ) -> None:

@@ -153,7 +153,9 @@ class PostgresRepository(IndexedRepository):
     def _exact(self, binding: SoftBinding, limit: int) -> list[str]:
         with self._transaction() as cur:
             cur.execute(
-                "SELECT manifest_id FROM bindings WHERE alg = %s AND value = %s ORDER BY id LIMIT %s",
+                # one row per manifest: a manifest recording a value many times must not fill the limit
+                "SELECT manifest_id FROM bindings WHERE alg = %s AND value = %s"
+                " GROUP BY manifest_id ORDER BY min(id) LIMIT %s",
                 (binding.alg, binding.value, limit),
             )
             return [str(r[0]) for r in cur.fetchall()]

@@ -61,7 +61,7 @@ def check_entry(entry: Entry, location: str) -> None:
 def columns_of(entry: Entry, location: str) -> list[BindingRow]:
     """The ``bindings`` rows of ``entry``; an ISCC value that is not an ISCC image code is an error."""
     rows: list[BindingRow] = []
-    for b in entry.bindings:
+    for b in dict.fromkeys(entry.bindings):  # a value recorded twice is indexed once
         if b.alg == ISCC_ALG:
             try:
                 prefix, b0, b1, b2, b3 = bands.columns(b.value)

@@ -164,7 +164,9 @@ class SqliteRepository(IndexedRepository):
     def _exact(self, binding: SoftBinding, limit: int) -> list[str]:
         with self._transaction() as db:
             rows = db.execute(
-                "SELECT manifest_id FROM bindings WHERE alg = ? AND value = ? ORDER BY id LIMIT ?",
+                # one row per manifest: a manifest recording a value many times must not fill the limit
+                "SELECT manifest_id FROM bindings WHERE alg = ? AND value = ?"
+                " GROUP BY manifest_id ORDER BY min(id) LIMIT ?",
                 (binding.alg, binding.value, limit),
             ).fetchall()
         return [str(r[0]) for r in rows]
