@@ -18,12 +18,15 @@ from rightsmark.filters import KeepFilter
 from rightsmark.keys.devca import KeyFiles
 from rightsmark.keys.material import load_signing_material
 from rightsmark.models import Training, Use, VerifyRecord
+from rightsmark.reports.inspect_text import inspect_text
 from rightsmark.repository.base import RepositoryError
 from rightsmark.repository.ingest import register
 from rightsmark.sign.signer import Signer
 from rightsmark.softbinding import watermark
+from rightsmark.verify.inspection import inspect_file
 from rightsmark.verify.policy import Policy
 from rightsmark.verify.recover import check_repository
+from rightsmark.verify.verifier import Verifier
 from tests.conftest import EXAMPLE_IMAGES, open_rights
 from tests.test_serve_client import http_server, reply
 
@@ -41,6 +44,14 @@ def stripped(signed: Path, dest: Path) -> Path:
     with Image.open(signed) as im:
         im.convert("RGB").resize((640, 480), Image.Resampling.LANCZOS).save(dest, "JPEG", quality=80)
     return dest
+
+
+def manifest_id_of(path: Path) -> str:
+    import c2pa
+
+    with c2pa.Reader(str(path)) as reader:
+        label: str = json.loads(reader.json())["active_manifest"]
+    return label
 
 
 def codes(record: VerifyRecord) -> list[str]:
@@ -130,6 +141,13 @@ def test_a_files_own_manifest_still_forbids_after_its_pixels_changed(
     assert record.integrity.value == "invalid" and not record.kept
     assert "permission-not-allowed" in codes(record)
     assert any("the file's own manifest" in r.message for r in record.reasons)
+    # inspect shows the recovered manifest, and the file's own only as the file's own
+    changed = tmp_path / "changed.jpg"
+    changed.write_bytes(bytes(data))
+    with Verifier(policy=policy, keep_recovered_stores=True) as verifier:
+        info = inspect_file(changed, verifier=verifier)
+    assert [m["manifest_id"] for m in info["recovered"]["matches"]] == [manifest_id_of(tmp_path / "other.jpg")]
+    assert "RECOVERED through a soft binding" in inspect_text(info)
 
 
 Service = tuple[str, Path, dict[str, str]]

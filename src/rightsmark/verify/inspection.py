@@ -140,8 +140,12 @@ def inspect_file(
 
 def describe_recovery(recovery: Recovery) -> dict[str, Any]:
     """What recovery found, for ``inspect``: the problem, or each recovered manifest described in full."""
+    from rightsmark.verify.recovered import EMBEDDED
+
     matches = []
     for match in recovery.matches:
+        if match.method == EMBEDDED:  # the file's own manifest, already shown as such: not a recovered one
+            continue
         active = match.reading.active if match.reading is not None else None
         manifest = describe_manifest(match.manifest_id, active) if active else {"label": match.manifest_id}
         matches.append(

@@ -128,9 +128,11 @@ class Worker(Generic[R]):
 
     def _recovered(self, item: Item, facts: Facts) -> Facts:
         """``facts`` with what recovery found, for an item without a valid manifest of its own (never cached)."""
+        from rightsmark.verify.recover import RECOVERABLE
+
         assert self.recoverer is not None
-        if item.error is not None:
-            return facts
+        if item.error is not None or facts.integrity not in RECOVERABLE:
+            return facts  # a file with a valid manifest of its own is not read again
         try:
             data = item.read(self.max_item_size)  # a local file: checked to be regular and within the cap again
         except OSError as exc:
