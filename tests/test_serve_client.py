@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from rightsmark.keys.devca import KeyFiles
-from rightsmark.repository.base import Entry, RepositoryError
+from rightsmark.repository.base import ConflictError, Entry, RepositoryError
 from rightsmark.repository.ingest import entry_from_file
 from rightsmark.repository.open import open_repository
 from rightsmark.repository.remote import RemoteRepository
@@ -63,6 +63,12 @@ def test_the_client_speaks_to_the_real_service(server: Server, filled: Fixture) 
     with pytest.raises(RepositoryError, match="HTTP 403: the token is not"):
         RemoteRepository(server.url, token="x" * 20).add(entry)
     assert RemoteRepository(server.url, token=TOKEN).add(entry) is False  # already kept
+    # another valid store under that id (its signature box's unsigned padding differs): a conflict, as locally
+    padding = entry.store.rfind(b"\x00" * 64)
+    assert padding > 0
+    other = entry.store[:padding] + b"\x01" + entry.store[padding + 1 :]
+    with pytest.raises(ConflictError, match="different manifest store"):
+        RemoteRepository(server.url, token=TOKEN).add(Entry(entry.manifest_id, other, entry.bindings))
 
 
 def test_score_and_distance_are_one_mapping() -> None:

@@ -29,6 +29,7 @@ from rightsmark.repository.base import (
     DEFAULT_MAX_DISTANCE,
     MAX_STORE_BYTES,
     Candidate,
+    ConflictError,
     Entry,
     RepositoryError,
 )
@@ -168,7 +169,7 @@ class RemoteRepository:
             entry.store,
             {"Content-Type": STORE_MEDIA_TYPE, "Authorization": f"Bearer {self._token}"},
         )
-        answer, status = self._json_with_status(request)
+        answer, status = self._json_with_status(request, conflict=entry.manifest_id)
         if not isinstance(answer, dict) or answer.get("manifestId") != entry.manifest_id or status not in (200, 201):
             raise self._error("answered an upload with something else than the manifest id it was sent")
         return status == 201
@@ -207,9 +208,9 @@ class RemoteRepository:
     def _json(self, request: urllib.request.Request) -> Any:
         return self._json_with_status(request)[0]
 
-    def _json_with_status(self, request: urllib.request.Request) -> tuple[Any, int]:
+    def _json_with_status(self, request: urllib.request.Request, *, conflict: str | None = None) -> tuple[Any, int]:
         status: list[int] = []
-        data = self._fetch(request, ("application/json",), MAX_JSON_BYTES, status=status)
+        data = self._fetch(request, ("application/json",), MAX_JSON_BYTES, status=status, conflict=conflict)
         assert data is not None
         try:
             return json.loads(data), status[0]
@@ -224,6 +225,7 @@ class RemoteRepository:
         *,
         missing_ok: bool = False,
         status: list[int] | None = None,
+        conflict: str | None = None,
     ) -> bytes | None:
         """The body of a successful answer to ``request``: of one of ``media_types``, at most ``limit`` bytes,
         within the time bounds. 404 is None where ``missing_ok``; every other failure is a RepositoryError."""
@@ -244,6 +246,11 @@ class RemoteRepository:
             with exc:
                 if exc.code == 404 and missing_ok:
                     return None
+                if exc.code == 409 and conflict is not None:  # as a local repository says it: one refused file
+                    raise ConflictError(
+                        f"manifest {conflict} is already kept with a different manifest store; nothing replaced",
+                        path=self.location,
+                    ) from None
                 raise self._error(f"answered {what} with HTTP {exc.code}{_reason(exc)}") from None
         except _RefusedError as exc:
             raise self._error(str(exc)) from None

@@ -49,6 +49,7 @@ from rightsmark.serve.service import ApiError, RepositoryThread, Service, conten
 from rightsmark.serve.validation import StoreValidator
 from rightsmark.softbinding.model import KINDS, SoftBinding, SoftBindingError
 from rightsmark.softbinding.pixels import PixelsError
+from rightsmark.softbinding.watermark import WatermarkError
 
 log = logging.getLogger("rightsmark.serve")
 
@@ -137,7 +138,7 @@ class Routes:
             raise ApiError(415, "the body is empty; send an image")
         try:
             bindings = await anyio.to_thread.run_sync(content_bindings, body, alg, limiter=self._decoders)
-        except PixelsError as exc:
+        except (PixelsError, WatermarkError) as exc:
             raise ApiError(415, f"not an image this service can read: {exc}") from None
         if hint is not None:
             bindings.append(hint)

@@ -25,9 +25,6 @@ from rightsmark.softbinding.model import ISCC_ALG, WATERMARK_ALG, SoftBinding
 log = logging.getLogger("rightsmark.serve")
 T = TypeVar("T")
 
-#: the module that reads rightsmark's watermark, when installed (``detect(data)``)
-
-
 #: the answer to a query one of whose matches has a kept store that does not validate
 INCOMPLETE = "a manifest store matching this query does not validate; the answer would be incomplete"
 
@@ -159,7 +156,9 @@ class Service:
 def content_bindings(data: bytes, alg: str | None) -> list[SoftBinding]:
     """The soft bindings of the image ``data`` (all rightsmark computes, or only ``alg``'s).
 
-    Raises :class:`~rightsmark.softbinding.pixels.PixelsError` where the image cannot be decoded."""
+    Raises :class:`~rightsmark.softbinding.pixels.PixelsError` where the image cannot be decoded, and
+    :class:`~rightsmark.softbinding.watermark.WatermarkError` where it cannot be read for a mark: an answer
+    from the fingerprint alone would look complete."""
     from rightsmark.softbinding import iscc
     from rightsmark.softbinding.watermark import detect
 
@@ -167,22 +166,7 @@ def content_bindings(data: bytes, alg: str | None) -> list[SoftBinding]:
     if alg in (None, ISCC_ALG):
         found.append(iscc.fingerprint(data))
     if alg in (None, WATERMARK_ALG):
-        mark = _detected(detect, data)
+        mark = detect(data)
         if mark is not None:
-            found.append(mark)
+            found.append(SoftBinding(WATERMARK_ALG, mark))
     return found
-
-
-def _detected(detect: object, data: bytes) -> SoftBinding | None:
-    """The watermark ``detect`` reads from ``data`` (a SoftBinding or its identifier bytes), or None."""
-    assert callable(detect)
-    try:
-        found = detect(data)
-    except Exception as exc:  # a watermark that cannot be read finds nothing; the fingerprint still answers
-        log.warning("the watermark could not be read from an upload (%s)", type(exc).__name__)
-        return None
-    if isinstance(found, SoftBinding):
-        return found if found.alg == WATERMARK_ALG and found.value else None
-    if isinstance(found, bytes) and found:
-        return SoftBinding(WATERMARK_ALG, found)
-    return None
