@@ -83,11 +83,12 @@ def build(path: Path, n: int, batch: int, store_bytes: int, head: bytes, seed: i
 def brute(repo: SqliteRepository, query: bytes, max_distance: int, limit: int) -> list[tuple[str, int]]:
     """The lookup without the index: every stored prefix compared, the exact distance of those within reach."""
     prefix = iscc.prefix(query)
+    reach = bands.reach(max_distance)
     db = repo._db  # the benchmark reads the same file the same way, minus the band index
     near = [
         i
         for i, p in db.execute("SELECT id, prefix FROM bindings")
-        if (bands.unsigned64(p) ^ prefix).bit_count() <= bands.reach(max_distance)
+        if (bands.unsigned64(p) ^ prefix).bit_count() <= reach
     ]
     marks = ",".join("?" * len(near))
     rows = (

@@ -58,7 +58,13 @@ def repo_add(
 
 @repo_app.command("info")
 def repo_info(
-    repo: RepoArgument,
+    repo: Annotated[
+        str,
+        typer.Argument(
+            metavar="REPO",
+            help="A file path or a postgresql:// URL (a resolution service does not say how many it keeps).",
+        ),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for programs instead of text.")] = False,
 ) -> None:
     """Print how many manifests REPO keeps and its soft-binding values by algorithm."""
