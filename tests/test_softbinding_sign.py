@@ -123,6 +123,10 @@ def test_the_match_rule_needs_near_prefixes_and_near_whole_codes(jpeg: Path, tmp
     for bit in range(3):  # three differing prefix bits: fine between whole codes, too many for a short one
         flipped[2 + bit] ^= 0x80
     assert within(full, bytes(flipped), 28) is None
+    flipped_full = bytearray(full)
+    for bit in range(3):  # the same three prefix bits between whole codes: within the prefix bound of 4
+        flipped_full[2 + bit] ^= 0x80
+    assert within(full, bytes(flipped_full), 28) == 3
     far = bytearray(full)
     for i in range(2 + 8, 2 + 8 + 4):  # the prefix intact, 32 other bits differ: the whole codes are too far
         far[i] ^= 0xFF

@@ -59,8 +59,9 @@ def flags_profile(
 ) -> Profile:
     """What the command line said, as a profile layer (unset flags are ``None``)."""
     from rightsmark.rights.profile import Profile, check_templates
+    from rightsmark.softbinding.signing import FINGERPRINTS
 
-    if soft_binding is not None and soft_binding not in ("iscc", "none"):
+    if soft_binding is not None and soft_binding not in FINGERPRINTS:
         raise UsageError(f"--soft-binding {soft_binding!r} is not known", hint="give iscc or none")
     people_given = consent is not None or consent_map is not None or no_people
     layer = Profile(

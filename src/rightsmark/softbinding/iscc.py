@@ -80,7 +80,18 @@ SHORT_PREFIX_RADIUS = 2
 
 def prefix_distance(a: bytes, b: bytes) -> int:
     """The plain Hamming distance between the 64-bit prefixes of two ISCC image codes."""
-    return (prefix(a) ^ prefix(b)).bit_count()
+    return _prefix_bits(body(a), body(b))
+
+
+def _prefix_bits(x: bytes, y: bytes) -> int:
+    n = PREFIX_BITS // 8
+    return (int.from_bytes(x[:n], "big") ^ int.from_bytes(y[:n], "big")).bit_count()
+
+
+def _scaled(x: bytes, y: bytes) -> int:
+    n = min(len(x), len(y))
+    differing = (int.from_bytes(x[:n], "big") ^ int.from_bytes(y[:n], "big")).bit_count()
+    return -(-differing * BITS // (8 * n))
 
 
 def within(a: bytes, b: bytes, max_distance: int) -> int | None:
@@ -88,9 +99,10 @@ def within(a: bytes, b: bytes, max_distance: int) -> int | None:
     of a fingerprint match. Both must hold: the 64-bit prefixes differ in at most :data:`PREFIX_RADIUS` bits
     (:data:`SHORT_PREFIX_RADIUS` where either code has no more than its prefix; never more than
     ``max_distance``), and the whole codes are at most ``max_distance`` apart over 256 bits."""
-    d = distance(a, b)
-    reach = PREFIX_RADIUS if min(len(body(a)), len(body(b))) * 8 > PREFIX_BITS else SHORT_PREFIX_RADIUS
-    if d > max_distance or prefix_distance(a, b) > min(reach, max_distance):
+    x, y = body(a), body(b)  # each header read once: this runs for every candidate of a lookup
+    d = _scaled(x, y)
+    reach = PREFIX_RADIUS if min(len(x), len(y)) * 8 > PREFIX_BITS else SHORT_PREFIX_RADIUS
+    if d > max_distance or _prefix_bits(x, y) > min(reach, max_distance):
         return None
     return d
 
@@ -101,7 +113,4 @@ def distance(a: bytes, b: bytes) -> int:
     Two 256-bit codes: the plain count of differing bits. A shorter code (the standard 64-bit one) compares on
     its bits only, each differing bit counting 256/n times (rounded up), so that one threshold means the same
     share of differing bits whatever the length: 2 of 64 bits is as far as 8 of 256, never nearer."""
-    x, y = body(a), body(b)
-    n = min(len(x), len(y))
-    differing = (int.from_bytes(x[:n], "big") ^ int.from_bytes(y[:n], "big")).bit_count()
-    return -(-differing * BITS // (8 * n))
+    return _scaled(body(a), body(b))
