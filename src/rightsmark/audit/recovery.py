@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from rightsmark.audit.chain import ManifestNode
 from rightsmark.audit.findings import FINDING_CODES, Finding
-from rightsmark.verify.recovered import EMBEDDED
+from rightsmark.verify.recovered import EMBEDDED, how
 
 if TYPE_CHECKING:
     from rightsmark.verify.facts import Match, Recovery
@@ -58,7 +58,7 @@ class RecoveredAudit:
     @property
     def how(self) -> str:
         """``fingerprint, distance 3``, ``watermark``: how the manifest was matched."""
-        return (self.method or "") + (f", distance {self.distance}" if self.distance is not None else "")
+        return how(self.method, self.distance)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,10 +72,6 @@ class RecoveredAudit:
         }
 
 
-def _how(match: Match) -> str:
-    return match.method + (f", distance {match.distance}" if match.distance is not None else "")
-
-
 def _problem(repository: str, code: str, message: str) -> tuple[RecoveredAudit, list[Finding]]:
     if code not in PROBLEMS:  # a problem this table does not know is still a failed recovery, never silence
         code, message = "recovery-failed", f"{code}: {message}"
@@ -87,7 +83,7 @@ def _restricted(match: Match) -> list[Finding]:
     training = match.facts.training.to_dict()
     refused = [p for p in _PURPOSES if training.get(p) == "notAllowed"]
     constrained = [p for p in _PURPOSES if training.get(p) == "constrained"]
-    where = f"recovered manifest {match.manifest_id} ({_how(match)})"
+    where = f"recovered manifest {match.manifest_id} ({how(match.method, match.distance)})"
     out = []
     if refused:
         message = f"{where} does not allow {', '.join(refused)}: a restriction this file no longer carries"
@@ -113,7 +109,7 @@ def recovered_audit(recovery: Recovery, audit_store: AuditStore) -> tuple[Recove
             return _problem(recovery.repository, "recovered-invalid", message)
         nodes, found = audit_store(match)
         described = described or nodes
-        prefix = f"recovered manifest {match.manifest_id} ({_how(match)}): "
+        prefix = f"recovered manifest {match.manifest_id} ({how(match.method, match.distance)}): "
         findings += [replace(f, message=prefix + f.message, recovered=True) for f in found]
         findings += _restricted(match)
     best = matches[0]

@@ -184,7 +184,9 @@ def verify_text(record: VerifyRecord) -> str:
 
 def _recovered_text(rec: dict[str, Any]) -> list[str]:
     """A recovered manifest in a text record: where it came from, how it matched, what it says."""
-    how = rec["method"] + (f", distance {rec['distance']}" if rec["distance"] is not None else "")
+    from rightsmark.verify.recovered import how as matched
+
+    how = matched(rec["method"], rec["distance"])
     signer = (rec.get("signer") or {}).get("common_name") or "unknown signer"
     lic = rec.get("license") or {}
     uses = ", ".join(f"{k} {v}" for k, v in rec["training"].items() if k != "constraint_info")

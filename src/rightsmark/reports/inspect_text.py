@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rightsmark.reports.formats import declared_text, safe_lines
+from rightsmark.verify.recovered import how as matched
 
 
 def _value(v: Any) -> str:
@@ -100,7 +101,7 @@ def _recovered_lines(recovered: dict[str, Any]) -> list[str]:
         return [f"  recovered: no manifest in {where} matches this file's soft bindings"]
     lines: list[str] = []
     for match in recovered["matches"]:
-        how = match["method"] + (f", distance {match['distance']}" if match["distance"] is not None else "")
+        how = matched(match["method"], match["distance"])
         lines.append(f"  RECOVERED through a soft binding, not embedded in this file: from {where} ({how})")
         lines.extend(_manifest_lines(match["manifest"], "recovered manifest"))
     return lines

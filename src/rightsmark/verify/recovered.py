@@ -54,8 +54,13 @@ def _judged(match: Match, judge: Judge) -> tuple[Decision, list[Reason]]:
     return decision, reasons
 
 
+def how(method: str | None, distance: int | None) -> str:
+    """``fingerprint, distance 3``, ``watermark``: how a manifest was matched, as every report says it."""
+    return (method or "") + (f", distance {distance}" if distance is not None else "")
+
+
 def _how(match: Match) -> str:
-    return match.method + (f", distance {match.distance}" if match.distance is not None else "")
+    return how(match.method, match.distance)
 
 
 def _speaker(match: Match) -> str:
